@@ -1,0 +1,147 @@
+//! The cashout record: the source of truth for one cashout, and its history entries.
+//! The store writes it with a compare-and-set on `version`; jobs only carry its id.
+
+use crate::error::ParkReason;
+use crate::ids::{CashoutId, TraceId};
+use crate::order::CashoutOrder;
+use crate::state::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One cashout, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cashout {
+    /// Our id.
+    pub id: CashoutId,
+    /// The order as accepted.
+    pub order: CashoutOrder,
+    /// Digest of the order without its key (see [`CashoutOrder::fingerprint`]).
+    pub fingerprint: String,
+    /// The public state.
+    pub state: State,
+    /// Incremented by every write; writes compare-and-set on it.
+    pub version: u64,
+    /// The reference we give the provider (Camoo `external_reference`). Fixed at creation.
+    pub external_reference: String,
+    /// The provider's id for the payout, stored the moment it is known.
+    pub provider_ref: Option<String>,
+    /// The last raw status the provider reported.
+    pub provider_status: Option<String>,
+    /// Set before a payout-creating request leaves: a record with an intent and no provider
+    /// reference is *in doubt*, never "unsent".
+    pub submit_intent: Option<SubmitIntent>,
+    /// A provider reference learned from a signed notification, not yet checked by a status read.
+    pub hinted_provider_ref: Option<String>,
+    /// Provider calls made for the current step (reset when a step completes).
+    pub attempts: u32,
+    /// Status reads made since submission.
+    pub polls: u32,
+    /// When the next step is due. `None` for terminal or parked cashouts.
+    pub next_action_at: Option<DateTime<Utc>>,
+    /// When the provider accepted the payout.
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// Set while the cashout sits in the dead-letter queue.
+    pub parked: Option<Parked>,
+    /// The last error seen, redacted.
+    pub last_error: Option<String>,
+    /// The trace this cashout belongs to.
+    pub trace_id: TraceId,
+    /// When we accepted it.
+    pub created_at: DateTime<Utc>,
+    /// Last write.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The record that a payout-creating request is about to leave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitIntent {
+    /// Which attempt this is (1-based).
+    pub attempt: u32,
+    /// When the request was about to be sent.
+    pub at: DateTime<Utc>,
+}
+
+/// Why and since when a cashout is parked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parked {
+    /// The reason.
+    pub reason: ParkReason,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The error that led here, redacted.
+    pub detail: String,
+}
+
+/// One line of a cashout's append-only history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// `created`, `transition`, `parked`, `unparked`, `note`.
+    pub kind: String,
+    /// The state before, for transitions.
+    pub from: Option<State>,
+    /// The state after, for transitions and creation.
+    pub to: Option<State>,
+    /// Why, in words (never a secret or a full phone number).
+    pub cause: String,
+    /// The attempt this happened in.
+    pub attempt: u32,
+    /// The trace id.
+    pub trace_id: String,
+}
+
+impl Cashout {
+    /// A new cashout in `created`, due now.
+    pub fn new(order: CashoutOrder, trace_id: TraceId, now: DateTime<Utc>) -> Self {
+        let id = CashoutId::generate();
+        Self {
+            id,
+            fingerprint: order.fingerprint(),
+            order,
+            state: State::Created,
+            version: 1,
+            external_reference: id.to_string(),
+            provider_ref: None,
+            provider_status: None,
+            submit_intent: None,
+            hinted_provider_ref: None,
+            attempts: 0,
+            polls: 0,
+            next_action_at: Some(now),
+            submitted_at: None,
+            parked: None,
+            last_error: None,
+            trace_id,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// True when a worker should act on it now.
+    pub fn is_due(&self, now: DateTime<Utc>) -> bool {
+        !self.state.is_terminal()
+            && self.parked.is_none()
+            && self.next_action_at.is_some_and(|t| t <= now)
+    }
+
+    /// A history entry for this cashout.
+    pub fn entry(
+        &self,
+        now: DateTime<Utc>,
+        kind: &str,
+        from: Option<State>,
+        to: Option<State>,
+        cause: impl Into<String>,
+    ) -> HistoryEntry {
+        HistoryEntry {
+            at: now,
+            kind: kind.to_owned(),
+            from,
+            to,
+            cause: cause.into(),
+            attempt: self.attempts,
+            trace_id: self.trace_id.to_string(),
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Identifier newtypes. Each is built only through `parse`, so holding one means it is valid.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// Our identifier for a cashout: a UUIDv7 (time-ordered), shown in its hyphenated form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CashoutId(Uuid);
+
+impl CashoutId {
+    /// A fresh, time-ordered id.
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// Parses the textual form; anything but a UUID is refused.
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        Uuid::parse_str(s.trim())
+            .map(Self)
+            .map_err(|_| InvalidId("cashout id must be a UUID"))
+    }
+}
+
+impl fmt::Display for CashoutId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for CashoutId {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl TryFrom<String> for CashoutId {
+    type Error = InvalidId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<CashoutId> for String {
+    fn from(id: CashoutId) -> Self {
+        id.to_string()
+    }
+}
+
+/// A malformed identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidId(pub &'static str);
+
+/// The caller's idempotency key: 1 to 128 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The longest key accepted.
+    pub const MAX_LEN: usize = 128;
+
+    /// Accepts 1..=128 characters in the visible ASCII range (no spaces or control characters),
+    /// so a key can be used verbatim inside a Redis key and a log line.
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        if s.is_empty() {
+            return Err(InvalidId("idempotency_key must not be empty"));
+        }
+        if s.len() > Self::MAX_LEN {
+            return Err(InvalidId("idempotency_key must be at most 128 characters"));
+        }
+        if !s.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(InvalidId(
+                "idempotency_key must be visible ASCII characters without spaces",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The key as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for IdempotencyKey {
+    type Error = InvalidId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<IdempotencyKey> for String {
+    fn from(k: IdempotencyKey) -> Self {
+        k.0
+    }
+}
+
+/// A W3C trace id (32 lowercase hex digits, not all zero), carried from enqueue to every step.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TraceId(String);
+
+impl TraceId {
+    /// A random trace id.
+    pub fn generate() -> Self {
+        Self(Uuid::new_v4().simple().to_string())
+    }
+
+    /// Parses 32 hex digits; all zeros is invalid per W3C trace-context.
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        let ok = s.len() == 32
+            && s.bytes().all(|b| b.is_ascii_hexdigit())
+            && s.bytes().any(|b| b != b'0');
+        if ok {
+            Ok(Self(s.to_ascii_lowercase()))
+        } else {
+            Err(InvalidId("trace id must be 32 hex digits, not all zero"))
+        }
+    }
+
+    /// Extracts the trace id from a W3C `traceparent` header (`00-<trace>-<span>-<flags>`).
+    pub fn from_traceparent(header: &str) -> Option<Self> {
+        let mut parts = header.trim().split('-');
+        let version = parts.next()?;
+        let trace = parts.next()?;
+        let span = parts.next()?;
+        let flags = parts.next()?;
+        if version.len() != 2 || span.len() != 16 || flags.len() != 2 || version == "ff" {
+            return None;
+        }
+        Self::parse(trace).ok()
+    }
+
+    /// The 32 hex digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for TraceId {
+    type Error = InvalidId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<TraceId> for String {
+    fn from(t: TraceId) -> Self {
+        t.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn cashout_id_round_trips() {
+        let id = CashoutId::generate();
+        assert_eq!(CashoutId::parse(&id.to_string()), Ok(id));
+        assert!(CashoutId::parse("not-a-uuid").is_err());
+    }
+
+    #[test]
+    fn idempotency_key_bounds() {
+        assert!(IdempotencyKey::parse("").is_err());
+        assert!(IdempotencyKey::parse(&"k".repeat(128)).is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(129)).is_err());
+        assert!(IdempotencyKey::parse("has space").is_err());
+        assert!(IdempotencyKey::parse("tab\t").is_err());
+        assert!(IdempotencyKey::parse("order-42:retry_1").is_ok());
+    }
+
+    #[test]
+    fn traceparent_parsing() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(
+            TraceId::from_traceparent(tp).map(|t| t.to_string()),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned())
+        );
+        assert!(
+            TraceId::from_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01")
+                .is_none()
+        );
+        assert!(TraceId::from_traceparent("garbage").is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn keys_of_visible_ascii_are_accepted(s in "[!-~]{1,128}") {
+            prop_assert!(IdempotencyKey::parse(&s).is_ok());
+        }
+
+        #[test]
+        fn keys_with_non_ascii_are_refused(prefix in "[a-z]{0,10}", c in "[^!-~]") {
+            let s = format!("{prefix}{c}");
+            prop_assert!(IdempotencyKey::parse(&s).is_err());
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! A cashout order as upstream sends it, parsed at the edge into domain types. Every refusal
+//! names the field at fault, so the API can answer 422 with something a caller can act on.
+
+use crate::ids::IdempotencyKey;
+use crate::money::{Amount, Currency};
+use crate::provider::Provider;
+use crate::recipient::{CamooRecipient, PhoneNumber, Recipient};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The most bytes `metadata` may take once serialized.
+pub const MAX_METADATA_BYTES: usize = 4096;
+
+/// A valid cashout order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CashoutOrder {
+    /// The caller's idempotency key.
+    pub idempotency_key: IdempotencyKey,
+    /// Who pays.
+    pub provider: Provider,
+    /// How much, in minor units.
+    pub amount: Amount,
+    /// In which currency.
+    pub currency: Currency,
+    /// Who receives.
+    pub recipient: Recipient,
+    /// Free-form data the caller wants back; never sent to a provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// Why an order was refused, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// Dotted path of the offending field, e.g. `recipient.phone_number`.
+    pub field: String,
+    /// A stable machine-readable code.
+    pub code: &'static str,
+    /// A sentence for humans.
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Providers whose adapters are built. Orders for the others are refused at the edge.
+pub const AVAILABLE_PROVIDERS: [Provider; 1] = [Provider::Camoo];
+
+impl CashoutOrder {
+    /// Parses a JSON object into an order. The body must be an object; unknown top-level fields
+    /// are refused so that a typo (`ammount`) is not silently ignored.
+    pub fn parse(body: &Value) -> Result<Self, FieldError> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| FieldError::new("body", "invalid_type", "body must be a JSON object"))?;
+        const KNOWN: [&str; 6] = [
+            "idempotency_key",
+            "provider",
+            "amount",
+            "currency",
+            "recipient",
+            "metadata",
+        ];
+        if let Some(unknown) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(FieldError::new(
+                unknown,
+                "unknown_field",
+                format!("unknown field '{unknown}'"),
+            ));
+        }
+
+        let key = required_str(obj, "idempotency_key")?;
+        let idempotency_key = IdempotencyKey::parse(key)
+            .map_err(|e| FieldError::new("idempotency_key", "invalid", e.0))?;
+
+        let provider: Provider = required_str(obj, "provider")?.parse().map_err(
+            |e: crate::provider::UnknownProvider| {
+                FieldError::new("provider", "unknown_provider", e.to_string())
+            },
+        )?;
+        if !AVAILABLE_PROVIDERS.contains(&provider) {
+            return Err(FieldError::new(
+                "provider",
+                "provider_unavailable",
+                format!("provider '{provider}' is not available yet"),
+            ));
+        }
+
+        let amount = match obj.get("amount") {
+            None | Some(Value::Null) => return Err(missing("amount")),
+            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
+                FieldError::new(
+                    "amount",
+                    "invalid_amount",
+                    "amount must be an integer number of minor units",
+                )
+            })?,
+            Some(_) => {
+                return Err(FieldError::new(
+                    "amount",
+                    "invalid_type",
+                    "amount must be an integer number of minor units",
+                ));
+            }
+        };
+        let amount = Amount::from_minor(amount)
+            .map_err(|e| FieldError::new("amount", "invalid_amount", e.to_string()))?;
+
+        let currency: Currency = required_str(obj, "currency")?.parse().map_err(
+            |e: crate::money::UnknownCurrency| {
+                FieldError::new("currency", "unknown_currency", e.to_string())
+            },
+        )?;
+
+        let recipient = match obj.get("recipient") {
+            None | Some(Value::Null) => return Err(missing("recipient")),
+            Some(Value::Object(r)) => parse_recipient(provider, currency, r)?,
+            Some(_) => {
+                return Err(FieldError::new(
+                    "recipient",
+                    "invalid_type",
+                    "recipient must be an object",
+                ));
+            }
+        };
+
+        let metadata = match obj.get("metadata") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(m)) => {
+                if Value::Object(m.clone()).to_string().len() > MAX_METADATA_BYTES {
+                    return Err(FieldError::new(
+                        "metadata",
+                        "too_large",
+                        format!("metadata must be at most {MAX_METADATA_BYTES} bytes"),
+                    ));
+                }
+                Some(m.clone())
+            }
+            Some(_) => {
+                return Err(FieldError::new(
+                    "metadata",
+                    "invalid_type",
+                    "metadata must be an object",
+                ));
+            }
+        };
+
+        Ok(Self {
+            idempotency_key,
+            provider,
+            amount,
+            currency,
+            recipient,
+            metadata,
+        })
+    }
+
+    /// A digest of everything but the idempotency key, used to tell a retry of the same order
+    /// (same key, same fingerprint) from a conflicting one. Map keys serialize sorted, so the
+    /// digest does not depend on the caller's field order.
+    pub fn fingerprint(&self) -> String {
+        let canonical = serde_json::json!({
+            "provider": self.provider,
+            "amount": self.amount,
+            "currency": self.currency,
+            "recipient": self.recipient,
+            "metadata": self.metadata,
+        });
+        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    }
+}
+
+fn missing(field: &str) -> FieldError {
+    FieldError::new(field, "missing", format!("{field} is required"))
+}
+
+fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, FieldError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Err(missing(field)),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(FieldError::new(
+            field,
+            "invalid_type",
+            format!("{field} must be a string"),
+        )),
+    }
+}
+
+fn parse_recipient(
+    provider: Provider,
+    currency: Currency,
+    r: &Map<String, Value>,
+) -> Result<Recipient, FieldError> {
+    match provider {
+        Provider::Camoo => {
+            const CAMOO_CURRENCIES: [Currency; 4] =
+                [Currency::Xaf, Currency::Xof, Currency::Eur, Currency::Usd];
+            if !CAMOO_CURRENCIES.contains(&currency) {
+                return Err(FieldError::new(
+                    "currency",
+                    "unsupported_currency",
+                    "camoo pays out in XAF, XOF, EUR or USD",
+                ));
+            }
+            if let Some(unknown) = r.keys().find(|k| k.as_str() != "phone_number") {
+                return Err(FieldError::new(
+                    &format!("recipient.{unknown}"),
+                    "unknown_field",
+                    format!("unknown field 'recipient.{unknown}'"),
+                ));
+            }
+            let phone = match r.get("phone_number") {
+                None | Some(Value::Null) => return Err(missing("recipient.phone_number")),
+                Some(Value::String(s)) => s,
+                Some(_) => {
+                    return Err(FieldError::new(
+                        "recipient.phone_number",
+                        "invalid_type",
+                        "recipient.phone_number must be a string",
+                    ));
+                }
+            };
+            let phone_number = PhoneNumber::parse(phone).map_err(|e| {
+                FieldError::new("recipient.phone_number", "invalid_phone", e.to_string())
+            })?;
+            Ok(Recipient::Camoo(CamooRecipient { phone_number }))
+        }
+        Provider::Omt | Provider::Omno => Err(FieldError::new(
+            "provider",
+            "provider_unavailable",
+            format!("provider '{provider}' is not available yet"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn good() -> Value {
+        json!({
+            "idempotency_key": "order-1",
+            "provider": "camoo",
+            "amount": 1500,
+            "currency": "XAF",
+            "recipient": {"phone_number": "+237612345678"},
+            "metadata": {"order": 42}
+        })
+    }
+
+    fn field_of(v: Value) -> String {
+        CashoutOrder::parse(&v).unwrap_err().field
+    }
+
+    #[test]
+    fn parses_a_good_order() {
+        let o = CashoutOrder::parse(&good()).unwrap();
+        assert_eq!(o.amount.minor(), 1500);
+        assert_eq!(o.currency, Currency::Xaf);
+        assert_eq!(o.provider, Provider::Camoo);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let with = |k: &str, v: Value| {
+            let mut g = good();
+            g[k] = v;
+            g
+        };
+        assert_eq!(field_of(with("amount", json!(0))), "amount");
+        assert_eq!(field_of(with("amount", json!(-10))), "amount");
+        assert_eq!(field_of(with("amount", json!(12.5))), "amount");
+        assert_eq!(field_of(with("amount", json!("1500"))), "amount");
+        assert_eq!(field_of(with("currency", json!("GBP"))), "currency");
+        assert_eq!(field_of(with("currency", json!("LBP"))), "currency");
+        assert_eq!(field_of(with("provider", json!("paypal"))), "provider");
+        assert_eq!(field_of(with("provider", json!("omt"))), "provider");
+        assert_eq!(
+            field_of(with("idempotency_key", json!("k".repeat(129)))),
+            "idempotency_key"
+        );
+        assert_eq!(
+            field_of(with("recipient", json!({"phone_number": "12345"}))),
+            "recipient.phone_number"
+        );
+        assert_eq!(
+            field_of(with("recipient", json!({}))),
+            "recipient.phone_number"
+        );
+        assert_eq!(field_of(with("ammount", json!(1))), "ammount");
+        assert_eq!(
+            field_of(with("metadata", json!({"x": "y".repeat(5000)}))),
+            "metadata"
+        );
+        let mut no_key = good();
+        no_key.as_object_mut().unwrap().remove("idempotency_key");
+        assert_eq!(field_of(no_key), "idempotency_key");
+    }
+
+    #[test]
+    fn fingerprint_ignores_key_and_field_order() {
+        let a = CashoutOrder::parse(&good()).unwrap();
+        let mut other = good();
+        other["idempotency_key"] = json!("order-2");
+        let b = CashoutOrder::parse(&other).unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        let mut changed = good();
+        changed["amount"] = json!(1501);
+        let c = CashoutOrder::parse(&changed).unwrap();
+        assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+}
