@@ -1,1 +1,10 @@
-//! placeholder
+//! Provider adapters. Each provider has a client (HTTP) and transformers (wire types and the
+//! exhaustive mapping of its statuses into ours); every error is a [`ProviderError`] that
+//! classifies itself into a [`cashout_core::Disposition`].
+
+pub mod camoo;
+mod error;
+mod policy;
+
+pub use error::{Operation, ProviderError};
+pub use policy::PollPolicy;

@@ -1,0 +1,200 @@
+//! Provider errors and their classification. The match in [`ProviderError::disposition`] is
+//! exhaustive over errors and operations: adding a case forces a decision.
+
+use cashout_core::{Disposition, ParkReason};
+use std::fmt;
+use std::time::Duration;
+
+/// What kind of call failed: this decides whether repeating it is safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// A request that may move money (Camoo create, OMNO create, OMT PAYCTI).
+    CreatePayout,
+    /// A read (status, balance). Always safe to repeat.
+    Read,
+}
+
+/// A failed provider call. Messages never carry credentials or full phone numbers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// The connection was never established: the request did not leave.
+    #[error("could not connect: {0}")]
+    Connect(String),
+    /// No answer in time; the request may have been received.
+    #[error("timed out waiting for the provider")]
+    Timeout,
+    /// The connection broke after the request may have been sent.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The provider answered with an error status.
+    #[error("HTTP {status}: {message}")]
+    Http {
+        /// The status code.
+        status: u16,
+        /// The provider's message (redacted).
+        message: String,
+        /// `Retry-After`, when given.
+        retry_after: Option<Duration>,
+    },
+    /// A success status with a body we cannot read.
+    #[error("unreadable answer: {0}")]
+    Decode(String),
+}
+
+impl ProviderError {
+    /// What the error allows, for this kind of call.
+    pub fn disposition(&self, op: Operation) -> Disposition {
+        use Operation::{CreatePayout, Read};
+        match (self, op) {
+            (ProviderError::Connect(_), _) => Disposition::Retryable { retry_after: None },
+            (ProviderError::Timeout | ProviderError::Transport(_), CreatePayout) => {
+                Disposition::OutcomeUnknown
+            }
+            (ProviderError::Timeout | ProviderError::Transport(_), Read) => {
+                Disposition::Retryable { retry_after: None }
+            }
+            (ProviderError::Decode(_), CreatePayout) => Disposition::OutcomeUnknown,
+            (ProviderError::Decode(_), Read) => {
+                Disposition::NeedsOperator(ParkReason::ProviderContract)
+            }
+            (
+                ProviderError::Http {
+                    status,
+                    retry_after,
+                    ..
+                },
+                op,
+            ) => match (*status, op) {
+                (401 | 403, _) => Disposition::NeedsOperator(ParkReason::ProviderAuth),
+                (402, _) => Disposition::NeedsOperator(ParkReason::InsufficientFunds),
+                // A rate limiter answers before doing anything: safe to repeat.
+                (429, _) => Disposition::Retryable {
+                    retry_after: *retry_after,
+                },
+                // A server error on a create may come after the payout was executed.
+                (500..=599, CreatePayout) => Disposition::OutcomeUnknown,
+                (500..=599, Read) => Disposition::Retryable {
+                    retry_after: *retry_after,
+                },
+                // The provider refused the payout itself.
+                (400..=499, CreatePayout) => Disposition::Rejected,
+                // A read refused (400, 404 for our own reference): our request or their
+                // contract is off; a person must look.
+                (400..=499, Read) => Disposition::NeedsOperator(ParkReason::ProviderContract),
+                // 1xx/3xx/other: not part of any contract we know.
+                (_, CreatePayout) => Disposition::OutcomeUnknown,
+                (_, Read) => Disposition::NeedsOperator(ParkReason::ProviderContract),
+            },
+        }
+    }
+
+    /// Builds the error for a reqwest failure, telling "never left" from "may have arrived".
+    pub fn from_reqwest(e: reqwest::Error) -> Self {
+        if e.is_connect() {
+            ProviderError::Connect(short(e))
+        } else if e.is_timeout() {
+            ProviderError::Timeout
+        } else if e.is_decode() {
+            ProviderError::Decode(short(e))
+        } else {
+            ProviderError::Transport(short(e))
+        }
+    }
+}
+
+/// The error text without the URL (which could carry query parameters).
+fn short(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Operation::CreatePayout => "create",
+            Operation::Read => "read",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(status: u16) -> ProviderError {
+        ProviderError::Http {
+            status,
+            message: String::new(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn creates_are_never_blindly_repeated() {
+        let op = Operation::CreatePayout;
+        assert_eq!(
+            ProviderError::Timeout.disposition(op),
+            Disposition::OutcomeUnknown
+        );
+        assert_eq!(
+            ProviderError::Transport("reset".into()).disposition(op),
+            Disposition::OutcomeUnknown
+        );
+        assert_eq!(http(500).disposition(op), Disposition::OutcomeUnknown);
+        assert_eq!(http(503).disposition(op), Disposition::OutcomeUnknown);
+        assert_eq!(
+            ProviderError::Decode("x".into()).disposition(op),
+            Disposition::OutcomeUnknown
+        );
+        assert_eq!(
+            ProviderError::Connect("refused".into()).disposition(op),
+            Disposition::Retryable { retry_after: None }
+        );
+        assert_eq!(http(400).disposition(op), Disposition::Rejected);
+        assert_eq!(http(422).disposition(op), Disposition::Rejected);
+    }
+
+    #[test]
+    fn reads_are_retried() {
+        let op = Operation::Read;
+        assert_eq!(
+            ProviderError::Timeout.disposition(op),
+            Disposition::Retryable { retry_after: None }
+        );
+        assert_eq!(
+            http(502).disposition(op),
+            Disposition::Retryable { retry_after: None }
+        );
+    }
+
+    #[test]
+    fn operator_cases() {
+        for op in [Operation::CreatePayout, Operation::Read] {
+            assert_eq!(
+                http(401).disposition(op),
+                Disposition::NeedsOperator(ParkReason::ProviderAuth)
+            );
+            assert_eq!(
+                http(402).disposition(op),
+                Disposition::NeedsOperator(ParkReason::InsufficientFunds)
+            );
+            let ra = Some(Duration::from_secs(7));
+            assert_eq!(
+                ProviderError::Http {
+                    status: 429,
+                    message: String::new(),
+                    retry_after: ra
+                }
+                .disposition(op),
+                Disposition::Retryable { retry_after: ra }
+            );
+        }
+    }
+}

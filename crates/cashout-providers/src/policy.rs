@@ -1,0 +1,39 @@
+//! Polling schedules as configuration.
+
+use serde::Deserialize;
+use std::time::Duration;
+
+/// How to poll a provider's status endpoint after submission: exponential delays with jitter,
+/// capped, until an overall deadline after which the cashout is parked.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PollPolicy {
+    /// Delay before the first status read.
+    pub first_delay_ms: u64,
+    /// Growth factor between reads.
+    pub factor: f32,
+    /// Longest delay between two reads.
+    pub max_delay_ms: u64,
+    /// Give up (park `deadline_exceeded`) this long after submission.
+    pub deadline_secs: u64,
+}
+
+impl Default for PollPolicy {
+    /// Camoo's own Android SDK polls every 3 s for 120 s; we start sooner, back off to 60 s and
+    /// keep going for a day, because a mobile-money payout can settle late.
+    fn default() -> Self {
+        Self {
+            first_delay_ms: 1_000,
+            factor: 2.0,
+            max_delay_ms: 60_000,
+            deadline_secs: 86_400,
+        }
+    }
+}
+
+impl PollPolicy {
+    /// The overall deadline.
+    pub fn deadline(&self) -> Duration {
+        Duration::from_secs(self.deadline_secs)
+    }
+}
