@@ -1,1 +1,13 @@
-//! placeholder
+//! The workers. apalis-redis delivers cashout ids; [`Driver`] re-reads the record and performs
+//! the next step under a per-cashout lease; the [`sweeper`] re-enqueues whatever is overdue; the
+//! [`runtime`] supervises one apalis worker per provider queue and restarts it with a backoff.
+
+mod config;
+mod driver;
+pub mod runtime;
+pub mod schedule;
+pub mod sweeper;
+
+pub use config::{RetryPolicy, SweeperConfig, WorkerConfig};
+pub use driver::{Driver, Providers, StepReport};
+pub use runtime::{WorkerExit, run, worker_name};

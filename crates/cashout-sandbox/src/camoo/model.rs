@@ -1,0 +1,389 @@
+//! Camoo payouts as the simulator stores them: amounts, phone helpers, the outcome chosen by the
+//! phone's last digit, and the `Payment` JSON shown by `cashout` and `verify`.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::{CamooConfig, iso};
+
+/// A positive amount in hundredths of a major unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Amount(i64);
+
+/// Why an amount was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum AmountError {
+    #[error("The amount must be a decimal number such as 1500 or \"12.50\".")]
+    Invalid,
+    #[error("The amount must be greater than 0.")]
+    NotPositive,
+    #[error("The amount may have at most 2 decimal places.")]
+    TooPrecise,
+    #[error("The amount is too large.")]
+    TooLarge,
+}
+
+/// Most integer digits accepted (keeps hundredths well inside `i64`).
+const MAX_INTEGER_DIGITS: usize = 15;
+
+impl Amount {
+    /// Wraps an amount already in hundredths.
+    pub(crate) fn from_minor(minor: i64) -> Self {
+        Self(minor)
+    }
+
+    /// The amount in hundredths of a major unit.
+    pub(crate) fn minor(self) -> i64 {
+        self.0
+    }
+
+    /// Whether the amount has no fractional part.
+    pub(crate) fn is_whole(self) -> bool {
+        self.0 % 100 == 0
+    }
+
+    /// Parses a plain decimal (`"1500"`, `"12.5"`, `"12.50"`, `"-3"` → `NotPositive`).
+    pub(crate) fn parse_decimal(text: &str) -> Result<Self, AmountError> {
+        let text = text.trim();
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (integer, fraction) = match digits.split_once('.') {
+            Some((integer, fraction)) if !fraction.is_empty() => (integer, fraction),
+            Some(_) => return Err(AmountError::Invalid),
+            None => (digits, ""),
+        };
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if integer.is_empty() || !all_digits(integer) || !all_digits(fraction) {
+            return Err(AmountError::Invalid);
+        }
+        let integer = integer.trim_start_matches('0');
+        if integer.len() > MAX_INTEGER_DIGITS {
+            return Err(AmountError::TooLarge);
+        }
+        let fraction = fraction.trim_end_matches('0');
+        if fraction.len() > 2 {
+            return Err(AmountError::TooPrecise);
+        }
+        let whole: i64 = if integer.is_empty() {
+            0
+        } else {
+            integer.parse().map_err(|_| AmountError::TooLarge)?
+        };
+        let cents: i64 = format!("{fraction:0<2}")
+            .parse()
+            .map_err(|_| AmountError::Invalid)?;
+        let minor = whole
+            .checked_mul(100)
+            .and_then(|m| m.checked_add(cents))
+            .ok_or(AmountError::TooLarge)?;
+        if negative || minor == 0 {
+            return Err(AmountError::NotPositive);
+        }
+        Ok(Self(minor))
+    }
+
+    /// Parses a JSON number (integer or float).
+    pub(crate) fn from_json_number(number: &serde_json::Number) -> Result<Self, AmountError> {
+        if let Some(n) = number.as_i64() {
+            if n <= 0 {
+                return Err(AmountError::NotPositive);
+            }
+            return n
+                .checked_mul(100)
+                .filter(|_| n.unsigned_abs() < 10u64.pow(MAX_INTEGER_DIGITS as u32))
+                .map(Self)
+                .ok_or(AmountError::TooLarge);
+        }
+        if number.is_u64() {
+            return Err(AmountError::TooLarge);
+        }
+        match number.as_f64() {
+            // f64's Display never uses exponent notation and gives the shortest exact form.
+            Some(f) if f.is_finite() => Self::parse_decimal(&format!("{f}")),
+            _ => Err(AmountError::Invalid),
+        }
+    }
+}
+
+impl fmt::Display for Amount {
+    /// Major units: `1500` when whole, else two decimals (`12.50`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let (whole, cents) = (abs / 100, abs % 100);
+        if cents == 0 {
+            write!(f, "{sign}{whole}")
+        } else {
+            write!(f, "{sign}{whole}.{cents:02}")
+        }
+    }
+}
+
+/// Whether `phone` is E.164 (`+` and 8–15 digits) or a 9-digit national number.
+pub(crate) fn valid_phone(phone: &str) -> bool {
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    match phone.strip_prefix('+') {
+        Some(rest) => (8..=15).contains(&rest.len()) && all_digits(rest),
+        None => phone.len() == 9 && all_digits(phone),
+    }
+}
+
+/// The last three digits of a phone number (fewer if it has fewer).
+pub(crate) fn last3(phone: &str) -> String {
+    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+    digits[digits.len().saturating_sub(3)..].iter().collect()
+}
+
+/// The phone with every digit but the last three replaced by `*` (a leading `+` is kept).
+pub(crate) fn mask_phone(phone: &str) -> String {
+    let total = phone.chars().filter(char::is_ascii_digit).count();
+    let keep_from = total.saturating_sub(3);
+    let mut seen = 0;
+    phone
+        .chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                seen += 1;
+                if seen <= keep_from { '*' } else { c }
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// The mobile network of a Cameroonian number: `"orange"` for 69x, 655–659 and 686–689, else
+/// `"MTN"` (casing as Camoo shows it).
+pub(crate) fn network(phone: &str) -> &'static str {
+    let national = match phone.strip_prefix("+237") {
+        Some(rest) => rest,
+        None => phone.strip_prefix('+').unwrap_or(phone),
+    };
+    let prefix = national.get(..3).unwrap_or("");
+    let orange = prefix.starts_with("69")
+        || matches!(prefix, "655" | "656" | "657" | "658" | "659")
+        || matches!(prefix, "686" | "687" | "688" | "689");
+    if orange { "orange" } else { "MTN" }
+}
+
+/// What happens to a payout, chosen by the last digit of its phone number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Any other digit: `PENDING`, then `CONFIRMED` after the settle delay.
+    Confirmed,
+    /// Digit 0: `PENDING`, then `FAILED` after the settle delay (amount refunded).
+    Failed,
+    /// Digit 8: `PENDING` forever.
+    NeverSettles,
+    /// Digit 9: `PENDING`, then `CONFIRMED` after the long-pending delay.
+    LongPending,
+    /// Digit 7: `UNDERINVESTIGATION`, then `success` after the settle delay.
+    InvestigatedSuccess,
+}
+
+impl Outcome {
+    /// The outcome for `phone` (by its last character).
+    pub(crate) fn from_phone(phone: &str) -> Self {
+        match phone.chars().last() {
+            Some('0') => Self::Failed,
+            Some('8') => Self::NeverSettles,
+            Some('9') => Self::LongPending,
+            Some('7') => Self::InvestigatedSuccess,
+            _ => Self::Confirmed,
+        }
+    }
+
+    /// Status shown before settling.
+    fn interim_status(self) -> &'static str {
+        match self {
+            Self::InvestigatedSuccess => "UNDERINVESTIGATION",
+            _ => "PENDING",
+        }
+    }
+
+    /// Status shown once settled (`None`: never settles).
+    pub(crate) fn final_status(self) -> Option<&'static str> {
+        match self {
+            Self::Confirmed | Self::LongPending => Some("CONFIRMED"),
+            Self::Failed => Some("FAILED"),
+            Self::InvestigatedSuccess => Some("success"),
+            Self::NeverSettles => None,
+        }
+    }
+
+    /// Time from creation to the final status (`None`: never settles).
+    pub(crate) fn settle_after(self, config: &CamooConfig) -> Option<Duration> {
+        match self {
+            Self::NeverSettles => None,
+            Self::LongPending => Some(Duration::from_millis(config.long_pending_ms)),
+            _ => Some(Duration::from_millis(config.settle_delay_ms)),
+        }
+    }
+
+    /// Whether the amount goes back to the balance when the payout settles.
+    pub(crate) fn refunds(self) -> bool {
+        self == Self::Failed
+    }
+}
+
+/// A payout as stored by the simulator (holds the full phone; never log it).
+#[derive(Debug)]
+pub(crate) struct Payout {
+    pub(crate) id: String,
+    pub(crate) external_reference: Option<String>,
+    pub(crate) amount: Amount,
+    pub(crate) currency: String,
+    pub(crate) created_utc: DateTime<Utc>,
+    pub(crate) created: Instant,
+    pub(crate) phone: String,
+    pub(crate) outcome: Outcome,
+    pub(crate) settle_after: Option<Duration>,
+    pub(crate) notification_url: Option<reqwest::Url>,
+    pub(crate) notified_at: Option<DateTime<Utc>>,
+}
+
+impl Payout {
+    /// Wall-clock time of the final status, if the payout ever settles.
+    pub(crate) fn completed_utc(&self) -> Option<DateTime<Utc>> {
+        let after = chrono::Duration::from_std(self.settle_after?).ok()?;
+        self.created_utc.checked_add_signed(after)
+    }
+
+    /// `(status, completed_at)` as seen at `now`.
+    fn status_at(&self, now: Instant) -> (&'static str, Option<DateTime<Utc>>) {
+        match (self.outcome.final_status(), self.settle_after) {
+            (Some(status), Some(after)) if now.saturating_duration_since(self.created) >= after => {
+                (status, self.completed_utc())
+            }
+            _ => (self.outcome.interim_status(), None),
+        }
+    }
+
+    /// The payment as `verify` shows it at `now`.
+    pub(crate) fn view_at(&self, now: Instant) -> Payment {
+        let (status, completed) = self.status_at(now);
+        self.view(status, completed)
+    }
+
+    /// The payment as the `cashout` answer shows it: always `PENDING`.
+    pub(crate) fn created_view(&self) -> Payment {
+        self.view("PENDING", None)
+    }
+
+    fn view(&self, status: &str, completed: Option<DateTime<Utc>>) -> Payment {
+        Payment {
+            id: self.id.clone(),
+            external_reference: self.external_reference.clone(),
+            amount: self.amount.to_string(),
+            currency: self.currency.clone(),
+            created_at: self.created_utc.timestamp(),
+            network: network(&self.phone).to_owned(),
+            status: status.to_owned(),
+            fees: "0".to_owned(),
+            completed_at: completed.map(iso),
+            notified_at: self.notified_at.map(iso),
+            phone_number: mask_phone(&self.phone),
+            country: "CM".to_owned(),
+            net_amount: self.amount.to_string(),
+        }
+    }
+}
+
+/// The Camoo `Payment` object (the `cashOut` of a create, the `verify` of a verify).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// Server id (a UUID), the key of `verify`.
+    pub id: String,
+    /// The client's reference, if it sent one.
+    pub external_reference: Option<String>,
+    /// Amount in major units, as a string.
+    pub amount: String,
+    /// Currency code.
+    pub currency: String,
+    /// Creation time, epoch seconds.
+    pub created_at: i64,
+    /// `"MTN"` or `"orange"`.
+    pub network: String,
+    /// `PENDING`, `UNDERINVESTIGATION`, `CONFIRMED`, `success`, `FAILED`.
+    pub status: String,
+    /// Always `"0"`.
+    pub fees: String,
+    /// ISO-8601 time of the final status, `null` until then.
+    pub completed_at: Option<String>,
+    /// ISO-8601 time a notification was acknowledged with HTTP 200, else `null`.
+    pub notified_at: Option<String>,
+    /// Masked phone: every digit but the last three replaced by `*`.
+    pub phone_number: String,
+    /// Always `"CM"`.
+    pub country: String,
+    /// Amount minus fees, as a string.
+    pub net_amount: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_parse_and_format() {
+        let ok = |s: &str| Amount::parse_decimal(s).map(|a| a.to_string());
+        assert_eq!(ok("1500"), Ok("1500".to_owned()));
+        assert_eq!(ok("12.5"), Ok("12.50".to_owned()));
+        assert_eq!(ok("12.50"), Ok("12.50".to_owned()));
+        assert_eq!(ok("0012.500"), Ok("12.50".to_owned()));
+        assert_eq!(ok("0.01"), Ok("0.01".to_owned()));
+        assert_eq!(ok("0"), Err(AmountError::NotPositive));
+        assert_eq!(ok("-5"), Err(AmountError::NotPositive));
+        assert_eq!(ok("1.234"), Err(AmountError::TooPrecise));
+        assert_eq!(ok("abc"), Err(AmountError::Invalid));
+        assert_eq!(ok("1."), Err(AmountError::Invalid));
+        assert_eq!(ok(".5"), Err(AmountError::Invalid));
+        assert_eq!(ok("1e3"), Err(AmountError::Invalid));
+        assert_eq!(ok("1234567890123456"), Err(AmountError::TooLarge));
+        let num = |v: serde_json::Value| match v {
+            serde_json::Value::Number(n) => Amount::from_json_number(&n).map(|a| a.to_string()),
+            _ => unreachable!(),
+        };
+        assert_eq!(num(serde_json::json!(1500)), Ok("1500".to_owned()));
+        assert_eq!(num(serde_json::json!(12.5)), Ok("12.50".to_owned()));
+        assert_eq!(num(serde_json::json!(1500.0)), Ok("1500".to_owned()));
+        assert_eq!(num(serde_json::json!(-1)), Err(AmountError::NotPositive));
+        assert_eq!(num(serde_json::json!(u64::MAX)), Err(AmountError::TooLarge));
+        assert_eq!(
+            num(serde_json::json!(1_000_000_000_000_000i64)),
+            Err(AmountError::TooLarge)
+        );
+        assert!(Amount::parse_decimal("1500.00").is_ok_and(Amount::is_whole));
+    }
+
+    #[test]
+    fn phones() {
+        assert!(valid_phone("+237612345678"));
+        assert!(valid_phone("612345678"));
+        assert!(valid_phone("+12345678"));
+        assert!(!valid_phone("+1234567"));
+        assert!(!valid_phone("+1234567890123456"));
+        assert!(!valid_phone("61234567"));
+        assert!(!valid_phone("+2376123a5678"));
+        assert_eq!(mask_phone("+237612345678"), "+*********678");
+        assert_eq!(mask_phone("612345678"), "******678");
+        assert_eq!(last3("+237612345678"), "678");
+        assert_eq!(network("+237691234567"), "orange");
+        assert_eq!(network("655123456"), "orange");
+        assert_eq!(network("+237671234567"), "MTN");
+        assert_eq!(Outcome::from_phone("+237612345670"), Outcome::Failed);
+        assert_eq!(
+            Outcome::from_phone("+237612345677"),
+            Outcome::InvestigatedSuccess
+        );
+        assert_eq!(Outcome::from_phone("+237612345678"), Outcome::NeverSettles);
+        assert_eq!(Outcome::from_phone("+237612345679"), Outcome::LongPending);
+        assert_eq!(Outcome::from_phone("+237612345671"), Outcome::Confirmed);
+    }
+}

@@ -1,0 +1,100 @@
+//! Worker settings (`CASHOUT_WORKER__…`).
+
+use cashout_store::QueueConfig;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// How workers run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Jobs handled at once per provider queue, per process.
+    pub concurrency: usize,
+    /// How often an idle worker asks Redis for jobs. apalis-redis has no push wake-up, so this
+    /// is the pickup latency.
+    pub poll_interval_ms: u64,
+    /// How long one worker may hold a cashout; must exceed the longest provider call.
+    pub lease_ms: u64,
+    /// Deliveries without a completed step before a cashout is parked as `poison`.
+    pub max_deliveries: u32,
+    /// Retries of retryable errors.
+    pub retry: RetryPolicy,
+    /// The sweeper.
+    pub sweeper: SweeperConfig,
+    /// apalis-redis liveness (heartbeat and orphan recovery).
+    pub queue: QueueConfig,
+    /// Consecutive failed restarts of a queue's worker before the process gives up on it.
+    pub max_restarts: u32,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            poll_interval_ms: 200,
+            lease_ms: 30_000,
+            max_deliveries: 5,
+            retry: RetryPolicy::default(),
+            sweeper: SweeperConfig::default(),
+            queue: QueueConfig::default(),
+            max_restarts: 10,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// The lease duration.
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+}
+
+/// Exponential backoff with full jitter for retryable errors.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Base of the first delay.
+    pub first_delay_ms: u64,
+    /// Growth factor.
+    pub factor: f32,
+    /// Cap.
+    pub max_delay_ms: u64,
+    /// Attempts before parking `retries_exhausted`.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            first_delay_ms: 1_000,
+            factor: 2.0,
+            max_delay_ms: 60_000,
+            max_attempts: 6,
+        }
+    }
+}
+
+/// The sweeper: the net under every lost job.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SweeperConfig {
+    /// How often it runs.
+    pub interval_ms: u64,
+    /// A cashout is overdue once its next step is this late (so normal jobs are not doubled).
+    pub grace_ms: u64,
+    /// Cashouts re-enqueued per run at most.
+    pub batch: usize,
+    /// apalis keeps every finished job's data; the sweeper deletes it after this long.
+    pub done_retention_secs: u64,
+}
+
+impl Default for SweeperConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: 5_000,
+            grace_ms: 15_000,
+            batch: 500,
+            done_retention_secs: 3_600,
+        }
+    }
+}

@@ -1,0 +1,655 @@
+//! One delivery of a cashout job: re-read the record, take the cashout's lease, do the next step,
+//! write the outcome with a compare-and-set, schedule the next delivery. A duplicate or early
+//! delivery finds nothing due and does nothing.
+
+use crate::config::WorkerConfig;
+use crate::schedule::{equal_jitter, exponential, full_jitter};
+use cashout_core::{
+    Cashout, CashoutId, Disposition, Event, HistoryEntry, ParkReason, Parked, Provider, Recipient,
+    State, SubmitIntent, transition,
+};
+use cashout_providers::camoo::{CamooClient, CreateCashout, PaymentStatus};
+use cashout_providers::{Operation, PollPolicy, ProviderError};
+use cashout_store::{CashoutJob, JobQueue, SaveOutcome, Store, StoreError};
+use chrono::{DateTime, TimeDelta, Utc};
+use std::time::Duration;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+/// A job may arrive this much before its record says the step is due (clock skew between
+/// processes); anything earlier is a stale duplicate.
+const EARLY_TOLERANCE: TimeDelta = TimeDelta::milliseconds(500);
+
+/// The configured provider adapters.
+#[derive(Debug, Clone, Default)]
+pub struct Providers {
+    /// Camoo client and its verify schedule.
+    pub camoo: Option<(CamooClient, PollPolicy)>,
+}
+
+impl Providers {
+    /// The providers that have an adapter configured, hence a queue to consume.
+    pub fn enabled(&self) -> Vec<Provider> {
+        let mut v = Vec::new();
+        if self.camoo.is_some() {
+            v.push(Provider::Camoo);
+        }
+        v
+    }
+}
+
+/// What one delivery did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepReport {
+    /// No such cashout (expired or never existed).
+    Missing,
+    /// Terminal, parked, or not due yet: a duplicate or early delivery.
+    NotDue,
+    /// Another worker holds the cashout.
+    Busy,
+    /// The record changed under us; the next delivery decides again.
+    Conflict,
+    /// A step was done and the cashout is now in this state, due again at this time (if ever).
+    Progressed {
+        /// The state after the step.
+        state: State,
+        /// Parked, if the step parked it.
+        parked: Option<ParkReason>,
+    },
+}
+
+/// Drives cashouts. One per process, shared by all its workers.
+#[derive(Debug)]
+pub struct Driver {
+    store: Store,
+    queue: JobQueue,
+    providers: Providers,
+    config: WorkerConfig,
+    owner: String,
+}
+
+impl Driver {
+    /// A driver. `owner` names this process in leases (host + pid + random).
+    pub fn new(
+        store: Store,
+        queue: JobQueue,
+        providers: Providers,
+        config: WorkerConfig,
+        owner: String,
+    ) -> Self {
+        Self {
+            store,
+            queue,
+            providers,
+            config,
+            owner,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The queues.
+    pub fn queue(&self) -> &JobQueue {
+        &self.queue
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &WorkerConfig {
+        &self.config
+    }
+
+    /// The adapters.
+    pub fn providers(&self) -> &Providers {
+        &self.providers
+    }
+
+    /// This process's name.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Handles one delivery of `job`.
+    pub async fn handle(&self, job: &CashoutJob) -> Result<StepReport, StoreError> {
+        let span = info_span!("drive", cashout_id = %job.cashout_id, trace_id = %job.trace_id);
+        self.handle_inner(job.cashout_id).instrument(span).await
+    }
+
+    async fn handle_inner(&self, id: CashoutId) -> Result<StepReport, StoreError> {
+        let Some(rec) = self.store.get(&id).await? else {
+            return Ok(StepReport::Missing);
+        };
+        if !rec.is_due(Utc::now() + EARLY_TOLERANCE) {
+            return Ok(StepReport::NotDue);
+        }
+        let token = format!("{}:{}", self.owner, rand::random::<u64>());
+        if !self
+            .store
+            .try_lease(&id, &token, self.config.lease())
+            .await?
+        {
+            return Ok(StepReport::Busy);
+        }
+        let result = self.step(id).await;
+        if let Err(e) = self.store.release_lease(&id, &token).await {
+            warn!(error = %e, "could not release the lease; it expires by itself");
+        }
+        result
+    }
+
+    /// The next step of a leased cashout.
+    async fn step(&self, id: CashoutId) -> Result<StepReport, StoreError> {
+        // Re-read under the lease: the copy read before may be stale.
+        let Some(rec) = self.store.get(&id).await? else {
+            return Ok(StepReport::Missing);
+        };
+        if !rec.is_due(Utc::now() + EARLY_TOLERANCE) {
+            return Ok(StepReport::NotDue);
+        }
+        let deliveries = self.store.count_delivery(&id).await?;
+        if deliveries > self.config.max_deliveries {
+            let detail =
+                format!("delivered {deliveries} times without completing a step (crash loop?)");
+            return self.park(&id, ParkReason::Poison, detail).await;
+        }
+        match rec.order.provider {
+            Provider::Camoo => self.camoo_step(rec).await,
+            Provider::Omt | Provider::Omno => {
+                let detail = format!("no {} adapter in this worker", rec.order.provider);
+                self.park(&id, ParkReason::ProviderContract, detail).await
+            }
+        }
+    }
+
+    async fn camoo_step(&self, rec: Cashout) -> Result<StepReport, StoreError> {
+        let Some((client, poll)) = &self.providers.camoo else {
+            return self
+                .park(
+                    &rec.id,
+                    ParkReason::ProviderContract,
+                    "camoo is not configured".into(),
+                )
+                .await;
+        };
+        match (
+            rec.state,
+            rec.provider_ref.clone(),
+            rec.submit_intent.is_some(),
+            rec.hinted_provider_ref.clone(),
+        ) {
+            (State::Created, None, false, _) => self.camoo_submit(client, poll, rec).await,
+            (State::Created, None, true, Some(hint)) => {
+                self.camoo_reconcile(client, rec, hint).await
+            }
+            (State::Created, None, true, None) => {
+                let detail = "a create was sent and its answer never recorded (worker died?); \
+                              waiting for a signed Camoo notification or an operator"
+                    .to_owned();
+                self.park(&rec.id, ParkReason::OutcomeUnknown, detail).await
+            }
+            (State::Submitted, Some(pref), _, _) => {
+                self.camoo_verify(client, poll, rec, pref).await
+            }
+            (state, pref, intent, _) => {
+                let detail = format!(
+                    "inconsistent record: state {state}, provider_ref {}, intent {intent}",
+                    pref.is_some()
+                );
+                self.park(&rec.id, ParkReason::ProviderContract, detail)
+                    .await
+            }
+        }
+    }
+
+    async fn camoo_submit(
+        &self,
+        client: &CamooClient,
+        poll: &PollPolicy,
+        rec: Cashout,
+    ) -> Result<StepReport, StoreError> {
+        let Recipient::Camoo(recipient) = &rec.order.recipient;
+        let lease = self.config.lease();
+        // Write the intent before the request leaves: a crash from here on leaves a cashout
+        // known to be in doubt, never one that looks unsent.
+        let Some(with_intent) = self
+            .update(&rec.id, false, false, |r, now| {
+                if r.state != State::Created
+                    || r.submit_intent.is_some()
+                    || r.provider_ref.is_some()
+                {
+                    return None;
+                }
+                r.attempts += 1;
+                r.submit_intent = Some(SubmitIntent {
+                    attempt: r.attempts,
+                    at: now,
+                });
+                r.next_action_at = Some(now + lease);
+                Some(vec![r.entry(
+                    now,
+                    "submit",
+                    None,
+                    None,
+                    "sending camoo create",
+                )])
+            })
+            .await?
+        else {
+            return Ok(StepReport::Conflict);
+        };
+        let req = CreateCashout::new(
+            with_intent.order.amount,
+            with_intent.order.currency,
+            recipient.phone_number.expose(),
+            &with_intent.external_reference,
+            client.notification_url(),
+        );
+        match client.create(&req).await {
+            Ok(payment) => {
+                let first = equal_jitter(Duration::from_millis(poll.first_delay_ms));
+                info!(provider_ref = %payment.id, status = %payment.status, "camoo accepted the cashout");
+                self.update_step(&rec.id, move |r, now| {
+                    r.provider_ref = Some(payment.id.clone());
+                    r.provider_status = Some(payment.status.clone());
+                    r.submit_intent = None;
+                    r.submitted_at = Some(now);
+                    r.last_error = None;
+                    let cause = format!(
+                        "camoo accepted: payment {} ({})",
+                        payment.id, payment.status
+                    );
+                    let entries = apply(r, Event::ProviderAccepted, cause, now);
+                    r.attempts = 0;
+                    r.polls = 0;
+                    r.next_action_at = Some(now + first);
+                    Some(entries)
+                })
+                .await
+            }
+            Err(e) => self.after_error(&rec.id, e, Operation::CreatePayout).await,
+        }
+    }
+
+    async fn camoo_verify(
+        &self,
+        client: &CamooClient,
+        poll: &PollPolicy,
+        rec: Cashout,
+        provider_ref: String,
+    ) -> Result<StepReport, StoreError> {
+        let payment = match client.verify(&provider_ref).await {
+            Ok(p) => p,
+            Err(e) => return self.after_error(&rec.id, e, Operation::Read).await,
+        };
+        let outcome = payment.outcome();
+        let status = payment.status.clone();
+        let deadline = poll.deadline();
+        let poll = poll.clone();
+        debug!(status = %status, ?outcome, "camoo verify");
+        self.update_step(&rec.id, move |r, now| {
+            if r.state != State::Submitted {
+                return None;
+            }
+            let mut entries = Vec::new();
+            if r.provider_status.as_deref() != Some(status.as_str()) {
+                entries.push(r.entry(
+                    now,
+                    "provider_status",
+                    None,
+                    None,
+                    format!("camoo status {status}"),
+                ));
+            }
+            r.provider_status = Some(status.clone());
+            r.attempts = 0;
+            match outcome {
+                PaymentStatus::Succeeded => {
+                    entries.extend(apply(
+                        r,
+                        Event::ProviderConfirmed,
+                        format!("camoo verify: {status}"),
+                        now,
+                    ));
+                }
+                PaymentStatus::Failed => {
+                    entries.extend(apply(
+                        r,
+                        Event::ProviderFailed,
+                        format!("camoo verify: {status}"),
+                        now,
+                    ));
+                }
+                PaymentStatus::InFlight => {
+                    r.polls += 1;
+                    let since = r.submitted_at.unwrap_or(r.created_at);
+                    let past_deadline = (now - since).to_std().is_ok_and(|d| d >= deadline);
+                    if past_deadline {
+                        let detail = format!(
+                            "no final status from camoo after {}s (last: {status})",
+                            deadline.as_secs()
+                        );
+                        entries.push(park_entry(r, ParkReason::DeadlineExceeded, detail, now));
+                    } else {
+                        let d = equal_jitter(exponential(
+                            Duration::from_millis(poll.first_delay_ms),
+                            poll.factor,
+                            Duration::from_millis(poll.max_delay_ms),
+                            r.polls,
+                        ));
+                        r.next_action_at = Some(now + d);
+                    }
+                }
+            }
+            Some(entries)
+        })
+        .await
+    }
+
+    /// An in-doubt create, and a signed notification named a payment: adopt it only if Camoo's
+    /// own verify says it carries our reference.
+    async fn camoo_reconcile(
+        &self,
+        client: &CamooClient,
+        rec: Cashout,
+        hint: String,
+    ) -> Result<StepReport, StoreError> {
+        match client.verify(&hint).await {
+            Ok(p) if p.external_reference.as_deref() == Some(rec.external_reference.as_str()) => {
+                info!(provider_ref = %p.id, "in-doubt create reconciled through verify");
+                self.update_step(&rec.id, move |r, now| {
+                    if r.state != State::Created || r.provider_ref.is_some() {
+                        return None;
+                    }
+                    r.provider_ref = Some(p.id.clone());
+                    r.provider_status = Some(p.status.clone());
+                    r.hinted_provider_ref = None;
+                    r.submit_intent = None;
+                    r.submitted_at = Some(now);
+                    let cause = format!(
+                        "reconciled: camoo payment {} carries our reference ({})",
+                        p.id, p.status
+                    );
+                    let entries = apply(r, Event::ProviderAccepted, cause, now);
+                    r.attempts = 0;
+                    r.next_action_at = Some(now);
+                    Some(entries)
+                })
+                .await
+            }
+            Ok(_) => {
+                self.update_step(&rec.id, |r, now| {
+                    r.hinted_provider_ref = None;
+                    let detail = "a notification named a payment that does not carry our \
+                                  reference; create outcome still unknown"
+                        .to_owned();
+                    Some(vec![park_entry(r, ParkReason::OutcomeUnknown, detail, now)])
+                })
+                .await
+            }
+            Err(e) => match e.disposition(Operation::Read) {
+                Disposition::Retryable { .. } => {
+                    self.after_error(&rec.id, e, Operation::Read).await
+                }
+                Disposition::OutcomeUnknown
+                | Disposition::Rejected
+                | Disposition::Locked
+                | Disposition::NeedsOperator(_) => {
+                    let detail = format!("verify of the notified payment failed: {e}");
+                    self.update_step(&rec.id, move |r, now| {
+                        r.hinted_provider_ref = None;
+                        Some(vec![park_entry(
+                            r,
+                            ParkReason::OutcomeUnknown,
+                            detail.clone(),
+                            now,
+                        )])
+                    })
+                    .await
+                }
+            },
+        }
+    }
+
+    /// Decides what a provider error means for the cashout, by its classification only.
+    async fn after_error(
+        &self,
+        id: &CashoutId,
+        err: ProviderError,
+        op: Operation,
+    ) -> Result<StepReport, StoreError> {
+        let disposition = err.disposition(op);
+        let detail = format!("{op}: {err}");
+        warn!(error = %detail, ?disposition, "provider call failed");
+        let retry = self.config.retry.clone();
+        self.update_step(id, move |r, now| {
+            r.last_error = Some(detail.clone());
+            let entries = match &disposition {
+                Disposition::Retryable { retry_after } => {
+                    if op == Operation::CreatePayout {
+                        // The request never left (or the provider refused it before acting).
+                        r.submit_intent = None;
+                    }
+                    if r.attempts >= retry.max_attempts {
+                        vec![park_entry(
+                            r,
+                            ParkReason::RetriesExhausted,
+                            detail.clone(),
+                            now,
+                        )]
+                    } else {
+                        let backoff = full_jitter(exponential(
+                            Duration::from_millis(retry.first_delay_ms),
+                            retry.factor,
+                            Duration::from_millis(retry.max_delay_ms),
+                            r.attempts.saturating_sub(1),
+                        ));
+                        let delay = retry_after.map_or(backoff, |ra| ra.max(backoff));
+                        if op == Operation::Read {
+                            r.attempts += 1;
+                        }
+                        r.next_action_at = Some(now + delay);
+                        vec![r.entry(
+                            now,
+                            "retry",
+                            None,
+                            None,
+                            format!("{detail}; retry in {} ms", delay.as_millis()),
+                        )]
+                    }
+                }
+                Disposition::OutcomeUnknown => {
+                    vec![park_entry(
+                        r,
+                        ParkReason::OutcomeUnknown,
+                        detail.clone(),
+                        now,
+                    )]
+                }
+                Disposition::Rejected | Disposition::Locked => {
+                    r.submit_intent = None;
+                    let event = if r.state == State::Created {
+                        Event::ProviderRefused
+                    } else {
+                        Event::ProviderFailed
+                    };
+                    apply(r, event, detail.clone(), now)
+                }
+                Disposition::NeedsOperator(reason) => {
+                    if op == Operation::CreatePayout {
+                        // Refused before executing (credentials, balance): the attempt is
+                        // given back, and nothing is in doubt.
+                        r.submit_intent = None;
+                        r.attempts = r.attempts.saturating_sub(1);
+                    }
+                    vec![park_entry(r, *reason, detail.clone(), now)]
+                }
+            };
+            Some(entries)
+        })
+        .await
+    }
+
+    async fn park(
+        &self,
+        id: &CashoutId,
+        reason: ParkReason,
+        detail: String,
+    ) -> Result<StepReport, StoreError> {
+        self.update_step(id, move |r, now| {
+            Some(vec![park_entry(r, reason, detail.clone(), now)])
+        })
+        .await
+    }
+
+    /// An update that completes a step, reported as such.
+    async fn update_step<F>(&self, id: &CashoutId, f: F) -> Result<StepReport, StoreError>
+    where
+        F: FnMut(&mut Cashout, DateTime<Utc>) -> Option<Vec<HistoryEntry>>,
+    {
+        Ok(match self.update(id, true, true, f).await? {
+            Some(r) => StepReport::Progressed {
+                state: r.state,
+                parked: r.parked.map(|p| p.reason),
+            },
+            None => StepReport::Conflict,
+        })
+    }
+
+    /// Applies `f` to the freshest record and writes it with a compare-and-set, re-reading and
+    /// re-applying on a conflict, retrying Redis errors with a short backoff: an answer from a
+    /// provider must not be lost to a transient write failure. `f` returns `None` to write
+    /// nothing. When `push` is set and the result is due again, the next job is scheduled.
+    async fn update<F>(
+        &self,
+        id: &CashoutId,
+        completes_step: bool,
+        push: bool,
+        mut f: F,
+    ) -> Result<Option<Cashout>, StoreError>
+    where
+        F: FnMut(&mut Cashout, DateTime<Utc>) -> Option<Vec<HistoryEntry>>,
+    {
+        const TRIES: u32 = 8;
+        let mut last_err = None;
+        for attempt in 0..TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(exponential(
+                    Duration::from_millis(50),
+                    2.0,
+                    Duration::from_secs(2),
+                    attempt - 1,
+                ))
+                .await;
+            }
+            let rec = match self.store.get(id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    last_err = Some(e);
+                    continue;
+                }
+            };
+            let now = Utc::now();
+            let mut next = rec.clone();
+            let Some(entries) = f(&mut next, now) else {
+                return Ok(None);
+            };
+            match self
+                .store
+                .save(rec.version, &mut next, &entries, completes_step, now)
+                .await
+            {
+                Ok(SaveOutcome::Saved) => {
+                    log_entries(&next, &entries);
+                    if push {
+                        self.schedule(&next).await;
+                    }
+                    return Ok(Some(next));
+                }
+                Ok(SaveOutcome::Conflict) => continue,
+                Err(e) => last_err = Some(e),
+            }
+        }
+        let err = last_err.unwrap_or_else(|| StoreError::Queue("write kept conflicting".into()));
+        error!(error = %err, "could not record a step; the sweeper will look again");
+        Err(err)
+    }
+
+    /// Pushes the next job of a cashout that is due again. A failed push is not fatal: the
+    /// sweeper finds overdue cashouts.
+    async fn schedule(&self, rec: &Cashout) {
+        let Some(at) = rec.next_action_at else { return };
+        if rec.state.is_terminal() || rec.parked.is_some() {
+            return;
+        }
+        let job = CashoutJob {
+            cashout_id: rec.id,
+            trace_id: rec.trace_id.to_string(),
+        };
+        if let Err(e) = self.queue.push(rec.order.provider, job, at).await {
+            warn!(error = %e, "could not schedule the next step; the sweeper will");
+        }
+    }
+}
+
+/// Applies an event through the transition table; an illegal one is recorded, not applied.
+fn apply(r: &mut Cashout, event: Event, cause: String, now: DateTime<Utc>) -> Vec<HistoryEntry> {
+    match transition(r.state, event) {
+        Ok(cashout_core::Decision::Apply { from, to }) => {
+            r.state = to;
+            if to.is_terminal() {
+                r.next_action_at = None;
+                r.submit_intent = None;
+            }
+            vec![r.entry(now, "transition", Some(from), Some(to), cause)]
+        }
+        Ok(cashout_core::Decision::AlreadyApplied) => Vec::new(),
+        Err(illegal) => {
+            error!(%illegal, "refused an illegal transition");
+            vec![r.entry(
+                now,
+                "note",
+                None,
+                None,
+                format!("refused: {illegal} ({cause})"),
+            )]
+        }
+    }
+}
+
+/// Parks a cashout in its current state.
+fn park_entry(
+    r: &mut Cashout,
+    reason: ParkReason,
+    detail: String,
+    now: DateTime<Utc>,
+) -> HistoryEntry {
+    r.next_action_at = None;
+    r.last_error = Some(detail.clone());
+    r.parked = Some(Parked {
+        reason,
+        at: now,
+        detail: detail.clone(),
+    });
+    r.entry(now, "parked", None, None, format!("{reason}: {detail}"))
+}
+
+fn log_entries(r: &Cashout, entries: &[HistoryEntry]) {
+    for e in entries {
+        match e.kind.as_str() {
+            "transition" => info!(
+                cashout_id = %r.id,
+                provider = %r.order.provider,
+                from = ?e.from,
+                to = ?e.to,
+                cause = %e.cause,
+                "transition"
+            ),
+            "parked" => {
+                warn!(cashout_id = %r.id, provider = %r.order.provider, cause = %e.cause, "parked")
+            }
+            _ => debug!(cashout_id = %r.id, kind = %e.kind, cause = %e.cause, "history"),
+        }
+    }
+}
