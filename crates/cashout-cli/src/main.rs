@@ -1,1 +1,210 @@
-fn main() {}
+//! The `cashout` binary: one process type per role, plus operator commands.
+
+mod app;
+mod demo;
+mod settings;
+mod telemetry;
+
+use anyhow::{Context, bail};
+use cashout_api::{AppState, CashoutView};
+use cashout_core::{CashoutId, CashoutOrder};
+use cashout_store::Enqueued;
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use settings::Settings;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "cashout",
+    version,
+    about = "Durable payouts through OMT, OMNO and Camoo"
+)]
+struct Cli {
+    /// TOML configuration file (also `CASHOUT_CONFIG`); environment variables `CASHOUT_…`
+    /// (with `__` for nesting) override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (producer endpoints, provider notifications, health, OpenAPI).
+    Api,
+    /// Run a worker for every configured provider queue, and the sweeper.
+    Worker,
+    /// Serve the local provider simulators (Camoo) with their payout audit.
+    Sandbox {
+        /// `host:port` to listen on (default from `sandbox.listen`).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Start Redis-backed API, workers and sandbox in one process, pay a mixed batch of
+    /// cashouts through the HTTP API and print a summary.
+    Demo(demo::DemoArgs),
+    /// Enqueue one cashout straight into Redis (same validation as the API).
+    Enqueue {
+        /// Idempotency key.
+        #[arg(long)]
+        key: String,
+        /// Provider (`camoo`).
+        #[arg(long, default_value = "camoo")]
+        provider: String,
+        /// Amount in minor units.
+        #[arg(long)]
+        amount: i64,
+        /// Currency code (XAF, XOF, EUR, USD, LBP).
+        #[arg(long)]
+        currency: String,
+        /// Recipient phone number (E.164) for Camoo.
+        #[arg(long)]
+        phone: Option<String>,
+        /// Metadata as a JSON object.
+        #[arg(long)]
+        metadata: Option<String>,
+    },
+    /// Show a cashout, its state and its history.
+    Status {
+        /// Cashout id.
+        id: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Api => {
+            telemetry::init(&settings.log.format, "info");
+            api(settings).await
+        }
+        Command::Worker => {
+            telemetry::init(&settings.log.format, "info");
+            worker(settings).await
+        }
+        Command::Sandbox { listen } => {
+            telemetry::init(&settings.log.format, "info");
+            let addr = listen.unwrap_or_else(|| settings.sandbox.listen.clone());
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("sandbox.listen: cannot bind {addr}"))?;
+            tracing::info!(addr = %listener.local_addr()?, "sandbox listening");
+            let cfg = cashout_sandbox::SandboxConfig {
+                camoo: settings.sandbox.camoo.clone(),
+            };
+            cashout_sandbox::serve(listener, cfg, app::wait(app::shutdown_signal())).await?;
+            Ok(())
+        }
+        Command::Demo(args) => {
+            telemetry::init(&settings.log.format, "error");
+            demo::run(settings, args).await
+        }
+        Command::Enqueue {
+            key,
+            provider,
+            amount,
+            currency,
+            phone,
+            metadata,
+        } => {
+            telemetry::init(&settings.log.format, "warn");
+            let metadata: Option<Value> = metadata
+                .map(|m| serde_json::from_str(&m))
+                .transpose()
+                .context("--metadata must be a JSON object")?;
+            let mut body = json!({
+                "idempotency_key": key,
+                "provider": provider,
+                "amount": amount,
+                "currency": currency,
+                "recipient": { "phone_number": phone },
+            });
+            if let Some(m) = metadata {
+                body["metadata"] = m;
+            }
+            let order = CashoutOrder::parse(&body).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let producer = app::producer(&settings).await?;
+            let (word, c) = match producer.enqueue(order, None).await? {
+                Enqueued::Created(c) => ("created", c),
+                Enqueued::Existing(c) => ("existing", c),
+                Enqueued::Conflict(c) => {
+                    bail!(
+                        "idempotency key already used for cashout {} with a different order",
+                        c.id
+                    )
+                }
+            };
+            eprintln!("{word}");
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&CashoutView::new(&c, None))?
+            );
+            Ok(())
+        }
+        Command::Status { id } => {
+            telemetry::init(&settings.log.format, "warn");
+            let id = CashoutId::parse(&id).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let producer = app::producer(&settings).await?;
+            let Some(c) = producer.store().get(&id).await? else {
+                bail!("no cashout {id}");
+            };
+            let history = producer.store().history(&id).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&CashoutView::new(&c, Some(history)))?
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn api(settings: Settings) -> anyhow::Result<()> {
+    let tokens = settings.tokens()?;
+    if tokens.is_empty() {
+        bail!("api.tokens: no bearer token configured (CASHOUT_API__TOKENS=name:secret,…)");
+    }
+    let producer = app::producer(&settings).await?;
+    let secret = settings
+        .providers
+        .camoo_enabled()
+        .then(|| settings.providers.camoo.api_secret.clone())
+        .filter(|s| !s.expose_secret().is_empty());
+    let state = AppState::new(producer, tokens, secret);
+    let listener = tokio::net::TcpListener::bind(&settings.api.listen)
+        .await
+        .with_context(|| format!("api.listen: cannot bind {}", settings.api.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, "api listening");
+    cashout_api::serve(listener, state, app::wait(app::shutdown_signal())).await?;
+    Ok(())
+}
+
+async fn worker(settings: Settings) -> anyhow::Result<()> {
+    let producer = app::producer(&settings).await?;
+    let driver = app::driver(&settings, &producer).await?;
+    cashout_worker::run(driver, app::shutdown_signal()).await?;
+    Ok(())
+}

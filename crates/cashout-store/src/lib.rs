@@ -8,6 +8,6 @@ pub mod queue;
 mod store;
 
 pub use keys::Keys;
-pub use producer::{Enqueued, Producer};
+pub use producer::{Enqueued, Nudge, Producer};
 pub use queue::{CashoutJob, JobQueue, QueueConfig};
 pub use store::{CreateOutcome, RedisConfig, SaveOutcome, Store, StoreError, connect};

@@ -80,3 +80,93 @@ impl Producer {
         }
     }
 }
+
+/// What a provider notification did to a cashout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nudge {
+    /// A step is now due and a job was pushed.
+    Scheduled,
+    /// Already final: nothing to do.
+    Terminal,
+    /// No such cashout.
+    NotFound,
+    /// Not acted on, and why.
+    Ignored(String),
+}
+
+impl Producer {
+    /// A signed provider notification says something happened to payment `payment_id` of cashout
+    /// `id`. Its content is never trusted for a state change: this only makes the next status read
+    /// due now (and, for a create whose answer was lost, records the payment id as a hint that the
+    /// worker checks with a status read). A cashout parked because its outcome was unknown or its
+    /// deadline passed is taken out of the dead-letter queue: there is news to look at.
+    pub async fn nudge(
+        &self,
+        id: &cashout_core::CashoutId,
+        payment_id: &str,
+        cause: &str,
+    ) -> Result<Nudge, StoreError> {
+        use cashout_core::ParkReason;
+        for _ in 0..5 {
+            let Some(rec) = self.store.get(id).await? else {
+                return Ok(Nudge::NotFound);
+            };
+            if rec.state.is_terminal() {
+                return Ok(Nudge::Terminal);
+            }
+            let now = Utc::now();
+            let mut next = rec.clone();
+            let mut entries = Vec::new();
+            match rec.provider_ref.as_deref() {
+                Some(r) if r == payment_id => {}
+                Some(_) => {
+                    return Ok(Nudge::Ignored(
+                        "notification names another payment than the one on record".to_owned(),
+                    ));
+                }
+                None if rec.submit_intent.is_some() => {
+                    next.hinted_provider_ref = Some(payment_id.to_owned());
+                }
+                None => {
+                    return Ok(Nudge::Ignored(
+                        "no create was sent for this cashout".to_owned(),
+                    ));
+                }
+            }
+            match rec.parked.as_ref().map(|p| p.reason) {
+                None => {}
+                Some(ParkReason::OutcomeUnknown | ParkReason::DeadlineExceeded) => {
+                    next.parked = None;
+                    entries.push(next.entry(now, "unparked", None, None, cause.to_owned()));
+                }
+                Some(other) => {
+                    return Ok(Nudge::Ignored(format!(
+                        "parked for {other}; an operator decides"
+                    )));
+                }
+            }
+            next.next_action_at = Some(now);
+            if entries.is_empty() {
+                entries.push(next.entry(now, "note", None, None, cause.to_owned()));
+            }
+            match self
+                .store
+                .save(rec.version, &mut next, &entries, false, now)
+                .await?
+            {
+                crate::SaveOutcome::Saved => {
+                    let job = CashoutJob {
+                        cashout_id: next.id,
+                        trace_id: next.trace_id.to_string(),
+                    };
+                    self.queue.push(next.order.provider, job, now).await?;
+                    return Ok(Nudge::Scheduled);
+                }
+                crate::SaveOutcome::Conflict => continue,
+            }
+        }
+        Ok(Nudge::Ignored(
+            "record kept changing; the next poll will see it".to_owned(),
+        ))
+    }
+}

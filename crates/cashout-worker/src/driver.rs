@@ -253,6 +253,7 @@ impl Driver {
                     r.provider_ref = Some(payment.id.clone());
                     r.provider_status = Some(payment.status.clone());
                     r.submit_intent = None;
+                    r.hinted_provider_ref = None;
                     r.submitted_at = Some(now);
                     r.last_error = None;
                     let cause = format!(

@@ -1,0 +1,25 @@
+//! API settings (`CASHOUT_API__…`).
+
+use serde::Deserialize;
+
+/// Where and how the API listens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// `host:port`.
+    pub listen: String,
+    /// Bearer tokens, comma-separated `name:secret` pairs (the name attributes actions).
+    pub tokens: secrecy::SecretString,
+    /// How the API is reached from outside (used to build provider notification URLs).
+    pub public_url: Option<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            tokens: secrecy::SecretString::from(""),
+            public_url: None,
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Request handlers.
+
+use crate::AppState;
+use crate::auth::authenticate;
+use crate::error::{ApiError, ErrorBody};
+use crate::view::CashoutView;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cashout_core::{CashoutId, CashoutOrder, TraceId};
+use cashout_providers::camoo::signature;
+use cashout_store::{Enqueued, Nudge};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use tracing::{info, warn};
+use utoipa::OpenApi;
+
+fn require_token(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let h = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    authenticate(&state.tokens, h)
+        .map(str::to_owned)
+        .ok_or_else(ApiError::unauthorized)
+}
+
+/// Accept a cashout order.
+#[utoipa::path(
+    post, path = "/v1/cashouts",
+    request_body = crate::view::CreateCashoutRequest,
+    params(("traceparent" = Option<String>, Header, description = "W3C trace context to continue")),
+    responses(
+        (status = 202, description = "Accepted: a new cashout", body = CashoutView),
+        (status = 200, description = "The same key and body were sent before: the existing cashout", body = CashoutView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 409, description = "The key was used with a different body", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "A field is invalid; `field` names it", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create_cashout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let caller = require_token(&state, &headers)?;
+    let body = body.map_err(|r| {
+        let status = r.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "body_too_large"
+        } else {
+            "bad_body"
+        };
+        ApiError::new(status, code, r.body_text())
+    })?;
+    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("body is not valid JSON: {e}"),
+        )
+    })?;
+    let order = CashoutOrder::parse(&value).map_err(|e| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code, e.message).field(e.field)
+    })?;
+    let trace = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceId::from_traceparent);
+    let key = order.idempotency_key.to_string();
+    match state
+        .producer
+        .enqueue(order, trace)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    {
+        Enqueued::Created(c) => {
+            info!(cashout_id = %c.id, provider = %c.order.provider, trace_id = %c.trace_id,
+                caller = %caller, "cashout accepted");
+            Ok((StatusCode::ACCEPTED, Json(CashoutView::new(&c, None))).into_response())
+        }
+        Enqueued::Existing(c) => {
+            Ok((StatusCode::OK, Json(CashoutView::new(&c, None))).into_response())
+        }
+        Enqueued::Conflict(c) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_conflict",
+            format!(
+                "idempotency_key '{key}' was used for cashout {} with a different body",
+                c.id
+            ),
+        )
+        .field("idempotency_key")),
+    }
+}
+
+/// A cashout with its history.
+#[utoipa::path(
+    get, path = "/v1/cashouts/{id}",
+    params(("id" = String, Path, description = "Cashout id")),
+    responses(
+        (status = 200, body = CashoutView),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_cashout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<CashoutView>, ApiError> {
+    require_token(&state, &headers)?;
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such cashout");
+    let id = CashoutId::parse(&id).map_err(|_| not_found())?;
+    let store = state.producer.store();
+    let c = store
+        .get(&id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(not_found)?;
+    let history = store
+        .history(&id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(CashoutView::new(&c, Some(history))))
+}
+
+/// Camoo's signed notification. Checked in constant time; a valid one (even repeated) answers
+/// 200 and makes a status read due now. Its content never changes a state by itself.
+#[utoipa::path(
+    get, path = "/v1/providers/camoo/notify",
+    security(()),
+    responses(
+        (status = 200, description = "Signature valid; a status read is scheduled"),
+        (status = 401, description = "Missing or wrong signature", body = ErrorBody),
+    )
+)]
+pub(crate) async fn camoo_notify(
+    State(state): State<AppState>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>, ApiError> {
+    let bad_sig = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            "notification signature is missing or wrong",
+        )
+    };
+    let Some(secret) = &state.camoo_secret else {
+        return Err(bad_sig());
+    };
+    if !signature::verify(&params, secret.expose_secret()) {
+        warn!("camoo notification with a bad signature refused");
+        return Err(bad_sig());
+    }
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let (Some(payment_id), Some(trx)) = (get("payment_id"), get("trx")) else {
+        warn!("signed camoo notification without payment_id or trx; nothing to look up");
+        return Ok(Json(json!({"status": "ignored"})));
+    };
+    let Ok(id) = CashoutId::parse(trx) else {
+        warn!("signed camoo notification for a reference that is not ours");
+        return Ok(Json(json!({"status": "ignored"})));
+    };
+    let status = get("status").unwrap_or("?");
+    let cause = format!("signed camoo notification: payment {payment_id} reported {status}");
+    let outcome = state
+        .producer
+        .nudge(&id, payment_id, &cause)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    info!(cashout_id = %id, ?outcome, "camoo notification");
+    let word = match outcome {
+        Nudge::Scheduled => "scheduled",
+        Nudge::Terminal => "final",
+        Nudge::NotFound | Nudge::Ignored(_) => "ignored",
+    };
+    Ok(Json(json!({ "status": word })))
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", security(()), responses((status = 200)))]
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: Redis answers.
+#[utoipa::path(get, path = "/readyz", security(()), responses((status = 200), (status = 503)))]
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    match state.producer.store().ping().await {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            warn!(error = %e, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "redis unreachable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+pub(crate) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::ApiDoc::openapi())
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}

@@ -1,0 +1,404 @@
+//! `cashout demo`: the sandbox, the API and the workers in one process, a mixed batch of
+//! cashouts sent over the HTTP API, progress while they settle, and a summary table. Exits
+//! non-zero when any cashout ends other than designed or any payout was executed twice.
+
+use crate::app;
+use crate::settings::Settings;
+use anyhow::{Context, bail};
+use futures::StreamExt;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// `cashout demo` options.
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// How many cashouts to send (at least 50).
+    #[arg(long, default_value_t = 60)]
+    count: usize,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
+}
+
+/// What a phone number's last digit asks of the sandbox, and what must come of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Design {
+    /// Settles after a short while: confirmed.
+    Confirm,
+    /// Settles as FAILED: failed.
+    Fail,
+    /// PENDING for a long while, then confirmed.
+    LongPending,
+    /// UNDERINVESTIGATION, then success: confirmed.
+    Investigate,
+    /// Never settles: parked `deadline_exceeded`, still submitted.
+    NeverSettles,
+}
+
+impl Design {
+    fn for_index(i: usize) -> (Self, u8) {
+        match i % 20 {
+            12 | 13 => (Design::Fail, 0),
+            14 | 15 => (Design::LongPending, 9),
+            16 => (Design::Investigate, 7),
+            17 => (Design::NeverSettles, 8),
+            n => (Design::Confirm, u8::try_from(1 + n % 6).unwrap_or(1)),
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            Design::Confirm | Design::LongPending | Design::Investigate => "confirmed",
+            Design::Fail => "failed",
+            Design::NeverSettles => "submitted, parked: deadline_exceeded",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Design::Confirm => "settles quickly",
+            Design::Fail => "provider fails it",
+            Design::LongPending => "long PENDING",
+            Design::Investigate => "UNDERINVESTIGATION first",
+            Design::NeverSettles => "never settles",
+        }
+    }
+}
+
+struct Sent {
+    id: String,
+    design: Design,
+}
+
+/// Runs the demo.
+pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
+    if args.count < 50 {
+        bail!("--count must be at least 50");
+    }
+    let run_id = format!("{:x}", rand::random::<u32>());
+    settings.redis.prefix = format!("{}:demo:{run_id}", settings.redis.prefix);
+    settings.redis.retention_days = 1;
+    let token = format!("demo-{:032x}", rand::random::<u128>());
+    settings.api.tokens = SecretString::from(format!("demo:{token}"));
+
+    // The sandbox.
+    let mut sandbox_cfg = cashout_sandbox::SandboxConfig::default();
+    sandbox_cfg.camoo.settle_delay_ms = 1_500;
+    sandbox_cfg.camoo.long_pending_ms = 7_000;
+    let sandbox = cashout_sandbox::spawn(sandbox_cfg.clone())
+        .await
+        .context("starting the sandbox")?;
+
+    // The API, on a port of its own.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let api_url = format!("http://{}", listener.local_addr()?);
+
+    // Point Camoo at the sandbox, notifications at the API, and poll briskly.
+    let camoo = &mut settings.providers.camoo;
+    camoo.base_url = sandbox.camoo_base_url();
+    camoo.api_key = SecretString::from(sandbox_cfg.camoo.api_key.clone());
+    camoo.api_secret = SecretString::from(sandbox_cfg.camoo.api_secret.clone());
+    camoo.notification_url = Some(format!("{api_url}/v1/providers/camoo/notify"));
+    camoo.timeout_ms = 5_000;
+    camoo.poll.first_delay_ms = 1_000;
+    camoo.poll.factor = 1.5;
+    camoo.poll.max_delay_ms = 3_000;
+    camoo.poll.deadline_secs = 15;
+    settings.worker.poll_interval_ms = 100;
+    settings.worker.sweeper.interval_ms = 1_000;
+    settings.worker.sweeper.grace_ms = 5_000;
+    settings.validate()?;
+
+    let producer = app::producer(&settings).await.context(
+        "the demo needs Redis: set CASHOUT_REDIS__URL, or run `make demo`, which starts one",
+    )?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = cashout_api::AppState::new(
+        producer.clone(),
+        settings.tokens()?,
+        Some(settings.providers.camoo.api_secret.clone()),
+    );
+    let api = tokio::spawn(cashout_api::serve(
+        listener,
+        state,
+        app::wait(stop_rx.clone()),
+    ));
+    let driver = app::driver(&settings, &producer).await?;
+    let workers = tokio::spawn(cashout_worker::run(driver, stop_rx.clone()));
+
+    println!("cashout demo");
+    println!(
+        "  redis    {} (prefix {})",
+        app::redact_url(&settings.redis.url),
+        settings.redis.prefix
+    );
+    println!("  api      {api_url}");
+    println!("  sandbox  {}", sandbox.base_url());
+    println!();
+
+    let result = drive(&api_url, &token, &sandbox.base_url(), &args).await;
+
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), workers).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), api).await;
+    sandbox.shutdown().await;
+    cleanup(&producer, &settings.redis.prefix).await;
+    result
+}
+
+async fn drive(api: &str, token: &str, sandbox: &str, args: &DemoArgs) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let order = |i: usize| {
+        let (design, digit) = Design::for_index(i);
+        let (amount, currency) = match i % 3 {
+            0 => (1_000 + 500 * (i as i64 % 7), "XAF"),
+            1 => (250 + 50 * (i as i64 % 5), "XOF"),
+            _ => (1_250, "EUR"),
+        };
+        let body = json!({
+            "idempotency_key": format!("demo-{i:03}"),
+            "provider": "camoo",
+            "amount": amount,
+            "currency": currency,
+            "recipient": {"phone_number": format!("+2376{:07}{digit}", i)},
+            "metadata": {"batch": "demo", "n": i},
+        });
+        (design, body)
+    };
+
+    // Send the batch over HTTP, 8 at a time.
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<Sent>> = futures::stream::iter(0..args.count)
+        .map(|i| {
+            let (design, body) = order(i);
+            let http = http.clone();
+            async move {
+                let r = http
+                    .post(format!("{api}/v1/cashouts"))
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await?;
+                let status = r.status();
+                let v: Value = r.json().await?;
+                if status != reqwest::StatusCode::ACCEPTED {
+                    bail!("order {i}: HTTP {status}: {v}");
+                }
+                let id = v["id"].as_str().context("no id")?.to_owned();
+                Ok(Sent { id, design })
+            }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let sent: Vec<Sent> = results.into_iter().collect::<anyhow::Result<_>>()?;
+    println!(
+        "sent {} cashouts over HTTP in {} ms",
+        sent.len(),
+        started.elapsed().as_millis()
+    );
+
+    // Idempotency and validation, shown once.
+    let (_, again) = order(0);
+    let r = http
+        .post(format!("{api}/v1/cashouts"))
+        .bearer_auth(token)
+        .json(&again)
+        .send()
+        .await?;
+    let same: Value = r.json().await.unwrap_or_default();
+    println!(
+        "  resent order 0 with the same key  → {} (same id: {})",
+        if same["id"] == json!(sent[0].id) {
+            "200 OK"
+        } else {
+            "?"
+        },
+        same["id"] == json!(sent[0].id)
+    );
+    let mut conflicting = again.clone();
+    conflicting["amount"] = json!(999_999);
+    let r = http
+        .post(format!("{api}/v1/cashouts"))
+        .bearer_auth(token)
+        .json(&conflicting)
+        .send()
+        .await?;
+    println!("  same key, different amount        → {}", r.status());
+    let r = http
+        .post(format!("{api}/v1/cashouts"))
+        .bearer_auth(token)
+        .json(
+            &json!({"idempotency_key": "demo-bad", "provider": "camoo", "amount": -5,
+                      "currency": "XAF", "recipient": {"phone_number": "+237600000001"}}),
+        )
+        .send()
+        .await?;
+    let bad: Value = r.json().await.unwrap_or_default();
+    println!(
+        "  negative amount                   → 422, field '{}'",
+        bad["error"]["field"].as_str().unwrap_or("?")
+    );
+    println!();
+
+    // Progress until every cashout is final or parked.
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
+    let mut last: Vec<Value>;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        last = futures::stream::iter(sent.iter())
+            .map(|s| {
+                let http = http.clone();
+                async move {
+                    http.get(format!("{api}/v1/cashouts/{}", s.id))
+                        .bearer_auth(token)
+                        .send()
+                        .await?
+                        .json::<Value>()
+                        .await
+                }
+            })
+            .buffered(16)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut open = 0;
+        for v in &last {
+            let parked = !v["parked"].is_null();
+            let state = v["state"].as_str().unwrap_or("?");
+            let key = if parked { "parked" } else { state };
+            *counts.entry(key).or_default() += 1;
+            if !parked && (state == "created" || state == "submitted") {
+                open += 1;
+            }
+        }
+        let line = [
+            "created",
+            "submitted",
+            "confirmed",
+            "failed",
+            "revoked",
+            "parked",
+        ]
+        .iter()
+        .map(|k| format!("{k} {:>2}", counts.get(k).copied().unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(" · ");
+        println!("[{:>3}s] {line}", started.elapsed().as_secs());
+        if open == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("{open} cashouts still open after {}s", args.timeout_secs);
+        }
+    }
+
+    // Summary.
+    let mut by_design: BTreeMap<&str, (usize, usize, &str)> = BTreeMap::new();
+    let mut table: BTreeMap<String, usize> = BTreeMap::new();
+    let mut wrong = Vec::new();
+    for (s, v) in sent.iter().zip(&last) {
+        let state = v["state"].as_str().unwrap_or("?");
+        let got = match v["parked"]["reason"].as_str() {
+            Some(r) => format!("{state}, parked: {r}"),
+            None => state.to_owned(),
+        };
+        *table.entry(got.clone()).or_default() += 1;
+        let e = by_design
+            .entry(s.design.label())
+            .or_insert((0, 0, s.design.expected()));
+        e.0 += 1;
+        if got == s.design.expected() {
+            e.1 += 1;
+        } else {
+            wrong.push(format!(
+                "{} ({}): expected {}, got {got}",
+                s.id,
+                s.design.label(),
+                s.design.expected()
+            ));
+        }
+    }
+    println!();
+    println!("{:<40} {:>6}", "final state", "count");
+    println!("{}", "-".repeat(47));
+    for (k, n) in &table {
+        println!("{k:<40} {n:>6}");
+    }
+    println!("{}", "-".repeat(47));
+    println!("{:<40} {:>6}", "total", sent.len());
+    println!();
+    println!(
+        "{:<26} {:>5} {:>9}   expected",
+        "sandbox behaviour", "sent", "as such"
+    );
+    for (label, (n, ok, exp)) in &by_design {
+        println!("{label:<26} {n:>5} {ok:>9}   {exp}");
+    }
+
+    // Every payout the sandbox executed, by our reference: never more than one.
+    let audit: Value = http
+        .get(format!("{sandbox}/_admin/payouts"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut per_ref: BTreeMap<String, usize> = BTreeMap::new();
+    for p in audit["payouts"].as_array().cloned().unwrap_or_default() {
+        let r = p["external_reference"].as_str().unwrap_or("").to_owned();
+        *per_ref.entry(r).or_default() += 1;
+    }
+    let doubles = per_ref.values().filter(|n| **n > 1).count();
+    println!();
+    println!(
+        "sandbox executed {} payouts for {} cashouts; paid twice: {doubles}",
+        per_ref.values().sum::<usize>(),
+        sent.len()
+    );
+    if doubles > 0 {
+        bail!("{doubles} cashouts were paid more than once");
+    }
+    if !wrong.is_empty() {
+        bail!(
+            "{} cashouts did not end as designed:\n  {}",
+            wrong.len(),
+            wrong.join("\n  ")
+        );
+    }
+    println!(
+        "every cashout ended as designed in {}s",
+        started.elapsed().as_secs()
+    );
+    Ok(())
+}
+
+/// Deletes the demo's keys so repeated demos leave Redis as they found it.
+async fn cleanup(producer: &cashout_store::Producer, prefix: &str) {
+    let mut conn = producer.store().connection();
+    let mut cursor: u64 = 0;
+    loop {
+        let res: Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(500)
+            .query_async(&mut conn)
+            .await;
+        let Ok((next, keys)) = res else { return };
+        if !keys.is_empty() {
+            let _: Result<i64, _> = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}

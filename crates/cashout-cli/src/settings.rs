@@ -1,0 +1,210 @@
+//! Configuration: defaults → TOML file (`--config` or `CASHOUT_CONFIG`) → environment
+//! (`CASHOUT_` prefix, `__` for nesting, e.g. `CASHOUT_REDIS__URL`). Secrets stay `SecretString`;
+//! an invalid value is reported with its key.
+
+use anyhow::{Context, bail};
+use cashout_api::{ApiConfig, ApiToken, parse_tokens};
+use cashout_providers::camoo::CamooConfig;
+use cashout_store::RedisConfig;
+use cashout_worker::WorkerConfig;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use std::path::Path;
+
+/// Everything the binary can be told.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Redis.
+    pub redis: RedisConfig,
+    /// HTTP API.
+    pub api: ApiConfig,
+    /// Workers.
+    pub worker: WorkerConfig,
+    /// Provider adapters.
+    pub providers: ProvidersConfig,
+    /// The local sandbox.
+    pub sandbox: SandboxSettings,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Provider settings; a provider without credentials is disabled.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvidersConfig {
+    /// Camoo.
+    pub camoo: CamooConfig,
+}
+
+impl ProvidersConfig {
+    /// True when Camoo has credentials.
+    pub fn camoo_enabled(&self) -> bool {
+        !self.camoo.api_key.expose_secret().is_empty()
+    }
+}
+
+/// `cashout sandbox` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxSettings {
+    /// `host:port`.
+    pub listen: String,
+    /// The simulated Camoo.
+    pub camoo: cashout_sandbox::CamooConfig,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8090".to_owned(),
+            camoo: cashout_sandbox::CamooConfig::default(),
+        }
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (default) or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".to_owned(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the layers. `file` wins over `CASHOUT_CONFIG`.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut fig = Figment::new();
+        let env_file = std::env::var("CASHOUT_CONFIG").ok();
+        if let Some(path) = file.map(Path::to_path_buf).or(env_file.map(Into::into)) {
+            if !path.exists() {
+                bail!("config file {} does not exist", path.display());
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        fig = fig.merge(
+            Env::prefixed("CASHOUT_")
+                .split("__")
+                .filter(|k| k.as_str() != "config"),
+        );
+        Self::from_figment(fig)
+    }
+
+    /// Extracts and validates.
+    pub fn from_figment(fig: Figment) -> anyhow::Result<Self> {
+        let s: Settings = fig.extract().map_err(|e| {
+            // figment names the key ("for key `redis.url`"); secrets are never echoed because
+            // they only fail to parse when they are not strings.
+            anyhow::anyhow!("invalid configuration: {e}")
+        })?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Cross-field checks.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.redis.prefix.is_empty() || self.redis.prefix.contains(char::is_whitespace) {
+            bail!("redis.prefix: must be non-empty without spaces");
+        }
+        if self.worker.concurrency == 0 {
+            bail!("worker.concurrency: must be at least 1");
+        }
+        if self.worker.max_deliveries == 0 {
+            bail!("worker.max_deliveries: must be at least 1");
+        }
+        if self.providers.camoo_enabled() && self.providers.camoo.timeout_ms >= self.worker.lease_ms
+        {
+            bail!(
+                "worker.lease_ms: must exceed providers.camoo.timeout_ms ({} ms), or two workers \
+                 could hold one cashout",
+                self.providers.camoo.timeout_ms
+            );
+        }
+        self.tokens().context("api.tokens")?;
+        Ok(())
+    }
+
+    /// The API's bearer tokens.
+    pub fn tokens(&self) -> anyhow::Result<Vec<ApiToken>> {
+        parse_tokens(self.api.tokens.expose_secret()).map_err(anyhow::Error::msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn layers_and_nesting() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "[redis]\nurl = \"redis://127.0.0.1:7000\"\n[worker]\nconcurrency = 4\n",
+            )?;
+            jail.set_env("CASHOUT_WORKER__CONCURRENCY", "9");
+            jail.set_env("CASHOUT_API__TOKENS", "upstream:0123456789,ops:abcdefghij");
+            jail.set_env(
+                "CASHOUT_PROVIDERS__CAMOO__BASE_URL",
+                "http://127.0.0.1:1/camoo/v1/payment",
+            );
+            jail.set_env("CASHOUT_PROVIDERS__CAMOO__API_KEY", "k");
+            let s = Settings::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.redis.url, "redis://127.0.0.1:7000");
+            assert_eq!(s.worker.concurrency, 9);
+            assert_eq!(s.tokens().map_err(|e| e.to_string())?.len(), 2);
+            assert!(s.providers.camoo_enabled());
+            assert_eq!(
+                s.providers.camoo.base_url,
+                "http://127.0.0.1:1/camoo/v1/payment"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        Jail::expect_with(|jail| {
+            jail.set_env("CASHOUT_WORKER__CONCURRENCY", "many");
+            let e = Settings::load(None).unwrap_err().to_string();
+            assert!(e.contains("concurrency"), "{e}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("CASHOUT_API__TOKENS", "nocolon-secretvalue");
+            let e = format!("{:#}", Settings::load(None).unwrap_err());
+            assert!(e.contains("api.tokens"), "{e}");
+            assert!(!e.contains("secretvalue"), "{e}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("CASHOUT_REDIS__URLL", "x");
+            let e = Settings::load(None).unwrap_err().to_string();
+            assert!(e.contains("urll"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        Jail::expect_with(|jail| {
+            jail.set_env("CASHOUT_PROVIDERS__CAMOO__API_SECRET", "topsecretvalue");
+            jail.set_env("CASHOUT_API__TOKENS", "upstream:tokensecretvalue");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            let dbg = format!("{s:?}");
+            assert!(!dbg.contains("topsecretvalue"));
+            assert!(!dbg.contains("tokensecretvalue"));
+            Ok(())
+        });
+    }
+}
