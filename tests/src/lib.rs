@@ -1,1 +1,502 @@
-//! Shared helpers for the end-to-end tests.
+//! Helpers for the end-to-end tests: each test gets its own Redis key prefix, its own sandbox on
+//! port 0, the real API on port 0, in-process workers or real `cashout worker` processes, and
+//! helpers that wait for a condition (bounded) instead of sleeping for a guess.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use cashout_api::AppState;
+use cashout_core::{CashoutId, CashoutOrder};
+use cashout_providers::PollPolicy;
+use cashout_providers::camoo::{CamooClient, CamooConfig};
+use cashout_sandbox::{SandboxConfig, SandboxHandle};
+use cashout_store::{JobQueue, Producer, QueueConfig, RedisConfig, Store};
+use cashout_worker::{Driver, Providers, RetryPolicy, SweeperConfig, WorkerConfig};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The bearer token every test app accepts.
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// Redis for tests: `CASHOUT_REDIS__URL`, else the machine's local Redis.
+pub fn redis_url() -> String {
+    std::env::var("CASHOUT_REDIS__URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Quiet logs unless `TEST_LOG` is set.
+pub fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// Knobs a test may turn before the app starts.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The sandbox's behaviour.
+    pub sandbox: SandboxConfig,
+    /// Verify schedule.
+    pub poll: PollPolicy,
+    /// Worker settings.
+    pub worker: WorkerConfig,
+    /// Send `notification_url` to Camoo.
+    pub notifications: bool,
+    /// Camoo call timeout.
+    pub camoo_timeout_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let mut sandbox = SandboxConfig::default();
+        sandbox.camoo.settle_delay_ms = 300;
+        sandbox.camoo.long_pending_ms = 2_500;
+        Self {
+            sandbox,
+            poll: PollPolicy {
+                first_delay_ms: 200,
+                factor: 1.5,
+                max_delay_ms: 1_000,
+                deadline_secs: 60,
+            },
+            worker: WorkerConfig {
+                concurrency: 16,
+                poll_interval_ms: 50,
+                lease_ms: 4_000,
+                max_deliveries: 5,
+                retry: RetryPolicy {
+                    first_delay_ms: 200,
+                    factor: 2.0,
+                    max_delay_ms: 1_000,
+                    max_attempts: 4,
+                },
+                sweeper: SweeperConfig {
+                    interval_ms: 300,
+                    grace_ms: 1_000,
+                    batch: 100,
+                    done_retention_secs: 3_600,
+                },
+                queue: QueueConfig {
+                    heartbeat_interval_ms: 500,
+                    missed_heartbeats: 3,
+                    batch_size: 10,
+                },
+                max_restarts: 5,
+            },
+            notifications: false,
+            camoo_timeout_ms: 3_000,
+        }
+    }
+}
+
+/// A running test environment.
+pub struct TestApp {
+    /// The key prefix of this test.
+    pub prefix: String,
+    /// `http://127.0.0.1:PORT` of the API.
+    pub api_url: String,
+    /// The sandbox.
+    pub sandbox: SandboxHandle,
+    /// Producer (store + queues).
+    pub producer: Producer,
+    /// The options it was started with (with the sandbox URL filled in).
+    pub options: Options,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    api_stop: watch::Sender<bool>,
+    workers: Vec<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+}
+
+impl TestApp {
+    /// Starts a sandbox and the API; no worker yet.
+    pub async fn spawn(options: Options) -> Self {
+        init_logs();
+        let prefix = format!("test:{}", uuid::Uuid::new_v4().simple());
+        let sandbox = cashout_sandbox::spawn(options.sandbox.clone())
+            .await
+            .expect("sandbox");
+        let redis = RedisConfig {
+            url: redis_url(),
+            prefix: prefix.clone(),
+            ..RedisConfig::default()
+        };
+        let conn = cashout_store::connect(&redis)
+            .await
+            .expect("redis: set CASHOUT_REDIS__URL or run a Redis on 127.0.0.1:6379");
+        let store = Store::new(conn.clone(), &redis);
+        let queue = JobQueue::new(conn, store.keys().clone(), options.worker.queue.clone());
+        let producer = Producer::new(store, queue);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api_url = format!("http://{}", listener.local_addr().unwrap());
+        let state = AppState::new(
+            producer.clone(),
+            cashout_api::parse_tokens(&format!("tests:{TOKEN}")).unwrap(),
+            Some(SecretString::from(options.sandbox.camoo.api_secret.clone())),
+        );
+        let (api_stop, mut rx) = watch::channel(false);
+        tokio::spawn(cashout_api::serve(listener, state, async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }));
+        Self {
+            prefix,
+            api_url,
+            sandbox,
+            producer,
+            options,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+            api_stop,
+            workers: Vec::new(),
+        }
+    }
+
+    /// The Camoo settings workers use.
+    pub fn camoo_config(&self) -> CamooConfig {
+        CamooConfig {
+            base_url: self.sandbox.camoo_base_url(),
+            api_key: SecretString::from(self.options.sandbox.camoo.api_key.clone()),
+            api_secret: SecretString::from(self.options.sandbox.camoo.api_secret.clone()),
+            notification_url: self
+                .options
+                .notifications
+                .then(|| format!("{}/v1/providers/camoo/notify", self.api_url)),
+            timeout_ms: self.options.camoo_timeout_ms,
+            connect_timeout_ms: 1_000,
+            poll: self.options.poll.clone(),
+        }
+    }
+
+    /// A driver like a worker's (for tests that call it directly).
+    pub fn driver(&self) -> Arc<Driver> {
+        let client = CamooClient::new(&self.camoo_config()).unwrap();
+        Arc::new(Driver::new(
+            self.producer.store().clone(),
+            self.producer.queue().clone(),
+            Providers {
+                camoo: Some((client, self.options.poll.clone())),
+            },
+            self.options.worker.clone(),
+            format!("test-{}", uuid::Uuid::new_v4().simple()),
+        ))
+    }
+
+    /// Starts the apalis workers and the sweeper in this process.
+    pub fn start_worker(&mut self) {
+        let driver = self.driver();
+        let (tx, rx) = watch::channel(false);
+        let h = tokio::spawn(async move {
+            cashout_worker::run(driver, rx).await.expect("workers");
+        });
+        self.workers.push((tx, h));
+    }
+
+    /// Stops in-process workers.
+    pub async fn stop_workers(&mut self) {
+        for (tx, h) in self.workers.drain(..) {
+            let _ = tx.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+        }
+    }
+
+    /// Environment for a `cashout worker` process equivalent to [`TestApp::start_worker`].
+    pub fn worker_env(&self) -> Vec<(String, String)> {
+        let c = self.camoo_config();
+        let w = &self.options.worker;
+        let mut env = vec![
+            ("CASHOUT_REDIS__URL", redis_url()),
+            ("CASHOUT_REDIS__PREFIX", self.prefix.clone()),
+            ("CASHOUT_PROVIDERS__CAMOO__BASE_URL", c.base_url.clone()),
+            (
+                "CASHOUT_PROVIDERS__CAMOO__API_KEY",
+                self.options.sandbox.camoo.api_key.clone(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__CAMOO__API_SECRET",
+                self.options.sandbox.camoo.api_secret.clone(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__CAMOO__TIMEOUT_MS",
+                c.timeout_ms.to_string(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__CAMOO__POLL__FIRST_DELAY_MS",
+                c.poll.first_delay_ms.to_string(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__CAMOO__POLL__MAX_DELAY_MS",
+                c.poll.max_delay_ms.to_string(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__CAMOO__POLL__DEADLINE_SECS",
+                c.poll.deadline_secs.to_string(),
+            ),
+            (
+                "CASHOUT_WORKER__POLL_INTERVAL_MS",
+                w.poll_interval_ms.to_string(),
+            ),
+            ("CASHOUT_WORKER__LEASE_MS", w.lease_ms.to_string()),
+            (
+                "CASHOUT_WORKER__SWEEPER__INTERVAL_MS",
+                w.sweeper.interval_ms.to_string(),
+            ),
+            (
+                "CASHOUT_WORKER__SWEEPER__GRACE_MS",
+                w.sweeper.grace_ms.to_string(),
+            ),
+            (
+                "CASHOUT_WORKER__QUEUE__HEARTBEAT_INTERVAL_MS",
+                w.queue.heartbeat_interval_ms.to_string(),
+            ),
+            (
+                "CASHOUT_WORKER__QUEUE__MISSED_HEARTBEATS",
+                w.queue.missed_heartbeats.to_string(),
+            ),
+        ];
+        if let Some(n) = c.notification_url {
+            env.push(("CASHOUT_PROVIDERS__CAMOO__NOTIFICATION_URL", n));
+        }
+        env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+
+    /// Starts a real `cashout worker` process. Kill it with `start_kill()` (SIGKILL).
+    pub fn spawn_worker_process(&self) -> tokio::process::Child {
+        let mut cmd = tokio::process::Command::new(cashout_bin());
+        cmd.arg("worker")
+            .envs(self.worker_env())
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                std::process::Stdio::inherit()
+            } else {
+                std::process::Stdio::null()
+            })
+            .kill_on_drop(true);
+        // Config must come from the env above only.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CASHOUT_") && !self.worker_env().iter().any(|(n, _)| *n == k) {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.spawn().expect("spawn cashout worker")
+    }
+
+    /// A Camoo order body.
+    pub fn order(key: &str, phone: &str, amount: i64) -> Value {
+        json!({
+            "idempotency_key": key,
+            "provider": "camoo",
+            "amount": amount,
+            "currency": "XAF",
+            "recipient": {"phone_number": phone},
+            "metadata": {"test": true}
+        })
+    }
+
+    /// `POST /v1/cashouts` with the test token.
+    pub async fn post_cashout(&self, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/v1/cashouts", self.api_url))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST /v1/cashouts` with a raw body.
+    pub async fn post_raw(&self, body: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}/v1/cashouts", self.api_url))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET /v1/cashouts/{id}`.
+    pub async fn get_cashout(&self, id: &str) -> Value {
+        self.http
+            .get(format!("{}/v1/cashouts/{id}", self.api_url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Enqueues straight through the producer library.
+    pub async fn enqueue(&self, body: &Value) -> CashoutId {
+        let order = CashoutOrder::parse(body).unwrap();
+        match self.producer.enqueue(order, None).await.unwrap() {
+            cashout_store::Enqueued::Created(c) => c.id,
+            other => panic!("expected a new cashout, got {other:?}"),
+        }
+    }
+
+    /// Waits (up to `limit`) until the cashout satisfies `pred`; returns its API view.
+    pub async fn wait_for_cashout(
+        &self,
+        id: &str,
+        limit: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let v = self.get_cashout(id).await;
+            if pred(&v) {
+                return v;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "cashout {id} did not reach the expected condition within {limit:?}: {v:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the cashout is terminal or parked.
+    pub async fn wait_settled(&self, id: &str) -> Value {
+        self.wait_for_cashout(id, Duration::from_secs(30), |v| {
+            !v["parked"].is_null()
+                || matches!(
+                    v["state"].as_str(),
+                    Some("confirmed" | "failed" | "revoked")
+                )
+        })
+        .await
+    }
+
+    /// Payouts the sandbox executed, optionally for one reference.
+    pub async fn payouts(&self, external_reference: Option<&str>) -> Vec<Value> {
+        let mut url = format!("{}/_admin/payouts", self.sandbox.base_url());
+        if let Some(r) = external_reference {
+            url.push_str(&format!("?external_reference={r}"));
+        }
+        let v: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["payouts"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Authenticated calls the sandbox received: `{create, verify, account}`.
+    pub async fn camoo_calls(&self) -> Value {
+        self.http
+            .get(format!("{}/_admin/camoo/calls", self.sandbox.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Every key under this test's prefix.
+    pub async fn keys(&self) -> Vec<String> {
+        let mut conn = self.producer.store().connection();
+        let mut cursor: u64 = 0;
+        let mut out = Vec::new();
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}:*", self.prefix))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            out.extend(keys);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        out.sort();
+        out
+    }
+
+    /// Stops everything and deletes the test's keys.
+    pub async fn shutdown(mut self) {
+        self.stop_workers().await;
+        let _ = self.api_stop.send(true);
+        let keys = self.keys().await;
+        if !keys.is_empty() {
+            let mut conn = self.producer.store().connection();
+            let _: Result<i64, _> = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
+        }
+        self.sandbox.shutdown().await;
+    }
+}
+
+/// The `cashout` binary built by this workspace (`cargo test`/`nextest` build it with the tests).
+/// `TEST_CASHOUT_BIN` overrides.
+pub fn cashout_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("TEST_CASHOUT_BIN") {
+        return p.into();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug").join("cashout");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p cashout-cli` (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Polls `f` until it returns `Some`, for at most `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A phone number whose last digit picks the sandbox outcome (see `cashout-sandbox`).
+pub fn phone(n: u32, last_digit: u8) -> String {
+    format!("+2376{:07}{last_digit}", n % 10_000_000)
+}

@@ -141,6 +141,7 @@ impl Settings {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return figment::Error
 mod tests {
     use super::*;
     use figment::Jail;
@@ -148,6 +149,7 @@ mod tests {
     #[test]
     fn layers_and_nesting() {
         Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.create_file(
                 "c.toml",
                 "[redis]\nurl = \"redis://127.0.0.1:7000\"\n[worker]\nconcurrency = 4\n",
@@ -175,12 +177,14 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.set_env("CASHOUT_WORKER__CONCURRENCY", "many");
-            let e = Settings::load(None).unwrap_err().to_string();
-            assert!(e.contains("concurrency"), "{e}");
+            let e = Settings::load(None).unwrap_err().to_string().to_lowercase();
+            assert!(e.contains("worker.concurrency"), "{e}");
             Ok(())
         });
         Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.set_env("CASHOUT_API__TOKENS", "nocolon-secretvalue");
             let e = format!("{:#}", Settings::load(None).unwrap_err());
             assert!(e.contains("api.tokens"), "{e}");
@@ -188,8 +192,9 @@ mod tests {
             Ok(())
         });
         Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.set_env("CASHOUT_REDIS__URLL", "x");
-            let e = Settings::load(None).unwrap_err().to_string();
+            let e = Settings::load(None).unwrap_err().to_string().to_lowercase();
             assert!(e.contains("urll"), "{e}");
             Ok(())
         });
@@ -198,12 +203,35 @@ mod tests {
     #[test]
     fn debug_output_hides_secrets() {
         Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.set_env("CASHOUT_PROVIDERS__CAMOO__API_SECRET", "topsecretvalue");
             jail.set_env("CASHOUT_API__TOKENS", "upstream:tokensecretvalue");
             let s = Settings::load(None).map_err(|e| e.to_string())?;
             let dbg = format!("{s:?}");
             assert!(!dbg.contains("topsecretvalue"));
             assert!(!dbg.contains("tokensecretvalue"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn example_config_loads_and_matches_defaults() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let path =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/cashout.example.toml");
+            let s = Settings::load(Some(&path)).map_err(|e| e.to_string())?;
+            let d = Settings::default();
+            assert_eq!(s.redis.url, d.redis.url);
+            assert_eq!(s.worker.lease_ms, d.worker.lease_ms);
+            assert_eq!(s.worker.retry, d.worker.retry);
+            assert_eq!(
+                s.worker.queue.missed_heartbeats,
+                d.worker.queue.missed_heartbeats
+            );
+            assert_eq!(s.worker.sweeper.grace_ms, d.worker.sweeper.grace_ms);
+            assert_eq!(s.providers.camoo.poll, d.providers.camoo.poll);
+            assert_eq!(s.providers.camoo.timeout_ms, d.providers.camoo.timeout_ms);
             Ok(())
         });
     }

@@ -1,0 +1,31 @@
+# The two commands: `make demo` and `make test`. Everything they need is started here.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: demo test build lint fmt unit bench clean
+
+## make demo: Redis (private unless CASHOUT_REDIS__URL answers), sandbox, API and workers in
+## one process; a mixed batch of Camoo cashouts driven to their final states; a summary.
+demo:
+	$(CARGO) build -p cashout-cli --bin cashout
+	scripts/with-redis.sh target/debug/cashout demo
+
+## make test: formatting, lints, then every test (unit, property, end-to-end) against a real
+## Redis and the sandbox over HTTP.
+test: lint
+	$(CARGO) build --workspace --all-targets
+	scripts/with-redis.sh scripts/run-tests.sh
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -rf .cashout

@@ -1,0 +1,8 @@
+//! End-to-end tests: real Redis, the sandbox over real HTTP, the real API, real workers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod durability;
+mod flow;
+mod idempotency;
+mod validation;

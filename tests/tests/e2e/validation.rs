@@ -1,0 +1,138 @@
+//! Bad input gets a clear 4xx naming the field, and leaves Redis untouched.
+
+use cashout_tests::{Options, TOKEN, TestApp, phone};
+use serde_json::{Value, json};
+
+fn with(mut body: Value, key: &str, v: Value) -> Value {
+    body[key] = v;
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_names_the_field_and_stores_nothing() {
+    let app = TestApp::spawn(Options::default()).await;
+    let good = TestApp::order("val-1", &phone(20, 1), 1500);
+    let before = app.keys().await;
+
+    let cases: Vec<(Value, &str)> = vec![
+        (with(good.clone(), "amount", json!(0)), "amount"),
+        (with(good.clone(), "amount", json!(-100)), "amount"),
+        (with(good.clone(), "amount", json!(12.5)), "amount"),
+        (with(good.clone(), "amount", json!("1500")), "amount"),
+        (with(good.clone(), "currency", json!("GBP")), "currency"),
+        (with(good.clone(), "currency", json!("xaf")), "currency"),
+        (with(good.clone(), "provider", json!("paypal")), "provider"),
+        (with(good.clone(), "provider", json!("omt")), "provider"),
+        (with(good.clone(), "provider", json!("omno")), "provider"),
+        (
+            with(good.clone(), "idempotency_key", json!("k".repeat(129))),
+            "idempotency_key",
+        ),
+        (
+            with(good.clone(), "idempotency_key", json!("")),
+            "idempotency_key",
+        ),
+        (
+            with(
+                good.clone(),
+                "recipient",
+                json!({"phone_number": "612345678"}),
+            ),
+            "recipient.phone_number",
+        ),
+        (
+            with(
+                good.clone(),
+                "recipient",
+                json!({"phone_number": "+23761234567890123"}),
+            ),
+            "recipient.phone_number",
+        ),
+        (
+            with(good.clone(), "recipient", json!({})),
+            "recipient.phone_number",
+        ),
+        (
+            with(good.clone(), "recipient", json!("+237612345678")),
+            "recipient",
+        ),
+        (
+            with(good.clone(), "metadata", json!({"blob": "x".repeat(5000)})),
+            "metadata",
+        ),
+        (with(good.clone(), "amout", json!(1)), "amout"),
+    ];
+    for (body, field) in cases {
+        let (status, v) = app.post_cashout(&body).await;
+        assert_eq!(status, 422, "{field}: {v}");
+        assert_eq!(v["error"]["field"], field, "{v}");
+        assert!(v["error"]["code"].is_string() && v["error"]["message"].is_string());
+    }
+    let mut no_key = good.clone();
+    no_key.as_object_mut().unwrap().remove("idempotency_key");
+    let (status, v) = app.post_cashout(&no_key).await;
+    assert_eq!(
+        (status, v["error"]["field"].clone()),
+        (422, json!("idempotency_key"))
+    );
+
+    for raw in ["{not json", "", "[1,2", "\"just a string\""] {
+        let (status, v) = app.post_raw(raw, Some(TOKEN)).await;
+        assert!(status == 400 || status == 422, "{raw}: {status} {v}");
+        assert!(v["error"]["code"].is_string(), "{raw}: {v}");
+    }
+    let (status, v) = app.post_raw("{not json", Some(TOKEN)).await;
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (400, json!("malformed_json"))
+    );
+    let (status, _) = app.post_raw(&"x".repeat(70_000), Some(TOKEN)).await;
+    assert_eq!(status, 413);
+
+    // Nothing was stored and nothing enqueued.
+    assert_eq!(app.keys().await, before);
+    for q in ["scheduled", "active", "data"] {
+        assert!(!app.keys().await.iter().any(|k| k.ends_with(q)));
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_a_valid_token_are_401() {
+    let app = TestApp::spawn(Options::default()).await;
+    let body = TestApp::order("auth-1", &phone(21, 1), 1500).to_string();
+    for token in [None, Some("wrong-token-xxxxxxxx")] {
+        let (status, v) = app.post_raw(&body, token).await;
+        assert_eq!(status, 401, "{v}");
+        assert_eq!(v["error"]["code"], "unauthorized");
+    }
+    let r = app
+        .http
+        .get(format!(
+            "{}/v1/cashouts/{}",
+            app.api_url,
+            uuid::Uuid::new_v4()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(app.keys().await.is_empty());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_openapi_and_unknown_ids() {
+    let app = TestApp::spawn(Options::default()).await;
+    let get = |p: &str| app.http.get(format!("{}{p}", app.api_url)).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    let doc: Value = get("/openapi.json").await.unwrap().json().await.unwrap();
+    assert!(doc["paths"]["/v1/cashouts"]["post"].is_object());
+    assert!(doc["paths"]["/v1/cashouts/{id}"]["get"].is_object());
+    let v = app.get_cashout("not-an-id").await;
+    assert_eq!(v["error"]["code"], "not_found");
+    let v = app.get_cashout(&uuid::Uuid::new_v4().to_string()).await;
+    assert_eq!(v["error"]["code"], "not_found");
+    app.shutdown().await;
+}
