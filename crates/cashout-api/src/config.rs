@@ -10,7 +10,8 @@ pub struct ApiConfig {
     pub listen: String,
     /// Bearer tokens, comma-separated `name:secret` pairs (the name attributes actions).
     pub tokens: secrecy::SecretString,
-    /// How the API is reached from outside (used to build provider notification URLs).
+    /// How the API is reached from outside; provider notification URLs are built from it
+    /// when not configured explicitly.
     pub public_url: Option<String>,
 }
 

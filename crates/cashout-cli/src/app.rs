@@ -23,7 +23,15 @@ pub async fn producer(s: &Settings) -> anyhow::Result<Producer> {
 pub fn providers(s: &Settings) -> anyhow::Result<Providers> {
     let mut p = Providers::default();
     if s.providers.camoo_enabled() {
-        let client = CamooClient::new(&s.providers.camoo)?;
+        let mut camoo = s.providers.camoo.clone();
+        if camoo.notification_url.is_none() {
+            camoo.notification_url = s
+                .api
+                .public_url
+                .as_deref()
+                .map(|u| format!("{}/v1/providers/camoo/notify", u.trim_end_matches('/')));
+        }
+        let client = CamooClient::new(&camoo)?;
         p.camoo = Some((client, s.providers.camoo.poll.clone()));
     }
     Ok(p)
