@@ -56,6 +56,8 @@ pub struct Options {
     pub notifications: bool,
     /// Camoo call timeout.
     pub camoo_timeout_ms: u64,
+    /// Redis to use instead of [`redis_url`].
+    pub redis_url: Option<String>,
 }
 
 impl Default for Options {
@@ -97,6 +99,7 @@ impl Default for Options {
             },
             notifications: false,
             camoo_timeout_ms: 3_000,
+            redis_url: None,
         }
     }
 }
@@ -128,7 +131,7 @@ impl TestApp {
             .await
             .expect("sandbox");
         let redis = RedisConfig {
-            url: redis_url(),
+            url: options.redis_url.clone().unwrap_or_else(redis_url),
             prefix: prefix.clone(),
             ..RedisConfig::default()
         };
@@ -217,7 +220,10 @@ impl TestApp {
         let c = self.camoo_config();
         let w = &self.options.worker;
         let mut env = vec![
-            ("CASHOUT_REDIS__URL", redis_url()),
+            (
+                "CASHOUT_REDIS__URL",
+                self.options.redis_url.clone().unwrap_or_else(redis_url),
+            ),
             ("CASHOUT_REDIS__PREFIX", self.prefix.clone()),
             ("CASHOUT_PROVIDERS__CAMOO__BASE_URL", c.base_url.clone()),
             (
@@ -274,9 +280,15 @@ impl TestApp {
 
     /// Starts a real `cashout worker` process. Kill it with `start_kill()` (SIGKILL).
     pub fn spawn_worker_process(&self) -> tokio::process::Child {
+        self.spawn_worker_process_with(&[])
+    }
+
+    /// [`TestApp::spawn_worker_process`] with extra `CASHOUT_…` variables.
+    pub fn spawn_worker_process_with(&self, extra: &[(&str, &str)]) -> tokio::process::Child {
         let mut cmd = tokio::process::Command::new(cashout_bin());
         cmd.arg("worker")
             .envs(self.worker_env())
+            .envs(extra.iter().copied())
             .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -288,7 +300,9 @@ impl TestApp {
             .kill_on_drop(true);
         // Config must come from the env above only.
         for (k, _) in std::env::vars() {
-            if k.starts_with("CASHOUT_") && !self.worker_env().iter().any(|(n, _)| *n == k) {
+            let ours = self.worker_env().iter().any(|(n, _)| *n == k)
+                || extra.iter().any(|(n, _)| *n == k);
+            if k.starts_with("CASHOUT_") && !ours {
                 cmd.env_remove(k);
             }
         }
@@ -499,4 +513,102 @@ where
 /// A phone number whose last digit picks the sandbox outcome (see `cashout-sandbox`).
 pub fn phone(n: u32, last_digit: u8) -> String {
     format!("+2376{:07}{last_digit}", n % 10_000_000)
+}
+
+/// A `redis-server` of the test's own, on a free loopback port, with AOF (`appendfsync always`)
+/// so a restart keeps every acknowledged write. Killed and its directory removed on drop.
+pub struct PrivateRedis {
+    /// Its port.
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    /// Starts one and waits until it answers.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("cashout-redis-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = Self {
+            port,
+            dir,
+            child: None,
+        };
+        r.launch();
+        r
+    }
+
+    fn launch(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (make test installs it)");
+        self.child = Some(child);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Wait for the AOF to be loaded: PING answers only then.
+        let client = redis::Client::open(self.url()).unwrap();
+        loop {
+            if let Ok(mut c) = client.get_connection()
+                && redis::cmd("PING").query::<String>(&mut c).is_ok()
+            {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "redis-server did not load"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL: a crash, no chance to save anything more.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

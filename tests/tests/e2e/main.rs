@@ -5,4 +5,5 @@
 mod durability;
 mod flow;
 mod idempotency;
+mod redis_restart;
 mod validation;
