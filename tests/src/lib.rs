@@ -435,6 +435,15 @@ impl TestApp {
             .unwrap()
     }
 
+    /// How many cashout records exist under this test's prefix.
+    pub async fn record_count(&self) -> usize {
+        self.keys()
+            .await
+            .iter()
+            .filter(|k| k.contains(":cashout:"))
+            .count()
+    }
+
     /// Every key under this test's prefix.
     pub async fn keys(&self) -> Vec<String> {
         let mut conn = self.producer.store().connection();
@@ -508,6 +517,18 @@ where
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The causes in a cashout view's history, oldest first.
+pub fn causes(view: &Value) -> Vec<String> {
+    view["history"]
+        .as_array()
+        .map(|h| {
+            h.iter()
+                .filter_map(|e| e["cause"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A phone number whose last digit picks the sandbox outcome (see `cashout-sandbox`).

@@ -51,6 +51,11 @@ impl Keys {
         format!("{}:lease:{id}", self.prefix)
     }
 
+    /// Set when the sweeper re-enqueues a cashout, so a backlog is not re-enqueued on every sweep.
+    pub fn swept(&self, id: &CashoutId) -> String {
+        format!("{}:swept:{id}", self.prefix)
+    }
+
     /// The sweeper's lock (one sweeper at a time).
     pub fn sweeper_lock(&self) -> String {
         format!("{}:sweeper:lock", self.prefix)

@@ -291,6 +291,11 @@ impl Store {
         Ok(c.exists(self.keys.lease(id)).await?)
     }
 
+    /// Claims the right to re-enqueue `id` once per `ttl` (the sweeper's grace period).
+    pub async fn claim_sweep(&self, id: &CashoutId, ttl: Duration) -> Result<bool, StoreError> {
+        self.try_lock(&self.keys.swept(id), "1", ttl).await
+    }
+
     /// Takes the sweeper lock.
     pub async fn try_sweeper_lock(&self, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
         self.try_lock(&self.keys.sweeper_lock(), owner, ttl).await

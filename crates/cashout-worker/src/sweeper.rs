@@ -1,6 +1,7 @@
 //! The sweeper: the net under every lost job. Once per interval, in one process at a time (a
 //! Redis lock), it re-enqueues non-terminal, unparked cashouts whose next step is overdue by more
-//! than the grace period, and trims apalis' finished-job data.
+//! than the grace period (each at most once per grace period), and trims apalis' finished-job
+//! data.
 
 use crate::driver::Driver;
 use cashout_store::{CashoutJob, StoreError};
@@ -34,6 +35,14 @@ pub async fn sweep_once(driver: &Driver) -> Result<SweepReport, StoreError> {
             continue;
         };
         if !rec.is_due(now) {
+            continue;
+        }
+        // Once per grace period at most: a backlog that workers have not reached yet must not
+        // be pushed again on every sweep.
+        if !store
+            .claim_sweep(&id, Duration::from_millis(cfg.grace_ms.max(1)))
+            .await?
+        {
             continue;
         }
         let job = CashoutJob {

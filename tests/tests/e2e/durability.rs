@@ -3,7 +3,7 @@
 
 use cashout_core::{CashoutId, ParkReason, Provider, State};
 use cashout_store::CashoutJob;
-use cashout_tests::{Options, TestApp, eventually, phone};
+use cashout_tests::{Options, TestApp, causes, eventually, phone};
 use cashout_worker::StepReport;
 use chrono::Utc;
 use std::time::Duration;
@@ -63,12 +63,7 @@ async fn worker_killed_inside_create_is_finished_by_another_with_one_payout() {
     let v = app
         .wait_for_cashout(&id, Duration::from_secs(40), |v| v["state"] == "confirmed")
         .await;
-    let causes: Vec<&str> = v["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["cause"].as_str().unwrap())
-        .collect();
+    let causes = causes(&v);
     assert!(
         causes.iter().any(|c| c.starts_with("reconciled")),
         "{causes:?}"

@@ -1,7 +1,7 @@
 //! A Camoo cashout from enqueue to its final state, for each outcome the sandbox can produce.
 
 use cashout_providers::camoo::signature;
-use cashout_tests::{Options, TOKEN, TestApp, phone};
+use cashout_tests::{Options, TOKEN, TestApp, causes, phone};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -191,12 +191,7 @@ async fn signed_notification_cuts_the_wait_and_forged_one_is_refused() {
     let v = app
         .wait_for_cashout(&id, Duration::from_secs(15), |v| v["state"] == "confirmed")
         .await;
-    let causes: Vec<&str> = v["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["cause"].as_str().unwrap())
-        .collect();
+    let causes = causes(&v);
     assert!(
         causes
             .iter()
@@ -227,5 +222,41 @@ async fn signed_notification_cuts_the_wait_and_forged_one_is_refused() {
     assert_eq!(app.get_cashout(&id).await["state"], "confirmed");
     assert_eq!(app.payouts(Some(&id)).await.len(), 1);
     let _ = TOKEN;
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merchant_balance_too_low_parks_insufficient_funds_without_burning_the_attempt() {
+    let mut opts = Options::default();
+    opts.sandbox.camoo.balance = 1_000;
+    let mut app = TestApp::spawn(opts).await;
+    app.start_worker();
+    let (_, created) = app
+        .post_cashout(&TestApp::order("funds-1", &phone(7, 1), 5_000))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let v = app.wait_settled(&id).await;
+    assert_eq!(v["state"], "created", "{v:#}");
+    assert_eq!(v["parked"]["reason"], "insufficient_funds");
+    assert_eq!(v["attempts"], 0, "an operator case does not burn attempts");
+    assert!(app.payouts(Some(&id)).await.is_empty());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_park_provider_auth_and_never_leak_the_secret() {
+    let mut app = TestApp::spawn(Options::default()).await;
+    // Workers hold other credentials than the sandbox expects.
+    app.options.sandbox.camoo.api_secret = "not-the-sandbox-secret".to_owned();
+    app.start_worker();
+    let (_, created) = app
+        .post_cashout(&TestApp::order("auth-2", &phone(8, 1), 1_500))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let v = app.wait_settled(&id).await;
+    assert_eq!(v["parked"]["reason"], "provider_auth", "{v:#}");
+    assert_eq!(v["state"], "created");
+    assert!(!v.to_string().contains("not-the-sandbox-secret"));
+    assert!(app.payouts(Some(&id)).await.is_empty());
     app.shutdown().await;
 }

@@ -1,0 +1,99 @@
+//! The `cashout` binary as an operator uses it: enqueue straight into Redis, read the status.
+
+use cashout_tests::{Options, TestApp, cashout_bin, phone};
+use serde_json::Value;
+
+async fn cashout(app: &TestApp, args: &[&str]) -> (bool, Value, String) {
+    let mut cmd = tokio::process::Command::new(cashout_bin());
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CASHOUT_") {
+            cmd.env_remove(k);
+        }
+    }
+    let redis = app
+        .worker_env()
+        .into_iter()
+        .find(|(k, _)| k == "CASHOUT_REDIS__URL");
+    let out = cmd
+        .envs(redis)
+        .env("CASHOUT_REDIS__PREFIX", &app.prefix)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (
+        out.status.success(),
+        serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        stderr,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_then_status_through_the_binary() {
+    let mut app = TestApp::spawn(Options::default()).await;
+    let p = phone(50, 1);
+    let args = [
+        "enqueue",
+        "--key",
+        "cli-1",
+        "--amount",
+        "1500",
+        "--currency",
+        "XAF",
+        "--phone",
+        &p,
+    ];
+    let (ok, v, err) = cashout(&app, &args).await;
+    assert!(ok, "{err}");
+    assert_eq!(v["state"], "created");
+    assert!(!v.to_string().contains(&p[4..]), "phone masked: {v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+
+    // The same key again: the existing cashout, not a second one.
+    let (ok, again, err) = cashout(&app, &args).await;
+    assert!(ok && err.contains("existing"), "{err}");
+    assert_eq!(again["id"], v["id"]);
+
+    // Bad input names the field and stores nothing.
+    let before = app.record_count().await;
+    let (ok, _, err) = cashout(
+        &app,
+        &[
+            "enqueue",
+            "--key",
+            "cli-2",
+            "--amount",
+            "0",
+            "--currency",
+            "XAF",
+            "--phone",
+            &p,
+        ],
+    )
+    .await;
+    assert!(!ok && err.contains("amount"), "{err}");
+    assert_eq!(app.record_count().await, before);
+
+    app.start_worker();
+    app.wait_settled(&id).await;
+    let (ok, status, err) = cashout(&app, &["status", &id]).await;
+    assert!(ok, "{err}");
+    assert_eq!(status["state"], "confirmed");
+    assert!(status["history"].as_array().unwrap().len() >= 3);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_has_help() {
+    for cmd in ["api", "worker", "sandbox", "demo", "enqueue", "status"] {
+        let out = tokio::process::Command::new(cashout_bin())
+            .args([cmd, "--help"])
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{cmd} --help");
+        assert!(!out.stdout.is_empty());
+    }
+}
