@@ -8,9 +8,10 @@ use cashout_api::AppState;
 use cashout_core::{CashoutId, CashoutOrder};
 use cashout_providers::PollPolicy;
 use cashout_providers::camoo::{CamooClient, CamooConfig};
+use cashout_providers::{RetryPolicy, Timeouts};
 use cashout_sandbox::{SandboxConfig, SandboxHandle};
 use cashout_store::{JobQueue, Producer, QueueConfig, RedisConfig, Store};
-use cashout_worker::{Driver, Providers, RetryPolicy, SweeperConfig, WorkerConfig};
+use cashout_worker::{CamooSetup, Driver, Providers, SweeperConfig, WorkerConfig};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::future::Future;
@@ -21,6 +22,9 @@ use tokio::sync::watch;
 
 /// The bearer token every test app accepts.
 pub const TOKEN: &str = "test-token-0123456789";
+
+/// The operator token every test app accepts on `/v1/dlq…`.
+pub const ADMIN_TOKEN: &str = "admin-token-9876543210";
 
 /// Redis for tests: `CASHOUT_REDIS__URL`, else the machine's local Redis.
 pub fn redis_url() -> String {
@@ -50,6 +54,8 @@ pub struct Options {
     pub sandbox: SandboxConfig,
     /// Verify schedule.
     pub poll: PollPolicy,
+    /// Camoo retries.
+    pub retry: RetryPolicy,
     /// Worker settings.
     pub worker: WorkerConfig,
     /// Send `notification_url` to Camoo.
@@ -73,17 +79,17 @@ impl Default for Options {
                 max_delay_ms: 1_000,
                 deadline_secs: 60,
             },
+            retry: RetryPolicy {
+                first_delay_ms: 200,
+                factor: 2.0,
+                max_delay_ms: 1_000,
+                max_attempts: 4,
+            },
             worker: WorkerConfig {
                 concurrency: 16,
                 poll_interval_ms: 50,
-                lease_ms: 4_000,
+                lease_ms: 5_000,
                 max_deliveries: 5,
-                retry: RetryPolicy {
-                    first_delay_ms: 200,
-                    factor: 2.0,
-                    max_delay_ms: 1_000,
-                    max_attempts: 4,
-                },
                 sweeper: SweeperConfig {
                     interval_ms: 300,
                     grace_ms: 1_000,
@@ -147,7 +153,8 @@ impl TestApp {
             producer.clone(),
             cashout_api::parse_tokens(&format!("tests:{TOKEN}")).unwrap(),
             Some(SecretString::from(options.sandbox.camoo.api_secret.clone())),
-        );
+        )
+        .with_admin_tokens(cashout_api::parse_tokens(&format!("ops:{ADMIN_TOKEN}")).unwrap());
         let (api_stop, mut rx) = watch::channel(false);
         tokio::spawn(cashout_api::serve(listener, state, async move {
             let _ = rx.wait_for(|v| *v).await;
@@ -177,20 +184,30 @@ impl TestApp {
                 .options
                 .notifications
                 .then(|| format!("{}/v1/providers/camoo/notify", self.api_url)),
-            timeout_ms: self.options.camoo_timeout_ms,
-            connect_timeout_ms: 1_000,
+            timeouts: Timeouts {
+                connect_ms: 1_000,
+                create_ms: self.options.camoo_timeout_ms,
+                status_ms: self.options.camoo_timeout_ms,
+                account_ms: self.options.camoo_timeout_ms,
+            },
             poll: self.options.poll.clone(),
+            retry: self.options.retry.clone(),
         }
     }
 
     /// A driver like a worker's (for tests that call it directly).
     pub fn driver(&self) -> Arc<Driver> {
-        let client = CamooClient::new(&self.camoo_config()).unwrap();
+        let camoo = self.camoo_config();
+        let client = CamooClient::new(&camoo).unwrap();
         Arc::new(Driver::new(
             self.producer.store().clone(),
             self.producer.queue().clone(),
             Providers {
-                camoo: Some((client, self.options.poll.clone())),
+                camoo: Some(CamooSetup {
+                    client,
+                    poll: camoo.poll,
+                    retry: camoo.retry,
+                }),
             },
             self.options.worker.clone(),
             format!("test-{}", uuid::Uuid::new_v4().simple()),
@@ -235,8 +252,32 @@ impl TestApp {
                 self.options.sandbox.camoo.api_secret.clone(),
             ),
             (
-                "CASHOUT_PROVIDERS__CAMOO__TIMEOUT_MS",
-                c.timeout_ms.to_string(),
+                "CASHOUT_PROVIDERS__CAMOO__TIMEOUTS__CREATE_MS",
+                c.timeouts.create_ms.to_string(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__CAMOO__TIMEOUTS__STATUS_MS",
+                c.timeouts.status_ms.to_string(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__CAMOO__TIMEOUTS__CONNECT_MS",
+                c.timeouts.connect_ms.to_string(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__CAMOO__TIMEOUTS__ACCOUNT_MS",
+                c.timeouts.account_ms.to_string(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__CAMOO__RETRY__FIRST_DELAY_MS",
+                c.retry.first_delay_ms.to_string(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__CAMOO__RETRY__MAX_DELAY_MS",
+                c.retry.max_delay_ms.to_string(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__CAMOO__RETRY__MAX_ATTEMPTS",
+                c.retry.max_attempts.to_string(),
             ),
             (
                 "CASHOUT_PROVIDERS__CAMOO__POLL__FIRST_DELAY_MS",
@@ -361,6 +402,50 @@ impl TestApp {
             .json()
             .await
             .unwrap()
+    }
+
+    /// An operator call: `method` `path` with an optional JSON body and a token.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        token: &str,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.api_url))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST` to an operator endpoint with the admin token.
+    pub async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.admin(reqwest::Method::POST, path, Some(body), ADMIN_TOKEN)
+            .await
+    }
+
+    /// `GET` an operator endpoint with the admin token.
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        self.admin(reqwest::Method::GET, path, None, ADMIN_TOKEN)
+            .await
+    }
+
+    /// Changes the sandbox's Camoo behaviour at run time.
+    pub async fn sandbox_config(&self, patch: Value) {
+        let r = self
+            .http
+            .put(format!("{}/_admin/camoo/config", self.sandbox.base_url()))
+            .json(&patch)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "sandbox config: {}", r.status());
     }
 
     /// Enqueues straight through the producer library.

@@ -10,6 +10,8 @@ pub struct ApiConfig {
     pub listen: String,
     /// Bearer tokens, comma-separated `name:secret` pairs (the name attributes actions).
     pub tokens: secrecy::SecretString,
+    /// Operator tokens for `/v1/dlq…`, same format. Producer tokens get 403 there.
+    pub admin_tokens: secrecy::SecretString,
     /// How the API is reached from outside; provider notification URLs are built from it
     /// when not configured explicitly.
     pub public_url: Option<String>,
@@ -20,6 +22,7 @@ impl Default for ApiConfig {
         Self {
             listen: "127.0.0.1:8080".to_owned(),
             tokens: secrecy::SecretString::from(""),
+            admin_tokens: secrecy::SecretString::from(""),
             public_url: None,
         }
     }

@@ -18,13 +18,33 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 use utoipa::OpenApi;
 
-fn require_token(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+/// A producer or admin token; the name of its holder.
+pub(crate) fn require_token(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
     let h = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     authenticate(&state.tokens, h)
+        .or_else(|| authenticate(&state.admin_tokens, h))
         .map(str::to_owned)
         .ok_or_else(ApiError::unauthorized)
+}
+
+/// An admin token; a valid producer token is 403, anything else 401.
+pub(crate) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let h = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Some(name) = authenticate(&state.admin_tokens, h) {
+        return Ok(name.to_owned());
+    }
+    if authenticate(&state.tokens, h).is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this token may not use operator endpoints",
+        ));
+    }
+    Err(ApiError::unauthorized())
 }
 
 /// Accept a cashout order.

@@ -2,12 +2,14 @@
 //! notifications, health and the generated OpenAPI document. Every error is JSON
 //! `{error: {code, message, field?}}`; nothing is stored or enqueued when a request is refused.
 
+mod admin;
 mod auth;
 mod config;
 mod error;
 mod handlers;
 mod view;
 
+pub use admin::parse_since;
 use auth::BearerScheme;
 pub use auth::{ApiToken, parse_tokens};
 pub use config::ApiConfig;
@@ -26,6 +28,7 @@ use utoipa::OpenApi;
 pub struct AppState {
     producer: Producer,
     tokens: Arc<Vec<ApiToken>>,
+    admin_tokens: Arc<Vec<ApiToken>>,
     camoo_secret: Option<SecretString>,
 }
 
@@ -40,8 +43,15 @@ impl AppState {
         Self {
             producer,
             tokens: Arc::new(tokens),
+            admin_tokens: Arc::new(Vec::new()),
             camoo_secret,
         }
+    }
+
+    /// Operator tokens for the `/v1/dlq` endpoints. Producer tokens get 403 there.
+    pub fn with_admin_tokens(mut self, tokens: Vec<ApiToken>) -> Self {
+        self.admin_tokens = Arc::new(tokens);
+        self
     }
 }
 
@@ -54,6 +64,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cashouts", post(handlers::create_cashout))
         .route("/v1/cashouts/{id}", get(handlers::get_cashout))
         .route("/v1/providers/camoo/notify", get(handlers::camoo_notify))
+        .route("/v1/dlq", get(admin::list))
+        .route("/v1/dlq/replay", post(admin::replay_bulk))
+        .route("/v1/dlq/{id}", get(admin::show))
+        .route("/v1/dlq/{id}/replay", post(admin::replay))
+        .route("/v1/dlq/{id}/resolve", post(admin::resolve))
+        .route("/v1/dlq/{id}/discard", post(admin::discard))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/openapi.json", get(handlers::openapi))
@@ -82,7 +98,13 @@ pub async fn serve(
         handlers::get_cashout,
         handlers::camoo_notify,
         handlers::healthz,
-        handlers::readyz
+        handlers::readyz,
+        admin::list,
+        admin::show,
+        admin::replay,
+        admin::replay_bulk,
+        admin::resolve,
+        admin::discard
     ),
     components(schemas(
         view::CashoutView,
@@ -90,6 +112,13 @@ pub async fn serve(
         view::CreateCashoutRequest,
         view::CamooRecipientRequest,
         error::ErrorBody,
+        admin::DlqItem,
+        admin::DlqList,
+        admin::ReplayResult,
+        admin::BulkReplayResult,
+        admin::NoteBody,
+        admin::ResolveBody,
+        admin::BulkReplayBody,
         error::ErrorDetail,
         cashout_core::HistoryEntry,
         cashout_core::State,

@@ -4,7 +4,7 @@ use crate::settings::Settings;
 use anyhow::Context;
 use cashout_providers::camoo::CamooClient;
 use cashout_store::{JobQueue, Producer, Store};
-use cashout_worker::{Driver, Providers};
+use cashout_worker::{CamooSetup, Driver, Providers};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -32,7 +32,11 @@ pub fn providers(s: &Settings) -> anyhow::Result<Providers> {
                 .map(|u| format!("{}/v1/providers/camoo/notify", u.trim_end_matches('/')));
         }
         let client = CamooClient::new(&camoo)?;
-        p.camoo = Some((client, s.providers.camoo.poll.clone()));
+        p.camoo = Some(CamooSetup {
+            client,
+            poll: camoo.poll.clone(),
+            retry: camoo.retry.clone(),
+        });
     }
     Ok(p)
 }

@@ -102,7 +102,8 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     camoo.api_key = SecretString::from(sandbox_cfg.camoo.api_key.clone());
     camoo.api_secret = SecretString::from(sandbox_cfg.camoo.api_secret.clone());
     camoo.notification_url = Some(format!("{api_url}/v1/providers/camoo/notify"));
-    camoo.timeout_ms = 5_000;
+    camoo.timeouts.create_ms = 5_000;
+    camoo.timeouts.status_ms = 5_000;
     camoo.poll.first_delay_ms = 1_000;
     camoo.poll.factor = 1.5;
     camoo.poll.max_delay_ms = 3_000;

@@ -2,6 +2,7 @@
 
 mod app;
 mod demo;
+mod dlq;
 mod settings;
 mod telemetry;
 
@@ -72,6 +73,9 @@ enum Command {
         /// Cashout id.
         id: String,
     },
+    /// Work the dead-letter queue: list, show, replay, resolve, discard.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
 }
 
 fn main() -> ExitCode {
@@ -165,6 +169,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Dlq(cmd) => {
+            telemetry::init(&settings.log.format, "warn");
+            let producer = app::producer(&settings).await?;
+            dlq::run(&producer, cmd).await
+        }
         Command::Status { id } => {
             telemetry::init(&settings.log.format, "warn");
             let id = CashoutId::parse(&id).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -193,7 +202,7 @@ async fn api(settings: Settings) -> anyhow::Result<()> {
         .camoo_enabled()
         .then(|| settings.providers.camoo.api_secret.clone())
         .filter(|s| !s.expose_secret().is_empty());
-    let state = AppState::new(producer, tokens, secret);
+    let state = AppState::new(producer, tokens, secret).with_admin_tokens(settings.admin_tokens()?);
     let listener = tokio::net::TcpListener::bind(&settings.api.listen)
         .await
         .with_context(|| format!("api.listen: cannot bind {}", settings.api.listen))?;

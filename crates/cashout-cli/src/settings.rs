@@ -122,16 +122,32 @@ impl Settings {
         if self.worker.max_deliveries == 0 {
             bail!("worker.max_deliveries: must be at least 1");
         }
-        if self.providers.camoo_enabled() && self.providers.camoo.timeout_ms >= self.worker.lease_ms
+        let longest = self.providers.camoo.timeouts.longest();
+        if self.providers.camoo_enabled() && longest.as_millis() >= u128::from(self.worker.lease_ms)
         {
             bail!(
-                "worker.lease_ms: must exceed providers.camoo.timeout_ms ({} ms), or two workers \
-                 could hold one cashout",
-                self.providers.camoo.timeout_ms
+                "worker.lease_ms: must exceed the longest providers.camoo.timeouts call ({} ms), \
+                 or a second worker could take a cashout whose call is still running",
+                longest.as_millis()
             );
         }
-        self.tokens().context("api.tokens")?;
+        let tokens = self.tokens().context("api.tokens")?;
+        let admin = self.admin_tokens().context("api.admin_tokens")?;
+        if let Some(t) = admin
+            .iter()
+            .find(|a| tokens.iter().any(|t| t.name == a.name))
+        {
+            bail!(
+                "api.admin_tokens: the name '{}' is also a producer token; use distinct names",
+                t.name
+            );
+        }
         Ok(())
+    }
+
+    /// The operator tokens.
+    pub fn admin_tokens(&self) -> anyhow::Result<Vec<ApiToken>> {
+        parse_tokens(self.api.admin_tokens.expose_secret()).map_err(anyhow::Error::msg)
     }
 
     /// The API's bearer tokens.
@@ -224,14 +240,14 @@ mod tests {
             let d = Settings::default();
             assert_eq!(s.redis.url, d.redis.url);
             assert_eq!(s.worker.lease_ms, d.worker.lease_ms);
-            assert_eq!(s.worker.retry, d.worker.retry);
+            assert_eq!(s.providers.camoo.retry, d.providers.camoo.retry);
+            assert_eq!(s.providers.camoo.timeouts, d.providers.camoo.timeouts);
             assert_eq!(
                 s.worker.queue.missed_heartbeats,
                 d.worker.queue.missed_heartbeats
             );
             assert_eq!(s.worker.sweeper.grace_ms, d.worker.sweeper.grace_ms);
             assert_eq!(s.providers.camoo.poll, d.providers.camoo.poll);
-            assert_eq!(s.providers.camoo.timeout_ms, d.providers.camoo.timeout_ms);
             Ok(())
         });
     }

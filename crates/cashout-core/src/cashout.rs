@@ -4,7 +4,7 @@
 use crate::error::ParkReason;
 use crate::ids::{CashoutId, TraceId};
 use crate::order::CashoutOrder;
-use crate::state::State;
+use crate::state::{Decision, Event, IllegalTransition, State, transition};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +40,10 @@ pub struct Cashout {
     pub next_action_at: Option<DateTime<Utc>>,
     /// When the provider accepted the payout.
     pub submitted_at: Option<DateTime<Utc>>,
+    /// Start of the current polling window: the deadline counts from here. Set at submission
+    /// and again when an operator replays the cashout.
+    #[serde(default)]
+    pub polling_since: Option<DateTime<Utc>>,
     /// Set while the cashout sits in the dead-letter queue.
     pub parked: Option<Parked>,
     /// The last error seen, redacted.
@@ -110,6 +114,7 @@ impl Cashout {
             polls: 0,
             next_action_at: Some(now),
             submitted_at: None,
+            polling_since: None,
             parked: None,
             last_error: None,
             trace_id,
@@ -123,6 +128,47 @@ impl Cashout {
         !self.state.is_terminal()
             && self.parked.is_none()
             && self.next_action_at.is_some_and(|t| t <= now)
+    }
+
+    /// Applies `event` through the transition table. Returns the history line to append, or
+    /// `None` when the event was already applied. Reaching a terminal state clears what was due
+    /// and any submit intent.
+    pub fn apply(
+        &mut self,
+        event: Event,
+        cause: impl Into<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<HistoryEntry>, IllegalTransition> {
+        match transition(self.state, event)? {
+            Decision::Apply { from, to } => {
+                self.state = to;
+                if to.is_terminal() {
+                    self.next_action_at = None;
+                    self.submit_intent = None;
+                    self.hinted_provider_ref = None;
+                }
+                Ok(Some(self.entry(
+                    now,
+                    "transition",
+                    Some(from),
+                    Some(to),
+                    cause,
+                )))
+            }
+            Decision::AlreadyApplied => Ok(None),
+        }
+    }
+
+    /// Parks the cashout in its current state and returns the history line.
+    pub fn park(&mut self, reason: ParkReason, detail: String, now: DateTime<Utc>) -> HistoryEntry {
+        self.next_action_at = None;
+        self.last_error = Some(detail.clone());
+        self.parked = Some(Parked {
+            reason,
+            at: now,
+            detail: detail.clone(),
+        });
+        self.entry(now, "parked", None, None, format!("{reason}: {detail}"))
     }
 
     /// A history entry for this cashout.

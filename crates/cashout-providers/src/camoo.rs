@@ -6,7 +6,7 @@ pub mod signature;
 pub mod transformers;
 
 use crate::error::ProviderError;
-use crate::policy::PollPolicy;
+use crate::policy::{PollPolicy, RetryPolicy, Timeouts};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
@@ -27,12 +27,12 @@ pub struct CamooConfig {
     /// Where Camoo should send notifications (our `GET /v1/providers/camoo/notify`); sent as
     /// `notification_url` when set.
     pub notification_url: Option<String>,
-    /// Whole-request timeout for one call.
-    pub timeout_ms: u64,
-    /// Connection timeout.
-    pub connect_timeout_ms: u64,
+    /// Client timeouts per operation (`create_ms`, `status_ms` for verify, `account_ms`).
+    pub timeouts: Timeouts,
     /// The verify schedule.
     pub poll: PollPolicy,
+    /// Retries of retryable errors.
+    pub retry: RetryPolicy,
 }
 
 impl Default for CamooConfig {
@@ -42,9 +42,9 @@ impl Default for CamooConfig {
             api_key: SecretString::from(""),
             api_secret: SecretString::from(""),
             notification_url: None,
-            timeout_ms: 15_000,
-            connect_timeout_ms: 3_000,
+            timeouts: Timeouts::default(),
             poll: PollPolicy::default(),
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -65,6 +65,7 @@ pub struct CamooClient {
     http: reqwest::Client,
     base_url: String,
     notification_url: Option<String>,
+    timeouts: Timeouts,
 }
 
 impl std::fmt::Debug for CamooClient {
@@ -109,8 +110,7 @@ impl CamooClient {
         headers.insert("Accept", HeaderValue::from_static("application/json"));
         let http = reqwest::Client::builder()
             .default_headers(headers)
-            .timeout(Duration::from_millis(config.timeout_ms))
-            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+            .connect_timeout(Duration::from_millis(config.timeouts.connect_ms))
             .build()
             .map_err(|e| ConfigError {
                 key: "base_url",
@@ -120,6 +120,7 @@ impl CamooClient {
             http,
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             notification_url: config.notification_url.clone(),
+            timeouts: config.timeouts.clone(),
         })
     }
 
@@ -133,6 +134,7 @@ impl CamooClient {
         let resp = self
             .http
             .post(format!("{}/cashout", self.base_url))
+            .timeout(Duration::from_millis(self.timeouts.create_ms))
             .json(req)
             .send()
             .await
@@ -148,6 +150,7 @@ impl CamooClient {
         let resp = self
             .http
             .get(format!("{}/verify", self.base_url))
+            .timeout(Duration::from_millis(self.timeouts.status_ms))
             .query(&[("id", id)])
             .send()
             .await
@@ -161,6 +164,7 @@ impl CamooClient {
         let resp = self
             .http
             .get(format!("{}/account", self.base_url))
+            .timeout(Duration::from_millis(self.timeouts.account_ms))
             .send()
             .await
             .map_err(ProviderError::from_reqwest)?;

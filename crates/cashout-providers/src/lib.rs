@@ -7,4 +7,4 @@ mod error;
 mod policy;
 
 pub use error::{Operation, ProviderError};
-pub use policy::PollPolicy;
+pub use policy::{PollPolicy, RetryPolicy, Timeouts};

@@ -37,3 +37,63 @@ impl PollPolicy {
         Duration::from_secs(self.deadline_secs)
     }
 }
+
+/// Retries of retryable errors: exponential backoff with full jitter, then parked
+/// `retries_exhausted`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Base of the first delay.
+    pub first_delay_ms: u64,
+    /// Growth factor.
+    pub factor: f32,
+    /// Cap.
+    pub max_delay_ms: u64,
+    /// Attempts before parking `retries_exhausted`.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            first_delay_ms: 1_000,
+            factor: 2.0,
+            max_delay_ms: 60_000,
+            max_attempts: 6,
+        }
+    }
+}
+
+/// Client timeouts per operation.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timeouts {
+    /// Establishing the connection.
+    pub connect_ms: u64,
+    /// A payout-creating call. Past it the outcome is unknown, so it is generous.
+    pub create_ms: u64,
+    /// A status read.
+    pub status_ms: u64,
+    /// A balance read.
+    pub account_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect_ms: 3_000,
+            create_ms: 20_000,
+            status_ms: 10_000,
+            account_ms: 10_000,
+        }
+    }
+}
+
+impl Timeouts {
+    /// The longest a call may take: the per-cashout lease must be longer.
+    pub fn longest(&self) -> Duration {
+        Duration::from_millis(
+            self.connect_ms + self.create_ms.max(self.status_ms).max(self.account_ms),
+        )
+    }
+}

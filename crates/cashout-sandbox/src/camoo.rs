@@ -2,6 +2,9 @@
 //! `account` endpoints, deterministic outcomes by phone digit, signed GET notifications, and the
 //! `/_admin/camoo` routes tests use to inspect and tune it.
 //!
+//! Every call that passes authentication is counted, then consumes the next fault queued for its
+//! endpoint (`create`, `verify` or `account`, see [`crate::faults`]) if any.
+//!
 //! Notifications: an HTTP `GET notification_url?payment_id=…&status=…&status_time=…&trx=…&sig=…`
 //! where `sig` is [`camoo_signature`] of the other parameters keyed with the API secret.
 
@@ -11,6 +14,7 @@ mod validate;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -30,6 +34,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::audit::{AuditEntry, AuditLog};
+use crate::faults::{self, FaultRegistry};
+use crate::server::Connection;
 use model::{Amount, Outcome, Payout};
 
 pub use model::Payment;
@@ -266,12 +272,44 @@ struct Calls {
     account: AtomicU64,
 }
 
+/// Provider name of this simulator in the audit and the fault registry.
+const PROVIDER: &str = "camoo";
+
+/// The simulated endpoints, as named in `/_admin/camoo/calls` and `/_admin/faults`.
+#[derive(Debug, Clone, Copy)]
+enum Endpoint {
+    Create,
+    Verify,
+    Account,
+}
+
+impl Endpoint {
+    const ALL: [Self; 3] = [Self::Create, Self::Verify, Self::Account];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Verify => "verify",
+            Self::Account => "account",
+        }
+    }
+
+    fn counter(self, calls: &Calls) -> &AtomicU64 {
+        match self {
+            Self::Create => &calls.create,
+            Self::Verify => &calls.verify,
+            Self::Account => &calls.account,
+        }
+    }
+}
+
 /// Shared state of the Camoo simulator.
 pub(crate) struct Inner {
     config: Mutex<CamooConfig>,
     ledger: Mutex<Ledger>,
     calls: Calls,
     audit: AuditLog,
+    faults: FaultRegistry,
     http: reqwest::Client,
     /// Never sent on; dropped with the state, which stops the notification tasks.
     closed: watch::Sender<()>,
@@ -306,8 +344,11 @@ fn balance_to_minor(balance: i64) -> Option<i64> {
 }
 
 impl Camoo {
-    /// A simulator recording its executed payouts in `audit`.
-    pub(crate) fn new(config: CamooConfig, audit: AuditLog) -> Self {
+    /// A simulator recording its executed payouts in `audit` and taking its faults from `faults`
+    /// (where it registers its endpoints).
+    pub(crate) fn new(config: CamooConfig, audit: AuditLog, faults: FaultRegistry) -> Self {
+        let names = Endpoint::ALL.map(Endpoint::name);
+        faults.register(PROVIDER, &names);
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(5))
@@ -330,6 +371,7 @@ impl Camoo {
             }),
             calls: Calls::default(),
             audit,
+            faults,
             http,
             closed,
         };
@@ -420,7 +462,7 @@ impl Inner {
             notified_at: None,
         };
         self.audit.record(AuditEntry {
-            provider: "camoo".to_owned(),
+            provider: PROVIDER.to_owned(),
             provider_id: id.clone(),
             external_reference: payout.external_reference.clone(),
             amount: payout.amount.to_string(),
@@ -476,6 +518,35 @@ impl Inner {
     }
 }
 
+/// One call of an API endpoint: authentication (a 401 neither counts nor consumes a fault), the
+/// call count, then `handle` under the endpoint's next fault, if any.
+async fn call<Fut, R>(
+    inner: &Inner,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    connection: Connection,
+    handle: impl FnOnce() -> Fut,
+) -> Response
+where
+    Fut: Future<Output = Result<R, ApiError>>,
+    R: IntoResponse,
+{
+    if let Err(error) = inner.authorize(headers) {
+        return error.into_response();
+    }
+    endpoint
+        .counter(&inner.calls)
+        .fetch_add(1, Ordering::Relaxed);
+    let fault = inner.faults.take(PROVIDER, endpoint.name());
+    faults::apply(
+        fault,
+        connection,
+        |status, message| ApiError::new(status, message).into_response(),
+        || async { handle().await.into_response() },
+    )
+    .await
+}
+
 async fn sleep_ms(ms: u64) {
     if ms > 0 {
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -485,12 +556,18 @@ async fn sleep_ms(ms: u64) {
 /// `POST /cashout`.
 async fn create(
     State(inner): State<Arc<Inner>>,
+    connection: Connection,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
-    inner.authorize(&headers)?;
-    inner.calls.create.fetch_add(1, Ordering::Relaxed);
-    let request = validate::parse_cashout(&body)?;
+) -> Response {
+    call(&inner, Endpoint::Create, &headers, connection, || {
+        create_call(&inner, &body)
+    })
+    .await
+}
+
+async fn create_call(inner: &Arc<Inner>, body: &[u8]) -> Result<Response, ApiError> {
+    let request = validate::parse_cashout(body)?;
     let payment = inner.execute(request)?;
     // Already executed and recorded: dropping this future during the sleep changes nothing.
     sleep_ms(inner.config().create_delay_ms).await;
@@ -505,11 +582,20 @@ async fn create(
 /// `GET /verify?id=<id>`.
 async fn verify(
     State(inner): State<Arc<Inner>>,
+    connection: Connection,
     headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    call(&inner, Endpoint::Verify, &headers, connection, || {
+        verify_call(&inner, query)
+    })
+    .await
+}
+
+async fn verify_call(
+    inner: &Inner,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
-    inner.authorize(&headers)?;
-    inner.calls.verify.fetch_add(1, Ordering::Relaxed);
     sleep_ms(inner.config().verify_delay_ms).await;
     let id = query
         .ok()
@@ -541,10 +627,16 @@ async fn verify(
 /// `GET /account`.
 async fn account(
     State(inner): State<Arc<Inner>>,
+    connection: Connection,
     headers: HeaderMap,
-) -> Result<Json<AccountResponse>, ApiError> {
-    inner.authorize(&headers)?;
-    inner.calls.account.fetch_add(1, Ordering::Relaxed);
+) -> Response {
+    call(&inner, Endpoint::Account, &headers, connection, || {
+        account_call(&inner)
+    })
+    .await
+}
+
+async fn account_call(inner: &Inner) -> Result<Json<AccountResponse>, ApiError> {
     let balance = Amount::from_minor(inner.balance_minor());
     Ok(Json(AccountResponse {
         code: 200,

@@ -10,8 +10,47 @@
 //! | `GET /_admin/payouts[?external_reference=X]` | `{"payouts": [AuditEntry…]}` in execution order ([`audit`]) |
 //! | `GET /_admin/camoo/calls` | `{"create": n, "verify": n, "account": n}` authenticated calls received |
 //! | `GET`/`PUT /_admin/camoo/config` | read / patch the live Camoo configuration |
+//! | `POST /_admin/faults` | queue a fault ([`faults`], see below); `201` with the stored fault |
+//! | `GET /_admin/faults` | `{"faults": [StoredFault…]}` still queued, with remaining counts |
+//! | `DELETE /_admin/faults` | removes every queued fault; `200 {"cleared": n}` |
 //!
 //! The admin routes have no authentication: this is a sandbox, bind it to loopback only.
+//!
+//! # Fault injection
+//!
+//! `POST /_admin/faults` queues a fault for the next calls of one endpoint of one simulator:
+//!
+//! ```json
+//! {"provider": "camoo", "endpoint": "create", "count": 2,
+//!  "fault": {"kind": "status", "status": 503, "retry_after_secs": 5}}
+//! ```
+//!
+//! - `provider`: `"camoo"`; `endpoint`: `"create"` (`POST /cashout`), `"verify"` or `"account"`.
+//! - `count`: how many calls it applies to (default 1, at least 1).
+//! - `fault`, by `kind`:
+//!
+//! | `fault` | effect on the call |
+//! |---|---|
+//! | `{"kind": "status", "status": 400–599, "retry_after_secs"?: u64}` | answers that status with the provider's usual error body (Camoo: `{"code": status, "message": reason, "errors": {}}`), plus `Retry-After: <secs>` when given; **nothing is executed** (no validation, no payout, no balance change, no audit entry) |
+//! | `{"kind": "delay", "delay_ms": u64, "phase": "before"}` | sleeps, then handles the call normally; if the client disconnects during the sleep, nothing is executed |
+//! | `{"kind": "delay", "delay_ms": u64, "phase": "after"}` | handles the call normally (a create is executed and audited, and `create_delay_ms` / `verify_delay_ms` still apply), then sleeps before answering |
+//! | `{"kind": "reset", "phase": "before"}` | drops the TCP connection with no HTTP response at all; nothing is executed |
+//! | `{"kind": "reset", "phase": "after"}` | handles the call normally (a create is executed and audited), then drops the connection instead of answering |
+//!
+//! The answer is `201` with the stored fault: the request plus an `id` (increasing from 1), e.g.
+//! `{"id": 1, "provider": "camoo", "endpoint": "create", "count": 2, "fault": {…}}`. An unknown
+//! provider, endpoint or field, a `count` of 0 or a status outside 400–599 is a `400` in the same
+//! `{code, message, errors: {field: message}}` shape.
+//!
+//! Faults for one endpoint queue up in creation order: each call that passes authentication
+//! consumes one unit of the first one's `count` (it leaves the queue at 0). A `401` consumes
+//! nothing; a call that consumed a fault still counts in `/_admin/camoo/calls`.
+//!
+//! A dropped connection is closed with a TCP RST right after the client sent its whole request:
+//! clients see a transport error on an established connection ("connection reset" / "connection
+//! closed before message completed"), never an HTTP status nor a timeout. This needs the sandbox's
+//! own server ([`serve`], [`spawn`] or [`Sandbox::serve`]); under a server of yours,
+//! [`Sandbox::router`] answers `reset` faults with a 500 instead.
 //!
 //! # Camoo outcomes
 //!
@@ -47,12 +86,14 @@
 
 pub mod audit;
 pub mod camoo;
+pub mod faults;
+mod server;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -60,6 +101,7 @@ use tokio::task::JoinHandle;
 
 pub use audit::{AuditEntry, AuditLog, PayoutList};
 pub use camoo::{CamooConfig, camoo_signature};
+pub use faults::{Fault, FaultList, FaultRegistry, NewFault, Phase, StoredFault};
 
 /// Configuration of the whole sandbox: one section per simulated provider.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -76,6 +118,7 @@ pub struct SandboxConfig {
 #[derive(Clone)]
 pub struct Sandbox {
     audit: AuditLog,
+    faults: FaultRegistry,
     camoo: camoo::Camoo,
 }
 
@@ -83,8 +126,13 @@ impl Sandbox {
     /// A fresh sandbox with an empty audit and the given configuration.
     pub fn new(config: SandboxConfig) -> Self {
         let audit = AuditLog::new();
-        let camoo = camoo::Camoo::new(config.camoo, audit.clone());
-        Self { audit, camoo }
+        let faults = FaultRegistry::new();
+        let camoo = camoo::Camoo::new(config.camoo, audit.clone(), faults.clone());
+        Self {
+            audit,
+            faults,
+            camoo,
+        }
     }
 
     /// The log of payouts executed by every simulator of this sandbox.
@@ -92,16 +140,43 @@ impl Sandbox {
         &self.audit
     }
 
+    /// The fault queues of every simulator of this sandbox (what `/_admin/faults` edits).
+    pub fn faults(&self) -> &FaultRegistry {
+        &self.faults
+    }
+
     /// The HTTP router serving every simulator plus the admin and health routes.
+    ///
+    /// `reset` faults need the connection-level support of [`Sandbox::serve`] (also used by
+    /// [`serve`] and [`spawn`]): under another server they answer a 500 instead.
     pub fn router(&self) -> Router {
         let admin = Router::new()
             .route("/_admin/payouts", get(audit::list_payouts))
             .with_state(self.audit.clone());
+        let faults = Router::new()
+            .route(
+                "/_admin/faults",
+                post(faults::post_fault)
+                    .get(faults::list_faults)
+                    .delete(faults::clear_faults),
+            )
+            .with_state(self.faults.clone());
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .merge(admin)
+            .merge(faults)
             .nest("/camoo/v1/payment", self.camoo.api_routes())
             .nest("/_admin/camoo", self.camoo.admin_routes())
+    }
+
+    /// Serves this sandbox on `listener` until `shutdown` completes (then shuts down gracefully:
+    /// stops accepting, lets in-flight requests finish).
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        server::serve_router(listener, self.router(), shutdown).await
     }
 }
 
@@ -167,9 +242,7 @@ pub async fn serve(
     config: SandboxConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(config))
-        .with_graceful_shutdown(shutdown)
-        .await
+    Sandbox::new(config).serve(listener, shutdown).await
 }
 
 /// The HTTP router of a fresh sandbox (see the crate docs for its routes).

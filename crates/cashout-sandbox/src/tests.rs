@@ -544,3 +544,5 @@ async fn shutdown_drops_pending_notifications() {
         "no notification after shutdown"
     );
 }
+
+mod faults;

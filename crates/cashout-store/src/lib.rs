@@ -2,6 +2,7 @@
 //! idempotency index, the due and parked indexes, per-cashout leases, and the apalis-redis queues
 //! that deliver job ids to workers. [`Producer`] is the Rust client that writes straight to Redis.
 
+pub mod dlq;
 mod keys;
 pub mod producer;
 pub mod queue;
@@ -10,4 +11,6 @@ mod store;
 pub use keys::Keys;
 pub use producer::{Enqueued, Nudge, Producer};
 pub use queue::{CashoutJob, JobQueue, QueueConfig};
-pub use store::{CreateOutcome, RedisConfig, SaveOutcome, Store, StoreError, connect};
+pub use store::{
+    Change, CreateOutcome, Modified, RedisConfig, SaveOutcome, Store, StoreError, connect,
+};

@@ -3,7 +3,7 @@
 //! accepted: it sits in the due index and the sweeper enqueues it.
 
 use crate::queue::{CashoutJob, JobQueue};
-use crate::store::{CreateOutcome, Store, StoreError};
+use crate::store::{Change, CreateOutcome, Modified, Store, StoreError};
 use cashout_core::{Cashout, CashoutOrder, State, TraceId};
 use chrono::Utc;
 
@@ -107,66 +107,73 @@ impl Producer {
         cause: &str,
     ) -> Result<Nudge, StoreError> {
         use cashout_core::ParkReason;
-        for _ in 0..5 {
-            let Some(rec) = self.store.get(id).await? else {
-                return Ok(Nudge::NotFound);
-            };
-            if rec.state.is_terminal() {
-                return Ok(Nudge::Terminal);
+        let res = self
+            .store
+            .modify(id, false, |r, now| {
+                if r.state.is_terminal() {
+                    return Change::Skip(Nudge::Terminal);
+                }
+                match r.provider_ref.as_deref() {
+                    Some(known) if known == payment_id => {}
+                    Some(_) => {
+                        return Change::Skip(Nudge::Ignored(
+                            "notification names another payment than the one on record".into(),
+                        ));
+                    }
+                    None if r.submit_intent.is_some() => {
+                        r.hinted_provider_ref = Some(payment_id.to_owned());
+                    }
+                    None => {
+                        return Change::Skip(Nudge::Ignored(
+                            "no create was sent for this cashout".into(),
+                        ));
+                    }
+                }
+                let mut entries = Vec::new();
+                match r.parked.as_ref().map(|p| p.reason) {
+                    None => {}
+                    Some(ParkReason::OutcomeUnknown | ParkReason::DeadlineExceeded) => {
+                        r.parked = None;
+                        if r.state == cashout_core::State::Submitted {
+                            // A new polling window: the old deadline has passed.
+                            r.polling_since = Some(now);
+                        }
+                        entries.push(r.entry(now, "unparked", None, None, cause.to_owned()));
+                    }
+                    Some(other) => {
+                        return Change::Skip(Nudge::Ignored(format!(
+                            "parked for {other}; an operator decides"
+                        )));
+                    }
+                }
+                r.next_action_at = Some(now);
+                if entries.is_empty() {
+                    entries.push(r.entry(now, "note", None, None, cause.to_owned()));
+                }
+                Change::Write {
+                    entries,
+                    value: Nudge::Scheduled,
+                }
+            })
+            .await?;
+        match res {
+            Modified::Written(next, _, v) => {
+                self.push_now(&next).await?;
+                Ok(v)
             }
-            let now = Utc::now();
-            let mut next = rec.clone();
-            let mut entries = Vec::new();
-            match rec.provider_ref.as_deref() {
-                Some(r) if r == payment_id => {}
-                Some(_) => {
-                    return Ok(Nudge::Ignored(
-                        "notification names another payment than the one on record".to_owned(),
-                    ));
-                }
-                None if rec.submit_intent.is_some() => {
-                    next.hinted_provider_ref = Some(payment_id.to_owned());
-                }
-                None => {
-                    return Ok(Nudge::Ignored(
-                        "no create was sent for this cashout".to_owned(),
-                    ));
-                }
-            }
-            match rec.parked.as_ref().map(|p| p.reason) {
-                None => {}
-                Some(ParkReason::OutcomeUnknown | ParkReason::DeadlineExceeded) => {
-                    next.parked = None;
-                    entries.push(next.entry(now, "unparked", None, None, cause.to_owned()));
-                }
-                Some(other) => {
-                    return Ok(Nudge::Ignored(format!(
-                        "parked for {other}; an operator decides"
-                    )));
-                }
-            }
-            next.next_action_at = Some(now);
-            if entries.is_empty() {
-                entries.push(next.entry(now, "note", None, None, cause.to_owned()));
-            }
-            match self
-                .store
-                .save(rec.version, &mut next, &entries, false, now)
-                .await?
-            {
-                crate::SaveOutcome::Saved => {
-                    let job = CashoutJob {
-                        cashout_id: next.id,
-                        trace_id: next.trace_id.to_string(),
-                    };
-                    self.queue.push(next.order.provider, job, now).await?;
-                    return Ok(Nudge::Scheduled);
-                }
-                crate::SaveOutcome::Conflict => continue,
-            }
+            Modified::Skipped(_, v) => Ok(v),
+            Modified::NotFound => Ok(Nudge::NotFound),
         }
-        Ok(Nudge::Ignored(
-            "record kept changing; the next poll will see it".to_owned(),
-        ))
+    }
+
+    /// Enqueues a job for `cashout` to run now.
+    pub async fn push_now(&self, cashout: &Cashout) -> Result<(), StoreError> {
+        let job = CashoutJob {
+            cashout_id: cashout.id,
+            trace_id: cashout.trace_id.to_string(),
+        };
+        self.queue
+            .push(cashout.order.provider, job, Utc::now())
+            .await
     }
 }

@@ -58,6 +58,9 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+    /// The record kept changing under a read-modify-write.
+    #[error("the record kept changing; try again")]
+    Contention,
     /// Pushing a job to the queue failed.
     #[error("queue: {0}")]
     Queue(String),
@@ -90,6 +93,31 @@ pub enum SaveOutcome {
     Saved,
     /// Someone else wrote first: re-read and decide again.
     Conflict,
+}
+
+/// What a [`Store::modify`] closure decides.
+#[derive(Debug)]
+pub enum Change<T> {
+    /// Write the modified record with these history lines.
+    Write {
+        /// History lines to append.
+        entries: Vec<HistoryEntry>,
+        /// Returned to the caller.
+        value: T,
+    },
+    /// Write nothing.
+    Skip(T),
+}
+
+/// What a [`Store::modify`] did.
+#[derive(Debug)]
+pub enum Modified<T> {
+    /// Written: the record as stored now, the lines appended, the closure's value.
+    Written(Cashout, Vec<HistoryEntry>, T),
+    /// Nothing written: the record as read, the closure's value.
+    Skipped(Cashout, T),
+    /// No such cashout.
+    NotFound,
 }
 
 /// Cashout records in Redis.
@@ -262,6 +290,40 @@ impl Store {
         })
     }
 
+    /// Applies `f` to the freshest record and writes the result with a compare-and-set; on a
+    /// conflict, re-reads and applies `f` again, so `f` must decide from the record it is given.
+    pub async fn modify<T, F>(
+        &self,
+        id: &CashoutId,
+        completes_step: bool,
+        mut f: F,
+    ) -> Result<Modified<T>, StoreError>
+    where
+        F: FnMut(&mut Cashout, DateTime<Utc>) -> Change<T>,
+    {
+        const TRIES: usize = 16;
+        for _ in 0..TRIES {
+            let Some(rec) = self.get(id).await? else {
+                return Ok(Modified::NotFound);
+            };
+            let now = Utc::now();
+            let mut next = rec.clone();
+            match f(&mut next, now) {
+                Change::Skip(v) => return Ok(Modified::Skipped(rec, v)),
+                Change::Write { entries, value } => {
+                    match self
+                        .save(rec.version, &mut next, &entries, completes_step, now)
+                        .await?
+                    {
+                        SaveOutcome::Saved => return Ok(Modified::Written(next, entries, value)),
+                        SaveOutcome::Conflict => continue,
+                    }
+                }
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
     /// Counts one more delivery of this cashout's job and returns the count since the last
     /// completed step.
     pub async fn count_delivery(&self, id: &CashoutId) -> Result<u32, StoreError> {
@@ -363,6 +425,36 @@ impl Store {
             .iter()
             .filter_map(|s| CashoutId::parse(s).ok())
             .collect())
+    }
+
+    /// Parked ids with their parking time (ms), from `min_ms` on, in order: `count` of them
+    /// after skipping `offset`.
+    pub async fn parked_range(
+        &self,
+        min_ms: i64,
+        offset: usize,
+        count: usize,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut c = self.conn.clone();
+        let raw: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(self.keys.parked())
+            .arg(min_ms)
+            .arg("+inf")
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(offset)
+            .arg(count)
+            .arg("WITHSCORES")
+            .query_async(&mut c)
+            .await?;
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(raw.into_iter().map(|(id, s)| (id, s as i64)).collect())
+    }
+
+    /// Number of parked cashouts.
+    pub async fn parked_count(&self) -> Result<u64, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.zcard(self.keys.parked()).await?)
     }
 
     /// Number of non-terminal, unparked cashouts.

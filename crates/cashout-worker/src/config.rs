@@ -17,8 +17,6 @@ pub struct WorkerConfig {
     pub lease_ms: u64,
     /// Deliveries without a completed step before a cashout is parked as `poison`.
     pub max_deliveries: u32,
-    /// Retries of retryable errors.
-    pub retry: RetryPolicy,
     /// The sweeper.
     pub sweeper: SweeperConfig,
     /// apalis-redis liveness (heartbeat and orphan recovery).
@@ -34,7 +32,6 @@ impl Default for WorkerConfig {
             poll_interval_ms: 200,
             lease_ms: 30_000,
             max_deliveries: 5,
-            retry: RetryPolicy::default(),
             sweeper: SweeperConfig::default(),
             queue: QueueConfig::default(),
             max_restarts: 10,
@@ -46,31 +43,6 @@ impl WorkerConfig {
     /// The lease duration.
     pub fn lease(&self) -> Duration {
         Duration::from_millis(self.lease_ms)
-    }
-}
-
-/// Exponential backoff with full jitter for retryable errors.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RetryPolicy {
-    /// Base of the first delay.
-    pub first_delay_ms: u64,
-    /// Growth factor.
-    pub factor: f32,
-    /// Cap.
-    pub max_delay_ms: u64,
-    /// Attempts before parking `retries_exhausted`.
-    pub max_attempts: u32,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            first_delay_ms: 1_000,
-            factor: 2.0,
-            max_delay_ms: 60_000,
-            max_attempts: 6,
-        }
     }
 }
 

@@ -5,13 +5,14 @@
 use crate::config::WorkerConfig;
 use crate::schedule::{equal_jitter, exponential, full_jitter};
 use cashout_core::{
-    Cashout, CashoutId, Disposition, Event, HistoryEntry, ParkReason, Parked, Provider, Recipient,
-    State, SubmitIntent, transition,
+    Cashout, CashoutId, Disposition, Event, HistoryEntry, ParkReason, Provider, Recipient, State,
+    SubmitIntent,
 };
 use cashout_providers::camoo::{CamooClient, CreateCashout, PaymentStatus};
-use cashout_providers::{Operation, PollPolicy, ProviderError};
-use cashout_store::{CashoutJob, JobQueue, SaveOutcome, Store, StoreError};
+use cashout_providers::{Operation, PollPolicy, ProviderError, RetryPolicy};
+use cashout_store::{CashoutJob, Change, JobQueue, Modified, Store, StoreError};
 use chrono::{DateTime, TimeDelta, Utc};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -19,11 +20,35 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 /// processes); anything earlier is a stale duplicate.
 const EARLY_TOLERANCE: TimeDelta = TimeDelta::milliseconds(500);
 
+/// Camoo's client and policies.
+#[derive(Debug, Clone)]
+pub struct CamooSetup {
+    /// The HTTP client.
+    pub client: CamooClient,
+    /// The verify schedule.
+    pub poll: PollPolicy,
+    /// Retries of retryable errors.
+    pub retry: RetryPolicy,
+}
+
 /// The configured provider adapters.
 #[derive(Debug, Clone, Default)]
 pub struct Providers {
-    /// Camoo client and its verify schedule.
-    pub camoo: Option<(CamooClient, PollPolicy)>,
+    /// Camoo.
+    pub camoo: Option<CamooSetup>,
+}
+
+impl Providers {
+    fn retry(&self, provider: Provider) -> RetryPolicy {
+        match provider {
+            Provider::Camoo => self
+                .camoo
+                .as_ref()
+                .map(|c| c.retry.clone())
+                .unwrap_or_default(),
+            Provider::Omt | Provider::Omno => RetryPolicy::default(),
+        }
+    }
 }
 
 impl Providers {
@@ -65,6 +90,7 @@ pub struct Driver {
     providers: Providers,
     config: WorkerConfig,
     owner: String,
+    shutting_down: AtomicBool,
 }
 
 impl Driver {
@@ -82,7 +108,19 @@ impl Driver {
             providers,
             config,
             owner,
+            shutting_down: AtomicBool::new(false),
         }
+    }
+
+    /// From now on no new retry is scheduled as a job: the record keeps when it is due, and the
+    /// sweeper of a live process enqueues it.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    /// True once [`Driver::begin_shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
     /// The store.
@@ -163,7 +201,7 @@ impl Driver {
     }
 
     async fn camoo_step(&self, rec: Cashout) -> Result<StepReport, StoreError> {
-        let Some((client, poll)) = &self.providers.camoo else {
+        let Some(CamooSetup { client, poll, .. }) = &self.providers.camoo else {
             return self
                 .park(
                     &rec.id,
@@ -255,6 +293,7 @@ impl Driver {
                     r.submit_intent = None;
                     r.hinted_provider_ref = None;
                     r.submitted_at = Some(now);
+                    r.polling_since = Some(now);
                     r.last_error = None;
                     let cause = format!(
                         "camoo accepted: payment {} ({})",
@@ -323,7 +362,7 @@ impl Driver {
                 }
                 PaymentStatus::InFlight => {
                     r.polls += 1;
-                    let since = r.submitted_at.unwrap_or(r.created_at);
+                    let since = r.polling_since.or(r.submitted_at).unwrap_or(r.created_at);
                     let past_deadline = (now - since).to_std().is_ok_and(|d| d >= deadline);
                     if past_deadline {
                         let detail = format!(
@@ -367,6 +406,7 @@ impl Driver {
                     r.hinted_provider_ref = None;
                     r.submit_intent = None;
                     r.submitted_at = Some(now);
+                    r.polling_since = Some(now);
                     let cause = format!(
                         "reconciled: camoo payment {} carries our reference ({})",
                         p.id, p.status
@@ -422,73 +462,89 @@ impl Driver {
         let disposition = err.disposition(op);
         let detail = format!("{op}: {err}");
         warn!(error = %detail, ?disposition, "provider call failed");
-        let retry = self.config.retry.clone();
-        self.update_step(id, move |r, now| {
-            r.last_error = Some(detail.clone());
-            let entries = match &disposition {
-                Disposition::Retryable { retry_after } => {
-                    if op == Operation::CreatePayout {
-                        // The request never left (or the provider refused it before acting).
-                        r.submit_intent = None;
+        let provider = match self.store.get(id).await? {
+            Some(r) => r.order.provider,
+            None => return Ok(StepReport::Missing),
+        };
+        let retry = self.providers.retry(provider);
+        let shutting_down = self.is_shutting_down();
+        let report = self
+            .update(id, true, !shutting_down, move |r, now| {
+                r.last_error = Some(detail.clone());
+                let entries = match &disposition {
+                    Disposition::Retryable { retry_after } => {
+                        if op == Operation::CreatePayout {
+                            // The request never left (or the provider refused it before acting).
+                            r.submit_intent = None;
+                        }
+                        if r.attempts >= retry.max_attempts {
+                            vec![park_entry(
+                                r,
+                                ParkReason::RetriesExhausted,
+                                detail.clone(),
+                                now,
+                            )]
+                        } else {
+                            let backoff = full_jitter(exponential(
+                                Duration::from_millis(retry.first_delay_ms),
+                                retry.factor,
+                                Duration::from_millis(retry.max_delay_ms),
+                                r.attempts.saturating_sub(1),
+                            ));
+                            let delay = retry_after.map_or(backoff, |ra| ra.max(backoff));
+                            if op == Operation::Read {
+                                r.attempts += 1;
+                            }
+                            r.next_action_at = Some(now + delay);
+                            vec![r.entry(
+                                now,
+                                "retry",
+                                None,
+                                None,
+                                format!("{detail}; retry in {} ms", delay.as_millis()),
+                            )]
+                        }
                     }
-                    if r.attempts >= retry.max_attempts {
+                    Disposition::OutcomeUnknown => {
                         vec![park_entry(
                             r,
-                            ParkReason::RetriesExhausted,
+                            ParkReason::OutcomeUnknown,
                             detail.clone(),
                             now,
                         )]
-                    } else {
-                        let backoff = full_jitter(exponential(
-                            Duration::from_millis(retry.first_delay_ms),
-                            retry.factor,
-                            Duration::from_millis(retry.max_delay_ms),
-                            r.attempts.saturating_sub(1),
-                        ));
-                        let delay = retry_after.map_or(backoff, |ra| ra.max(backoff));
-                        if op == Operation::Read {
-                            r.attempts += 1;
-                        }
-                        r.next_action_at = Some(now + delay);
-                        vec![r.entry(
-                            now,
-                            "retry",
-                            None,
-                            None,
-                            format!("{detail}; retry in {} ms", delay.as_millis()),
-                        )]
                     }
-                }
-                Disposition::OutcomeUnknown => {
-                    vec![park_entry(
-                        r,
-                        ParkReason::OutcomeUnknown,
-                        detail.clone(),
-                        now,
-                    )]
-                }
-                Disposition::Rejected | Disposition::Locked => {
-                    r.submit_intent = None;
-                    let event = if r.state == State::Created {
-                        Event::ProviderRefused
-                    } else {
-                        Event::ProviderFailed
-                    };
-                    apply(r, event, detail.clone(), now)
-                }
-                Disposition::NeedsOperator(reason) => {
-                    if op == Operation::CreatePayout {
-                        // Refused before executing (credentials, balance): the attempt is
-                        // given back, and nothing is in doubt.
+                    Disposition::Rejected | Disposition::Locked => {
                         r.submit_intent = None;
-                        r.attempts = r.attempts.saturating_sub(1);
+                        let event = if r.state == State::Created {
+                            Event::ProviderRefused
+                        } else {
+                            Event::ProviderFailed
+                        };
+                        apply(r, event, detail.clone(), now)
                     }
-                    vec![park_entry(r, *reason, detail.clone(), now)]
-                }
-            };
-            Some(entries)
+                    Disposition::NeedsOperator(reason) => {
+                        if op == Operation::CreatePayout {
+                            // Refused before executing (credentials, balance): the attempt is
+                            // given back, and nothing is in doubt.
+                            r.submit_intent = None;
+                            r.attempts = r.attempts.saturating_sub(1);
+                        }
+                        vec![park_entry(r, *reason, detail.clone(), now)]
+                    }
+                };
+                Some(entries)
+            })
+            .await?;
+        if shutting_down {
+            info!("shutting down: no retry job scheduled; the sweeper will enqueue it when due");
+        }
+        Ok(match report {
+            Some(r) => StepReport::Progressed {
+                state: r.state,
+                parked: r.parked.map(|p| p.reason),
+            },
+            None => StepReport::Conflict,
         })
-        .await
     }
 
     async fn park(
@@ -517,10 +573,10 @@ impl Driver {
         })
     }
 
-    /// Applies `f` to the freshest record and writes it with a compare-and-set, re-reading and
-    /// re-applying on a conflict, retrying Redis errors with a short backoff: an answer from a
-    /// provider must not be lost to a transient write failure. `f` returns `None` to write
-    /// nothing. When `push` is set and the result is due again, the next job is scheduled.
+    /// Applies `f` to the freshest record with [`Store::modify`] (compare-and-set, re-applied on
+    /// a conflict), retrying Redis errors with a short backoff: an answer from a provider must not
+    /// be lost to a transient write failure. `f` returns `None` to write nothing. When `push` is
+    /// set and the result is due again, the next job is scheduled.
     async fn update<F>(
         &self,
         id: &CashoutId,
@@ -543,36 +599,26 @@ impl Driver {
                 ))
                 .await;
             }
-            let rec = match self.store.get(id).await {
-                Ok(Some(r)) => r,
-                Ok(None) => return Ok(None),
-                Err(e) => {
-                    last_err = Some(e);
-                    continue;
-                }
-            };
-            let now = Utc::now();
-            let mut next = rec.clone();
-            let Some(entries) = f(&mut next, now) else {
-                return Ok(None);
-            };
-            match self
+            let res = self
                 .store
-                .save(rec.version, &mut next, &entries, completes_step, now)
-                .await
-            {
-                Ok(SaveOutcome::Saved) => {
+                .modify(id, completes_step, |r, now| match f(r, now) {
+                    Some(entries) => Change::Write { entries, value: () },
+                    None => Change::Skip(()),
+                })
+                .await;
+            match res {
+                Ok(Modified::Written(next, entries, ())) => {
                     log_entries(&next, &entries);
                     if push {
                         self.schedule(&next).await;
                     }
                     return Ok(Some(next));
                 }
-                Ok(SaveOutcome::Conflict) => continue,
+                Ok(Modified::Skipped(..) | Modified::NotFound) => return Ok(None),
                 Err(e) => last_err = Some(e),
             }
         }
-        let err = last_err.unwrap_or_else(|| StoreError::Queue("write kept conflicting".into()));
+        let err = last_err.unwrap_or(StoreError::Contention);
         error!(error = %err, "could not record a step; the sweeper will look again");
         Err(err)
     }
@@ -596,16 +642,8 @@ impl Driver {
 
 /// Applies an event through the transition table; an illegal one is recorded, not applied.
 fn apply(r: &mut Cashout, event: Event, cause: String, now: DateTime<Utc>) -> Vec<HistoryEntry> {
-    match transition(r.state, event) {
-        Ok(cashout_core::Decision::Apply { from, to }) => {
-            r.state = to;
-            if to.is_terminal() {
-                r.next_action_at = None;
-                r.submit_intent = None;
-            }
-            vec![r.entry(now, "transition", Some(from), Some(to), cause)]
-        }
-        Ok(cashout_core::Decision::AlreadyApplied) => Vec::new(),
+    match r.apply(event, cause.clone(), now) {
+        Ok(entry) => entry.into_iter().collect(),
         Err(illegal) => {
             error!(%illegal, "refused an illegal transition");
             vec![r.entry(
@@ -626,14 +664,7 @@ fn park_entry(
     detail: String,
     now: DateTime<Utc>,
 ) -> HistoryEntry {
-    r.next_action_at = None;
-    r.last_error = Some(detail.clone());
-    r.parked = Some(Parked {
-        reason,
-        at: now,
-        detail: detail.clone(),
-    });
-    r.entry(now, "parked", None, None, format!("{reason}: {detail}"))
+    r.park(reason, detail, now)
 }
 
 fn log_entries(r: &Cashout, entries: &[HistoryEntry]) {

@@ -8,6 +8,7 @@ pub mod runtime;
 pub mod schedule;
 pub mod sweeper;
 
-pub use config::{RetryPolicy, SweeperConfig, WorkerConfig};
-pub use driver::{Driver, Providers, StepReport};
+pub use cashout_providers::RetryPolicy;
+pub use config::{SweeperConfig, WorkerConfig};
+pub use driver::{CamooSetup, Driver, Providers, StepReport};
 pub use runtime::{WorkerExit, run, worker_name};

@@ -59,6 +59,16 @@ pub async fn run(driver: Arc<Driver>, shutdown: watch::Receiver<bool>) -> Result
         "workers starting"
     );
     let sweeper = tokio::spawn(sweeper::run(driver.clone(), shutdown.clone()));
+    {
+        // Stop scheduling retries the moment shutdown starts (in-flight jobs still finish).
+        let driver = driver.clone();
+        let mut rx = shutdown.clone();
+        tokio::spawn(async move {
+            if rx.wait_for(|v| *v).await.is_ok() {
+                driver.begin_shutdown();
+            }
+        });
+    }
     let mut tasks = Vec::new();
     for p in providers {
         tasks.push(tokio::spawn(supervise(driver.clone(), p, shutdown.clone())));

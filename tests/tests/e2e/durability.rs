@@ -26,7 +26,7 @@ fn slow_create(notifications: bool) -> Options {
     opts.sandbox.camoo.create_delay_ms = 3_000;
     opts.sandbox.camoo.settle_delay_ms = 500;
     opts.camoo_timeout_ms = 5_000;
-    opts.worker.lease_ms = 6_000;
+    opts.worker.lease_ms = 8_000;
     opts
 }
 

@@ -1,0 +1,243 @@
+//! `cashout dlq …`: the dead-letter queue from a terminal, straight on Redis. Every action is
+//! recorded in the cashout's history under the operator's name (`--operator`, default
+//! `cli:$USER`).
+
+use anyhow::{Context, bail};
+use cashout_api::{CashoutView, parse_since};
+use cashout_core::{CashoutId, ParkReason, Provider};
+use cashout_store::Producer;
+use cashout_store::dlq::{self, Filter, Replay, Resolution};
+use chrono::Utc;
+
+/// Dead-letter queue commands.
+#[derive(clap::Subcommand, Debug)]
+pub enum DlqCommand {
+    /// List parked cashouts, oldest first.
+    List {
+        /// Only this provider (camoo, omt, omno).
+        #[arg(long)]
+        provider: Option<String>,
+        /// Only this reason (e.g. outcome_unknown, retries_exhausted).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Parked since: RFC 3339, or 30m / 12h / 7d back from now.
+        #[arg(long)]
+        since: Option<String>,
+        /// Rows per page.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Page cursor printed under the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show a parked cashout: the record, its history and the last error.
+    Show {
+        /// Cashout id.
+        id: String,
+    },
+    /// Replay cashouts: by id, or all parked for a reason (and provider).
+    Replay {
+        /// Cashout ids.
+        ids: Vec<String>,
+        /// Replay every cashout parked for this reason.
+        #[arg(long, conflicts_with = "ids")]
+        reason: Option<String>,
+        /// With --reason: only this provider.
+        #[arg(long, requires = "reason")]
+        provider: Option<String>,
+        /// Why (kept in the history).
+        #[arg(long)]
+        note: Option<String>,
+        /// Who does it (default cli:$USER).
+        #[arg(long)]
+        operator: Option<String>,
+    },
+    /// Record an outcome settled by hand with the provider.
+    Resolve {
+        /// Cashout id.
+        id: String,
+        /// confirmed or failed.
+        #[arg(long = "as", value_parser = ["confirmed", "failed"])]
+        resolution: String,
+        /// What was checked, with whom (required).
+        #[arg(long)]
+        note: String,
+        /// Who does it (default cli:$USER).
+        #[arg(long)]
+        operator: Option<String>,
+    },
+    /// Remove from the queue and mark the cashout failed.
+    Discard {
+        /// Cashout id.
+        id: String,
+        /// Why (required).
+        #[arg(long)]
+        note: String,
+        /// Who does it (default cli:$USER).
+        #[arg(long)]
+        operator: Option<String>,
+    },
+}
+
+fn operator(o: Option<String>) -> String {
+    o.unwrap_or_else(|| {
+        format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        )
+    })
+}
+
+fn id(s: &str) -> anyhow::Result<CashoutId> {
+    CashoutId::parse(s).map_err(|e| anyhow::anyhow!("{s}: {e}"))
+}
+
+fn provider(s: Option<&str>) -> anyhow::Result<Option<Provider>> {
+    s.map(|p| {
+        p.parse::<Provider>()
+            .map_err(|e| anyhow::anyhow!("--provider: {e}"))
+    })
+    .transpose()
+}
+
+fn reason(s: Option<&str>) -> anyhow::Result<Option<ParkReason>> {
+    s.map(|r| {
+        serde_json::from_value::<ParkReason>(serde_json::Value::String(r.to_owned()))
+            .with_context(|| format!("--reason: unknown park reason '{r}'"))
+    })
+    .transpose()
+}
+
+/// Runs one command.
+pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
+    let store = producer.store();
+    match cmd {
+        DlqCommand::List {
+            provider: p,
+            reason: r,
+            since,
+            limit,
+            cursor,
+        } => {
+            let filter = Filter {
+                provider: provider(p.as_deref())?,
+                reason: reason(r.as_deref())?,
+                since: since
+                    .as_deref()
+                    .map(|s| parse_since(s, Utc::now()))
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("--since: {e}"))?,
+            };
+            let page = dlq::list(store, &filter, cursor.as_deref(), limit).await?;
+            println!(
+                "{:<36}  {:<6}  {:<18}  {:<9}  {:<20}  last error",
+                "id", "prov", "reason", "state", "parked at"
+            );
+            for c in &page.items {
+                let Some(p) = &c.parked else { continue };
+                let err: String = c
+                    .last_error
+                    .clone()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(60)
+                    .collect();
+                println!(
+                    "{:<36}  {:<6}  {:<18}  {:<9}  {:<20}  {err}",
+                    c.id.to_string(),
+                    c.order.provider.as_str(),
+                    p.reason.as_str(),
+                    c.state.as_str(),
+                    p.at.format("%Y-%m-%d %H:%M:%S"),
+                );
+            }
+            println!("({} shown)", page.items.len());
+            if let Some(next) = page.next_cursor {
+                println!("more: --cursor {next}");
+            }
+            Ok(())
+        }
+        DlqCommand::Show { id: raw } => {
+            let id = id(&raw)?;
+            let Some(c) = store.get(&id).await? else {
+                bail!("no cashout {id}")
+            };
+            if c.parked.is_none() {
+                bail!(
+                    "cashout {id} is not in the dead-letter queue (state {})",
+                    c.state
+                );
+            }
+            let history = store.history(&id).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&CashoutView::new(&c, Some(history)))?
+            );
+            Ok(())
+        }
+        DlqCommand::Replay {
+            ids,
+            reason: r,
+            provider: p,
+            note,
+            operator: o,
+        } => {
+            let actor = operator(o);
+            let results: Vec<(CashoutId, Replay)> = if let Some(r) = reason(r.as_deref())? {
+                let filter = Filter {
+                    provider: provider(p.as_deref())?,
+                    reason: Some(r),
+                    since: None,
+                };
+                dlq::replay_all(producer, &filter, &actor, note.as_deref(), 10_000).await?
+            } else {
+                if ids.is_empty() {
+                    bail!("give cashout ids, or --reason");
+                }
+                let mut out = Vec::new();
+                for raw in &ids {
+                    let cid = id(raw)?;
+                    match dlq::replay(producer, &cid, &actor, note.as_deref()).await {
+                        Ok(r) => out.push((cid, r)),
+                        Err(dlq::DlqError::NotFound) => eprintln!("{cid}: no such cashout"),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                out
+            };
+            for (cid, r) in &results {
+                println!("{cid}  {}", r.message());
+            }
+            let n = results
+                .iter()
+                .filter(|(_, r)| *r == Replay::Replayed)
+                .count();
+            println!("{n} replayed");
+            Ok(())
+        }
+        DlqCommand::Resolve {
+            id: raw,
+            resolution,
+            note,
+            operator: o,
+        } => {
+            let r = if resolution == "confirmed" {
+                Resolution::Confirmed
+            } else {
+                Resolution::Failed
+            };
+            let c = dlq::resolve(store, &id(&raw)?, r, &operator(o), &note).await?;
+            println!("{}  resolved: {}", c.id, c.state);
+            Ok(())
+        }
+        DlqCommand::Discard {
+            id: raw,
+            note,
+            operator: o,
+        } => {
+            let c = dlq::discard(store, &id(&raw)?, &operator(o), &note).await?;
+            println!("{}  discarded: {}", c.id, c.state);
+            Ok(())
+        }
+    }
+}
