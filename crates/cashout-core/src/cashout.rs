@@ -50,6 +50,9 @@ pub struct Cashout {
     pub last_error: Option<String>,
     /// The trace this cashout belongs to.
     pub trace_id: TraceId,
+    /// Id of the last logical write, so a write whose reply was lost is not applied twice.
+    #[serde(default)]
+    pub last_write: Option<String>,
     /// When we accepted it.
     pub created_at: DateTime<Utc>,
     /// Last write.
@@ -63,6 +66,9 @@ pub struct SubmitIntent {
     pub attempt: u32,
     /// When the request was about to be sent.
     pub at: DateTime<Utc>,
+    /// Unique to the attempt: what is written after the call must belong to this attempt.
+    #[serde(default)]
+    pub token: String,
 }
 
 /// Why and since when a cashout is parked.
@@ -81,7 +87,8 @@ pub struct Parked {
 pub struct HistoryEntry {
     /// When.
     pub at: DateTime<Utc>,
-    /// `created`, `transition`, `parked`, `unparked`, `note`.
+    /// `created`, `submit`, `transition`, `provider_status`, `retry`, `parked`, `unparked`,
+    /// `replayed`, `operator` or `note`.
     pub kind: String,
     /// The state before, for transitions.
     pub from: Option<State>,
@@ -118,6 +125,7 @@ impl Cashout {
             parked: None,
             last_error: None,
             trace_id,
+            last_write: None,
             created_at: now,
             updated_at: now,
         }
@@ -159,8 +167,13 @@ impl Cashout {
         }
     }
 
-    /// Parks the cashout in its current state and returns the history line.
+    /// Parks the cashout in its current state and returns the history line. A final cashout is
+    /// never parked: the line then only notes what happened.
     pub fn park(&mut self, reason: ParkReason, detail: String, now: DateTime<Utc>) -> HistoryEntry {
+        if self.state.is_terminal() {
+            let cause = format!("not parked ({reason}), already {}: {detail}", self.state);
+            return self.entry(now, "note", None, None, cause);
+        }
         self.next_action_at = None;
         self.last_error = Some(detail.clone());
         self.parked = Some(Parked {

@@ -111,6 +111,10 @@ impl CamooClient {
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .connect_timeout(Duration::from_millis(config.timeouts.connect_ms))
+            // Never follow redirects: a 303 after an executed create would be re-sent as a GET
+            // and read as a refusal, and the credential headers would travel to another host.
+            // A 3xx is an unknown outcome for a create and a contract problem for a read.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConfigError {
                 key: "base_url",
@@ -186,7 +190,8 @@ async fn read<T: serde::de::DeserializeOwned>(
         .map(Duration::from_secs);
     let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
     if ok.contains(&status) {
-        serde_json::from_slice(&bytes).map_err(|e| ProviderError::Decode(e.to_string()))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ProviderError::Decode(transformers::redact(&e.to_string())))
     } else {
         Err(ProviderError::Http {
             status: status.as_u16(),

@@ -76,8 +76,16 @@ impl ProviderError {
                 (500..=599, Read) => Disposition::Retryable {
                     retry_after: *retry_after,
                 },
-                // The provider refused the payout itself.
-                (400..=499, CreatePayout) => Disposition::Rejected,
+                // The provider refused the payout itself (validation).
+                (400 | 422, CreatePayout) => Disposition::Rejected,
+                // A conflict on a create most likely means the payout already exists.
+                (409, CreatePayout) => Disposition::OutcomeUnknown,
+                // Wrong endpoint or method (404/405/410), or a request the provider cannot take
+                // (413/415…): nothing was executed, but every cashout would meet the same fate,
+                // so a person must look instead of failing them all.
+                (400..=499, CreatePayout) => {
+                    Disposition::NeedsOperator(ParkReason::ProviderContract)
+                }
                 // A read refused (400, 404 for our own reference): our request or their
                 // contract is off; a person must look.
                 (400..=499, Read) => Disposition::NeedsOperator(ParkReason::ProviderContract),
@@ -159,6 +167,14 @@ mod tests {
         );
         assert_eq!(http(400).disposition(op), Disposition::Rejected);
         assert_eq!(http(422).disposition(op), Disposition::Rejected);
+        assert_eq!(http(409).disposition(op), Disposition::OutcomeUnknown);
+        assert_eq!(http(302).disposition(op), Disposition::OutcomeUnknown);
+        for status in [404, 405, 410, 413] {
+            assert_eq!(
+                http(status).disposition(op),
+                Disposition::NeedsOperator(ParkReason::ProviderContract)
+            );
+        }
     }
 
     #[test]

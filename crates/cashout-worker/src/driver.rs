@@ -20,6 +20,9 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 /// processes); anything earlier is a stale duplicate.
 const EARLY_TOLERANCE: TimeDelta = TimeDelta::milliseconds(500);
 
+/// The longest `Retry-After` we honour; a larger one is capped (and would overflow a time).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3_600);
+
 /// Camoo's client and policies.
 #[derive(Debug, Clone)]
 pub struct CamooSetup {
@@ -216,10 +219,12 @@ impl Driver {
             rec.submit_intent.is_some(),
             rec.hinted_provider_ref.clone(),
         ) {
-            (State::Created, None, false, _) => self.camoo_submit(client, poll, rec).await,
-            (State::Created, None, true, Some(hint)) => {
-                self.camoo_reconcile(client, rec, hint).await
+            // A signed notification named a payment: that is evidence a payout exists. Check it
+            // before anything else, and never create while such evidence is unexamined.
+            (State::Created, None, _, Some(hint)) => {
+                self.camoo_reconcile(client, poll, rec, hint).await
             }
+            (State::Created, None, false, None) => self.camoo_submit(client, poll, rec).await,
             (State::Created, None, true, None) => {
                 let detail = "a create was sent and its answer never recorded (worker died?); \
                               waiting for a signed Camoo notification or an operator"
@@ -248,32 +253,34 @@ impl Driver {
     ) -> Result<StepReport, StoreError> {
         let Recipient::Camoo(recipient) = &rec.order.recipient;
         let lease = self.config.lease();
+        let token = format!("{:016x}", rand::random::<u64>());
         // Write the intent before the request leaves: a crash from here on leaves a cashout
-        // known to be in doubt, never one that looks unsent.
-        let Some(with_intent) = self
+        // known to be in doubt, never one that looks unsent. Its token ties every later write
+        // about this call to this attempt.
+        let res = self
             .update(&rec.id, false, false, |r, now| {
                 if r.state != State::Created
                     || r.submit_intent.is_some()
                     || r.provider_ref.is_some()
+                    || r.hinted_provider_ref.is_some()
                 {
-                    return None;
+                    return Change::Skip(());
                 }
                 r.attempts += 1;
                 r.submit_intent = Some(SubmitIntent {
                     attempt: r.attempts,
                     at: now,
+                    token: token.clone(),
                 });
                 r.next_action_at = Some(now + lease);
-                Some(vec![r.entry(
-                    now,
-                    "submit",
-                    None,
-                    None,
-                    "sending camoo create",
-                )])
+                let cause = format!("sending camoo create (attempt {})", r.attempts);
+                Change::Write {
+                    entries: vec![r.entry(now, "submit", None, None, cause)],
+                    value: (),
+                }
             })
-            .await?
-        else {
+            .await?;
+        let Modified::Written(with_intent, _, ()) = res else {
             return Ok(StepReport::Conflict);
         };
         let req = CreateCashout::new(
@@ -283,32 +290,63 @@ impl Driver {
             &with_intent.external_reference,
             client.notification_url(),
         );
-        match client.create(&req).await {
-            Ok(payment) => {
-                let first = equal_jitter(Duration::from_millis(poll.first_delay_ms));
-                info!(provider_ref = %payment.id, status = %payment.status, "camoo accepted the cashout");
-                self.update_step(&rec.id, move |r, now| {
-                    r.provider_ref = Some(payment.id.clone());
-                    r.provider_status = Some(payment.status.clone());
-                    r.submit_intent = None;
-                    r.hinted_provider_ref = None;
-                    r.submitted_at = Some(now);
-                    r.polling_since = Some(now);
-                    r.last_error = None;
-                    let cause = format!(
-                        "camoo accepted: payment {} ({})",
-                        payment.id, payment.status
-                    );
-                    let entries = apply(r, Event::ProviderAccepted, cause, now);
-                    r.attempts = 0;
-                    r.polls = 0;
-                    r.next_action_at = Some(now + first);
-                    Some(entries)
-                })
-                .await
+        let payment = match client.create(&req).await {
+            Ok(p) => p,
+            Err(e) => {
+                return self
+                    .after_error(&with_intent, e, Operation::CreatePayout, Some(&token), None)
+                    .await;
             }
-            Err(e) => self.after_error(&rec.id, e, Operation::CreatePayout).await,
-        }
+        };
+        let first = equal_jitter(Duration::from_millis(poll.first_delay_ms));
+        info!(provider_ref = %payment.id, status = %payment.status, "camoo accepted the cashout");
+        self.update_step(&rec.id, move |r, now| {
+            // A known payment is never dropped: whatever happened meanwhile, record it.
+            match r.provider_ref.as_deref() {
+                Some(known) if known == payment.id => return None,
+                Some(known) => {
+                    error!(first = %known, second = %payment.id,
+                        "two camoo payments exist for one cashout: possible double payout");
+                    let detail = format!(
+                        "possible double payout: camoo payments {known} and {} both carry this \
+                         cashout's reference",
+                        payment.id
+                    );
+                    return Some(vec![park_entry(r, ParkReason::ProviderContract, detail, now)]);
+                }
+                None => {}
+            }
+            if r.state.is_terminal() {
+                error!(payment = %payment.id, state = %r.state, "camoo accepted a cashout that is already final");
+                let cause = format!(
+                    "camoo accepted payment {} but the cashout is already {}",
+                    payment.id, r.state
+                );
+                return Some(vec![r.entry(now, "note", None, None, cause)]);
+            }
+            r.provider_ref = Some(payment.id.clone());
+            r.provider_status = Some(payment.status.clone());
+            r.submit_intent = None;
+            r.hinted_provider_ref = None;
+            r.submitted_at = Some(now);
+            r.polling_since = Some(now);
+            r.last_error = None;
+            let mut entries = Vec::new();
+            if r.parked.as_ref().is_some_and(|p| p.reason == ParkReason::OutcomeUnknown) {
+                r.parked = None;
+                entries.push(r.entry(now, "unparked", None, None, "the create's answer arrived"));
+            }
+            let cause = format!(
+                "camoo accepted: payment {} ({})",
+                payment.id, payment.status
+            );
+            entries.extend(apply(r, Event::ProviderAccepted, cause, now));
+            r.attempts = 0;
+            r.polls = 0;
+            r.next_action_at = Some(now + first);
+            Some(entries)
+        })
+        .await
     }
 
     async fn camoo_verify(
@@ -320,7 +358,11 @@ impl Driver {
     ) -> Result<StepReport, StoreError> {
         let payment = match client.verify(&provider_ref).await {
             Ok(p) => p,
-            Err(e) => return self.after_error(&rec.id, e, Operation::Read).await,
+            Err(e) => {
+                return self
+                    .after_error(&rec, e, Operation::Read, None, Some(poll.deadline()))
+                    .await;
+            }
         };
         let outcome = payment.outcome();
         let status = payment.status.clone();
@@ -387,16 +429,20 @@ impl Driver {
     }
 
     /// An in-doubt create, and a signed notification named a payment: adopt it only if Camoo's
-    /// own verify says it carries our reference.
+    /// own verify does not contradict it (the signed `trx` tied it to us; verify must not name
+    /// another reference).
     async fn camoo_reconcile(
         &self,
         client: &CamooClient,
+        poll: &PollPolicy,
         rec: Cashout,
         hint: String,
     ) -> Result<StepReport, StoreError> {
+        let ours = rec.external_reference.clone();
         match client.verify(&hint).await {
-            Ok(p) if p.external_reference.as_deref() == Some(rec.external_reference.as_str()) => {
+            Ok(p) if p.external_reference.as_deref().is_none_or(|r| r == ours) => {
                 info!(provider_ref = %p.id, "in-doubt create reconciled through verify");
+                let first = Duration::from_millis(poll.first_delay_ms);
                 self.update_step(&rec.id, move |r, now| {
                     if r.state != State::Created || r.provider_ref.is_some() {
                         return None;
@@ -407,21 +453,27 @@ impl Driver {
                     r.submit_intent = None;
                     r.submitted_at = Some(now);
                     r.polling_since = Some(now);
+                    let mut entries = Vec::new();
+                    if r.parked.is_some() {
+                        r.parked = None;
+                        entries.push(r.entry(now, "unparked", None, None, "reconciled"));
+                    }
                     let cause = format!(
                         "reconciled: camoo payment {} carries our reference ({})",
                         p.id, p.status
                     );
-                    let entries = apply(r, Event::ProviderAccepted, cause, now);
+                    entries.extend(apply(r, Event::ProviderAccepted, cause, now));
                     r.attempts = 0;
-                    r.next_action_at = Some(now);
+                    r.next_action_at = Some(now + first);
                     Some(entries)
                 })
                 .await
             }
-            Ok(_) => {
+            Ok(p) => {
+                warn!(payment = %p.id, "a notified payment carries another reference");
                 self.update_step(&rec.id, |r, now| {
                     r.hinted_provider_ref = None;
-                    let detail = "a notification named a payment that does not carry our \
+                    let detail = "a notification named a payment that carries another \
                                   reference; create outcome still unknown"
                         .to_owned();
                     Some(vec![park_entry(r, ParkReason::OutcomeUnknown, detail, now)])
@@ -430,7 +482,7 @@ impl Driver {
             }
             Err(e) => match e.disposition(Operation::Read) {
                 Disposition::Retryable { .. } => {
-                    self.after_error(&rec.id, e, Operation::Read).await
+                    self.after_error(&rec, e, Operation::Read, None, None).await
                 }
                 Disposition::OutcomeUnknown
                 | Disposition::Rejected
@@ -438,7 +490,6 @@ impl Driver {
                 | Disposition::NeedsOperator(_) => {
                     let detail = format!("verify of the notified payment failed: {e}");
                     self.update_step(&rec.id, move |r, now| {
-                        r.hinted_provider_ref = None;
                         Some(vec![park_entry(
                             r,
                             ParkReason::OutcomeUnknown,
@@ -453,97 +504,120 @@ impl Driver {
     }
 
     /// Decides what a provider error means for the cashout, by its classification only.
+    /// `intent` is the token of the create attempt that failed (creates only); a write about a
+    /// create applies only while that attempt's intent is still on the record. `read_deadline`
+    /// is the polling deadline for status reads: reads are safe, so they are retried until it
+    /// passes rather than a fixed number of times.
     async fn after_error(
         &self,
-        id: &CashoutId,
+        rec: &Cashout,
         err: ProviderError,
         op: Operation,
+        intent: Option<&str>,
+        read_deadline: Option<Duration>,
     ) -> Result<StepReport, StoreError> {
         let disposition = err.disposition(op);
         let detail = format!("{op}: {err}");
         warn!(error = %detail, ?disposition, "provider call failed");
-        let provider = match self.store.get(id).await? {
-            Some(r) => r.order.provider,
-            None => return Ok(StepReport::Missing),
-        };
-        let retry = self.providers.retry(provider);
+        let retry = self.providers.retry(rec.order.provider);
         let shutting_down = self.is_shutting_down();
-        let report = self
-            .update(id, true, !shutting_down, move |r, now| {
-                r.last_error = Some(detail.clone());
-                let entries = match &disposition {
-                    Disposition::Retryable { retry_after } => {
-                        if op == Operation::CreatePayout {
-                            // The request never left (or the provider refused it before acting).
-                            r.submit_intent = None;
-                        }
-                        if r.attempts >= retry.max_attempts {
-                            vec![park_entry(
-                                r,
-                                ParkReason::RetriesExhausted,
-                                detail.clone(),
-                                now,
-                            )]
-                        } else {
-                            let backoff = full_jitter(exponential(
-                                Duration::from_millis(retry.first_delay_ms),
-                                retry.factor,
-                                Duration::from_millis(retry.max_delay_ms),
-                                r.attempts.saturating_sub(1),
-                            ));
-                            let delay = retry_after.map_or(backoff, |ra| ra.max(backoff));
-                            if op == Operation::Read {
-                                r.attempts += 1;
-                            }
-                            r.next_action_at = Some(now + delay);
-                            vec![r.entry(
-                                now,
-                                "retry",
-                                None,
-                                None,
-                                format!("{detail}; retry in {} ms", delay.as_millis()),
-                            )]
-                        }
+        let intent = intent.map(str::to_owned);
+        self.update_step_with(&rec.id, !shutting_down, move |r, now| {
+            if op == Operation::CreatePayout {
+                let ours = r.state == State::Created
+                    && r.submit_intent
+                        .as_ref()
+                        .is_some_and(|i| Some(&i.token) == intent.as_ref());
+                if !ours {
+                    // Another attempt (or an answer) has taken over since this call started.
+                    let cause =
+                        format!("late answer of an earlier create attempt ignored: {detail}");
+                    return Some(vec![r.entry(now, "note", None, None, cause)]);
+                }
+            }
+            r.last_error = Some(detail.clone());
+            let entries = match &disposition {
+                Disposition::Retryable { retry_after } => {
+                    if op == Operation::CreatePayout {
+                        // The request never left, or was refused before anything was done.
+                        r.submit_intent = None;
+                    } else {
+                        r.attempts += 1;
                     }
-                    Disposition::OutcomeUnknown => {
+                    let since = r.polling_since.or(r.submitted_at).unwrap_or(r.created_at);
+                    let past_deadline = read_deadline
+                        .is_some_and(|dl| (now - since).to_std().is_ok_and(|d| d >= dl));
+                    if past_deadline {
+                        let detail = format!("{detail}; polling deadline passed");
+                        vec![park_entry(r, ParkReason::DeadlineExceeded, detail, now)]
+                    } else if read_deadline.is_none() && r.attempts >= retry.max_attempts {
                         vec![park_entry(
                             r,
-                            ParkReason::OutcomeUnknown,
+                            ParkReason::RetriesExhausted,
                             detail.clone(),
                             now,
                         )]
+                    } else {
+                        let backoff = full_jitter(exponential(
+                            Duration::from_millis(retry.first_delay_ms),
+                            retry.factor,
+                            Duration::from_millis(retry.max_delay_ms),
+                            r.attempts.saturating_sub(1),
+                        ));
+                        let asked = retry_after.map(|ra| ra.min(MAX_RETRY_AFTER));
+                        let delay = asked.map_or(backoff, |ra| ra.max(backoff));
+                        r.next_action_at = Some(now + delay);
+                        let cause = format!("{detail}; retry in {} ms", delay.as_millis());
+                        vec![r.entry(now, "retry", None, None, cause)]
                     }
-                    Disposition::Rejected | Disposition::Locked => {
-                        r.submit_intent = None;
-                        let event = if r.state == State::Created {
-                            Event::ProviderRefused
-                        } else {
-                            Event::ProviderFailed
-                        };
-                        apply(r, event, detail.clone(), now)
-                    }
-                    Disposition::NeedsOperator(reason) => {
-                        if op == Operation::CreatePayout {
-                            // Refused before executing (credentials, balance): the attempt is
-                            // given back, and nothing is in doubt.
-                            r.submit_intent = None;
-                            r.attempts = r.attempts.saturating_sub(1);
-                        }
-                        vec![park_entry(r, *reason, detail.clone(), now)]
-                    }
-                };
-                Some(entries)
-            })
-            .await?;
-        if shutting_down {
-            info!("shutting down: no retry job scheduled; the sweeper will enqueue it when due");
-        }
-        Ok(match report {
-            Some(r) => StepReport::Progressed {
-                state: r.state,
-                parked: r.parked.map(|p| p.reason),
-            },
-            None => StepReport::Conflict,
+                }
+                Disposition::OutcomeUnknown if r.hinted_provider_ref.is_some() => {
+                    // A signed notification already named a payment: check it now.
+                    r.next_action_at = Some(now);
+                    let cause = format!("{detail}; a notified payment will be checked");
+                    vec![r.entry(now, "note", None, None, cause)]
+                }
+                Disposition::OutcomeUnknown => {
+                    vec![park_entry(
+                        r,
+                        ParkReason::OutcomeUnknown,
+                        detail.clone(),
+                        now,
+                    )]
+                }
+                Disposition::Rejected | Disposition::Locked if op == Operation::CreatePayout => {
+                    r.submit_intent = None;
+                    apply(r, Event::ProviderRefused, detail.clone(), now)
+                }
+                Disposition::NeedsOperator(reason) if op == Operation::CreatePayout => {
+                    // Refused before executing (credentials, balance, wrong endpoint): the
+                    // attempt is given back, and nothing is in doubt.
+                    r.submit_intent = None;
+                    r.attempts = r.attempts.saturating_sub(1);
+                    vec![park_entry(r, *reason, detail.clone(), now)]
+                }
+                Disposition::NeedsOperator(reason) => {
+                    vec![park_entry(r, *reason, detail.clone(), now)]
+                }
+                // Reads are never classified as refusals; if one were, a person must look.
+                Disposition::Rejected | Disposition::Locked => {
+                    vec![park_entry(
+                        r,
+                        ParkReason::ProviderContract,
+                        detail.clone(),
+                        now,
+                    )]
+                }
+            };
+            Some(entries)
+        })
+        .await
+        .inspect(|_| {
+            if shutting_down {
+                info!(
+                    "shutting down: no retry job scheduled; the sweeper will enqueue it when due"
+                );
+            }
         })
     }
 
@@ -559,35 +633,58 @@ impl Driver {
         .await
     }
 
-    /// An update that completes a step, reported as such.
+    /// An update that completes a step (and schedules the next one), reported as such.
     async fn update_step<F>(&self, id: &CashoutId, f: F) -> Result<StepReport, StoreError>
     where
         F: FnMut(&mut Cashout, DateTime<Utc>) -> Option<Vec<HistoryEntry>>,
     {
-        Ok(match self.update(id, true, true, f).await? {
-            Some(r) => StepReport::Progressed {
+        self.update_step_with(id, true, f).await
+    }
+
+    /// [`Driver::update_step`], scheduling the next job only when `push` is set.
+    async fn update_step_with<F>(
+        &self,
+        id: &CashoutId,
+        push: bool,
+        mut f: F,
+    ) -> Result<StepReport, StoreError>
+    where
+        F: FnMut(&mut Cashout, DateTime<Utc>) -> Option<Vec<HistoryEntry>>,
+    {
+        let res = self
+            .update(id, true, push, |r, now| match f(r, now) {
+                Some(entries) => Change::Write { entries, value: () },
+                None => Change::Skip(()),
+            })
+            .await?;
+        Ok(match res {
+            Modified::Written(r, _, ()) => StepReport::Progressed {
                 state: r.state,
                 parked: r.parked.map(|p| p.reason),
             },
-            None => StepReport::Conflict,
+            Modified::Skipped(..) | Modified::NotFound => StepReport::Conflict,
         })
     }
 
     /// Applies `f` to the freshest record with [`Store::modify`] (compare-and-set, re-applied on
-    /// a conflict), retrying Redis errors with a short backoff: an answer from a provider must not
-    /// be lost to a transient write failure. `f` returns `None` to write nothing. When `push` is
-    /// set and the result is due again, the next job is scheduled.
-    async fn update<F>(
+    /// a conflict) and retries Redis errors with a short backoff: an answer from a provider must
+    /// not be lost to a transient write failure. Each logical write carries an id, so one whose
+    /// reply was lost is recognised on the next try instead of being applied twice. When `push`
+    /// is set and the result is due again, the next job is scheduled.
+    async fn update<T, F>(
         &self,
         id: &CashoutId,
         completes_step: bool,
         push: bool,
         mut f: F,
-    ) -> Result<Option<Cashout>, StoreError>
+    ) -> Result<Modified<T>, StoreError>
     where
-        F: FnMut(&mut Cashout, DateTime<Utc>) -> Option<Vec<HistoryEntry>>,
+        T: Clone,
+        F: FnMut(&mut Cashout, DateTime<Utc>) -> Change<T>,
     {
         const TRIES: u32 = 8;
+        let write_id = format!("{:016x}", rand::random::<u64>());
+        let mut sent: Option<T> = None;
         let mut last_err = None;
         for attempt in 0..TRIES {
             if attempt > 0 {
@@ -601,22 +698,43 @@ impl Driver {
             }
             let res = self
                 .store
-                .modify(id, completes_step, |r, now| match f(r, now) {
-                    Some(entries) => Change::Write { entries, value: () },
-                    None => Change::Skip(()),
+                .modify(id, completes_step, |r, now| {
+                    if r.last_write.as_deref() == Some(write_id.as_str()) {
+                        // Our previous try was written; only its reply was lost.
+                        return Change::Skip(None);
+                    }
+                    match f(r, now) {
+                        Change::Write { entries, value } => {
+                            r.last_write = Some(write_id.clone());
+                            sent = Some(value.clone());
+                            Change::Write {
+                                entries,
+                                value: Some(value),
+                            }
+                        }
+                        Change::Skip(v) => Change::Skip(Some(v)),
+                    }
                 })
                 .await;
-            match res {
-                Ok(Modified::Written(next, entries, ())) => {
-                    log_entries(&next, &entries);
-                    if push {
-                        self.schedule(&next).await;
-                    }
-                    return Ok(Some(next));
+            let (next, entries, value) = match res {
+                Ok(Modified::Written(next, entries, value)) => (next, entries, value),
+                Ok(Modified::Skipped(cur, None)) => (cur, Vec::new(), None),
+                Ok(Modified::Skipped(cur, Some(v))) => return Ok(Modified::Skipped(cur, v)),
+                Ok(Modified::NotFound) => return Ok(Modified::NotFound),
+                Err(e) => {
+                    last_err = Some(e);
+                    continue;
                 }
-                Ok(Modified::Skipped(..) | Modified::NotFound) => return Ok(None),
-                Err(e) => last_err = Some(e),
+            };
+            let Some(value) = value.or_else(|| sent.clone()) else {
+                last_err = Some(StoreError::Contention);
+                continue;
+            };
+            log_entries(&next, &entries);
+            if push {
+                self.schedule(&next).await;
             }
+            return Ok(Modified::Written(next, entries, value));
         }
         let err = last_err.unwrap_or(StoreError::Contention);
         error!(error = %err, "could not record a step; the sweeper will look again");

@@ -5,8 +5,8 @@ use cashout_core::{Amount, Currency};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-/// `POST /cashout` body.
-#[derive(Debug, Clone, Serialize)]
+/// `POST /cashout` body. Its `Debug` masks the phone number.
+#[derive(Clone, Serialize)]
 pub struct CreateCashout {
     /// Major units (XAF has none; `"12.50"` for EUR).
     pub amount: String,
@@ -19,6 +19,17 @@ pub struct CreateCashout {
     pub notification_url: Option<String>,
     /// Our reference (the cashout id), at most 190 characters.
     pub external_reference: String,
+}
+
+impl std::fmt::Debug for CreateCashout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateCashout")
+            .field("amount", &self.amount)
+            .field("phone_number", &mask_phone(&self.phone_number))
+            .field("currency", &self.currency)
+            .field("external_reference", &self.external_reference)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CreateCashout {
@@ -193,31 +204,51 @@ pub(crate) fn error_message(body: &[u8]) -> String {
             msg.push_str(&format!(" (fields: {})", fields.join(", ")));
         }
     }
-    let digits_masked: String = redact_digits(&msg);
-    digits_masked.chars().take(300).collect()
+    redact(&msg).chars().take(300).collect()
 }
 
-/// Masks runs of 7 or more digits (phone numbers) to their last three.
-fn redact_digits(s: &str) -> String {
+/// Masks anything that looks like a phone number: 7 or more digits, possibly separated by single
+/// spaces, dashes, dots or parentheses, keep only their last three digits.
+pub fn redact(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let is_sep = |c: char| matches!(c, ' ' | '-' | '.' | '(' | ')');
     let mut out = String::with_capacity(s.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.len() >= 7 {
-            out.push_str(&mask_phone(run));
-        } else {
-            out.push_str(run);
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
         }
-        run.clear();
-    };
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
+        // Extend the run over digits and single separators followed by a digit.
+        let mut j = i;
+        let mut digits = 0;
+        while j < chars.len() {
+            if chars[j].is_ascii_digit() {
+                digits += 1;
+                j += 1;
+            } else if is_sep(chars[j]) && chars.get(j + 1).is_some_and(char::is_ascii_digit) {
+                j += 1;
+            } else {
+                break;
+            }
         }
+        let run = &chars[i..j];
+        if digits >= 7 {
+            let mut seen = 0;
+            for c in run {
+                if c.is_ascii_digit() {
+                    seen += 1;
+                    out.push(if digits - seen < 3 { *c } else { '*' });
+                } else {
+                    out.push(*c);
+                }
+            }
+        } else {
+            out.extend(run);
+        }
+        i = j;
     }
-    flush(&mut run, &mut out);
     out
 }
 
@@ -225,9 +256,7 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
     match Value::deserialize(d)? {
         Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
-        other => Err(serde::de::Error::custom(format!(
-            "expected a string or number, got {other}"
-        ))),
+        _ => Err(serde::de::Error::custom("expected a string or number")),
     }
 }
 
@@ -289,6 +318,24 @@ mod tests {
         );
         assert!(!m.contains("612345"), "{m}");
         assert!(m.contains("phone_number"));
+    }
+
+    #[test]
+    fn redaction_covers_spaced_numbers_and_keeps_short_ones() {
+        assert_eq!(
+            redact("call +237 6 12 34 56 78 now"),
+            "call +*** * ** ** *6 78 now"
+        );
+        assert_eq!(redact("id 612345678"), "id ******678");
+        assert_eq!(redact("HTTP 422 at 12:30"), "HTTP 422 at 12:30");
+        let c = CreateCashout::new(
+            Amount::from_minor(1).unwrap(),
+            Currency::Xaf,
+            "+237612345678",
+            "r",
+            None,
+        );
+        assert!(!format!("{c:?}").contains("612345"));
     }
 
     #[test]
