@@ -57,13 +57,7 @@ pub async fn driver(s: &Settings, producer: &Producer) -> anyhow::Result<Arc<Dri
 
 /// Shows a Redis URL without its password.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
+    cashout_store::redact_url(url)
 }
 
 /// A watch channel that turns true on Ctrl-C or SIGTERM.

@@ -39,6 +39,12 @@ pub enum DlqError {
     /// It is not parked.
     #[error("cashout is not in the dead-letter queue (state {0})")]
     NotParked(State),
+    /// Discarding could mark a paid cashout failed.
+    #[error(
+        "the provider may have paid this cashout (state {0}, a create was sent): check with the \
+         provider, then use resolve --as confirmed|failed"
+    )]
+    MayBePaid(State),
     /// A note is required for this action.
     #[error("a note is required: say what was checked and with whom")]
     NoteRequired,
@@ -283,13 +289,23 @@ pub async fn resolve(
     .await
 }
 
-/// Removes a cashout from the DLQ and marks it failed.
+/// Removes a cashout from the DLQ and marks it failed. Only for cashouts the provider cannot
+/// have paid (nothing sent, or refused before executing); anything else needs `resolve`, after
+/// checking with the provider.
 pub async fn discard(
     store: &Store,
     id: &CashoutId,
     actor: &str,
     note: &str,
 ) -> Result<Cashout, DlqError> {
+    if let Some(c) = store.get(id).await?
+        && !c.state.is_terminal()
+        && (c.state != State::Created
+            || c.submit_intent.is_some()
+            || c.hinted_provider_ref.is_some())
+    {
+        return Err(DlqError::MayBePaid(c.state));
+    }
     settle(
         store,
         id,

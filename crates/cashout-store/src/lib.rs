@@ -13,4 +13,5 @@ pub use producer::{Enqueued, Nudge, Producer};
 pub use queue::{CashoutJob, JobQueue, QueueConfig};
 pub use store::{
     Change, CreateOutcome, Modified, RedisConfig, SaveOutcome, Store, StoreError, connect,
+    redact_url,
 };

@@ -115,7 +115,10 @@ impl Producer {
                 }
                 match r.provider_ref.as_deref() {
                     Some(known) if known == payment_id => {}
-                    Some(_) => {
+                    Some(known) => {
+                        // Two payments carrying one reference: a possible double payout.
+                        tracing::error!(cashout_id = %r.id, on_record = %known, notified = %payment_id,
+                            "signed notification names another payment than the one on record");
                         return Change::Skip(Nudge::Ignored(
                             "notification names another payment than the one on record".into(),
                         ));
@@ -141,9 +144,13 @@ impl Producer {
                         entries.push(r.entry(now, "unparked", None, None, cause.to_owned()));
                     }
                     Some(other) => {
-                        return Change::Skip(Nudge::Ignored(format!(
-                            "parked for {other}; an operator decides"
-                        )));
+                        // Keep the evidence (a hint written above) for the operator's replay,
+                        // but leave the decision to them.
+                        let cause = format!("{cause}; parked for {other}, an operator decides");
+                        return Change::Write {
+                            entries: vec![r.entry(now, "note", None, None, cause)],
+                            value: Nudge::Ignored(format!("parked for {other}; an operator decides")),
+                        };
                     }
                 }
                 r.next_action_at = Some(now);
@@ -158,7 +165,9 @@ impl Producer {
             .await?;
         match res {
             Modified::Written(next, _, v) => {
-                self.push_now(&next).await?;
+                if v == Nudge::Scheduled {
+                    self.push_now(&next).await?;
+                }
                 Ok(v)
             }
             Modified::Skipped(_, v) => Ok(v),

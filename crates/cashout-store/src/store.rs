@@ -11,12 +11,19 @@ use std::time::Duration;
 
 static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/create.lua")));
 static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/save.lua")));
+/// `HINCRBY` only on an existing record, so an expired one is not recreated without a TTL.
+static COUNT_DELIVERY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('EXISTS', KEYS[1]) == 1 then \
+           return redis.call('HINCRBY', KEYS[1], 'deliveries', 1) end return 0",
+    )
+});
 static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/release.lua")));
 pub(crate) static TRIM_DONE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/trim_done.lua")));
 
-/// How to reach Redis.
-#[derive(Debug, Clone, Deserialize)]
+/// How to reach Redis. Its `Debug` hides a password in the URL.
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
     /// `redis://host:port/db`.
@@ -30,6 +37,30 @@ pub struct RedisConfig {
     pub connection_timeout_ms: u64,
     /// How long a finished cashout is kept (record, history, idempotency key).
     pub retention_days: u64,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &redact_url(&self.url))
+            .field("prefix", &self.prefix)
+            .field("response_timeout_ms", &self.response_timeout_ms)
+            .field("connection_timeout_ms", &self.connection_timeout_ms)
+            .field("retention_days", &self.retention_days)
+            .finish()
+    }
+}
+
+/// A Redis URL with any password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 impl Default for RedisConfig {
@@ -131,6 +162,26 @@ pub struct Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("keys", &self.keys).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(
+            redact_url("redis://:s3cret@h:6379/0"),
+            "redis://:***@h:6379/0"
+        );
+        assert_eq!(redact_url("redis://u:s3cret@h"), "redis://u:***@h");
+        assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
+        let c = RedisConfig {
+            url: "redis://:s3cret@h".into(),
+            ..RedisConfig::default()
+        };
+        assert!(!format!("{c:?}").contains("s3cret"));
     }
 }
 
@@ -325,11 +376,21 @@ impl Store {
     }
 
     /// Counts one more delivery of this cashout's job and returns the count since the last
-    /// completed step.
+    /// completed step (0 when the record no longer exists).
     pub async fn count_delivery(&self, id: &CashoutId) -> Result<u32, StoreError> {
         let mut c = self.conn.clone();
-        let n: i64 = c.hincr(self.keys.record(id), "deliveries", 1).await?;
+        let n: i64 = COUNT_DELIVERY
+            .key(self.keys.record(id))
+            .invoke_async(&mut c)
+            .await?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Removes a cashout from the due index (its record is gone).
+    pub async fn forget_due(&self, id: &CashoutId) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: i64 = c.zrem(self.keys.due(), id.to_string()).await?;
+        Ok(())
     }
 
     /// Takes the per-cashout lease for `ttl` unless someone holds it.

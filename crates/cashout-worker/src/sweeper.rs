@@ -9,7 +9,7 @@ use chrono::{TimeDelta, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +31,21 @@ pub async fn sweep_once(driver: &Driver) -> Result<SweepReport, StoreError> {
         if store.is_leased(&id).await? {
             continue;
         }
-        let Some(rec) = store.get(&id).await? else {
-            continue;
+        let rec = match store.get(&id).await {
+            Ok(Some(rec)) => rec,
+            Ok(None) => {
+                // The record is gone (deleted by hand, evicted): drop the stale index entry so
+                // it does not take a place in every sweep.
+                warn!(cashout_id = %id, "due index names a missing record; removing it");
+                store.forget_due(&id).await?;
+                continue;
+            }
+            Err(StoreError::Corrupt { key, message }) => {
+                // One unreadable record must not stop the sweep for all the others.
+                error!(%key, %message, "unreadable cashout record; skipped");
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         if !rec.is_due(now) {
             continue;

@@ -193,29 +193,66 @@ async fn resolve_and_discard_are_recorded_with_the_operator() {
             .contains("resolved as confirmed by ops: Camoo support")
     );
 
+    // Camoo accepted the other one: discarding it could mark a paid cashout failed, so it
+    // takes a resolve, after checking with the provider.
     let (s, v) = app
         .admin_post(
             &format!("/v1/dlq/{}/discard", ids[1]),
             json!({"note": "customer cancelled"}),
         )
         .await;
+    assert_eq!(s, 409, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("resolve"));
+    let (s, v) = app
+        .admin_post(
+            &format!("/v1/dlq/{}/resolve", ids[1]),
+            json!({"as": "failed", "note": "Camoo says never paid"}),
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["state"], "failed");
-    assert!(
-        causes(&v)
-            .iter()
-            .any(|c| c == "discarded by ops: customer cancelled")
-    );
 
     // Acting on what is no longer parked is a conflict, not a silent change.
     let (s, _) = app
         .admin_post(
-            &format!("/v1/dlq/{}/discard", ids[0]),
-            json!({"note": "again"}),
+            &format!("/v1/dlq/{}/resolve", ids[0]),
+            json!({"as": "failed", "note": "again"}),
         )
         .await;
     assert_eq!(s, 409);
     let (_, empty) = app.admin_get("/v1/dlq").await;
     assert!(empty["items"].as_array().unwrap().is_empty());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discard_marks_a_never_sent_cashout_failed_with_the_note() {
+    let mut app = TestApp::spawn(low_balance()).await;
+    app.start_worker();
+    let ids = parked_for_funds(&app, 1).await;
+    let (s, v) = app
+        .admin_post(&format!("/v1/dlq/{}/discard", ids[0]), json!({}))
+        .await;
+    assert_eq!((s, v["error"]["field"].clone()), (422, json!("note")));
+    let (s, v) = app
+        .admin_post(
+            &format!("/v1/dlq/{}/discard", ids[0]),
+            json!({"note": "customer cancelled"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "failed");
+    assert!(v["parked"].is_null());
+    assert!(
+        causes(&v)
+            .iter()
+            .any(|c| c == "discarded by ops: customer cancelled")
+    );
+    let last = v["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["from"].clone(), last["to"].clone()),
+        (json!("created"), json!("failed"))
+    );
+    assert!(app.payouts(Some(&ids[0])).await.is_empty());
     app.shutdown().await;
 }
