@@ -436,6 +436,32 @@ impl TestApp {
             .await
     }
 
+    /// Injects a fault into the sandbox: the next `count` calls to Camoo `endpoint`
+    /// (`create`, `verify`, `account`) meet `fault` (see `cashout-sandbox`).
+    pub async fn fault(&self, endpoint: &str, count: u32, fault: Value) {
+        let r = self
+            .http
+            .post(format!("{}/_admin/faults", self.sandbox.base_url()))
+            .json(
+                &json!({"provider": "camoo", "endpoint": endpoint, "count": count, "fault": fault}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "fault injection refused");
+    }
+
+    /// Removes every injected fault.
+    pub async fn clear_faults(&self) {
+        let r = self
+            .http
+            .delete(format!("{}/_admin/faults", self.sandbox.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
     /// Changes the sandbox's Camoo behaviour at run time.
     pub async fn sandbox_config(&self, patch: Value) {
         let r = self

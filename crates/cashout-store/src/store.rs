@@ -165,26 +165,6 @@ impl std::fmt::Debug for Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_lose_their_password() {
-        assert_eq!(
-            redact_url("redis://:s3cret@h:6379/0"),
-            "redis://:***@h:6379/0"
-        );
-        assert_eq!(redact_url("redis://u:s3cret@h"), "redis://u:***@h");
-        assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
-        let c = RedisConfig {
-            url: "redis://:s3cret@h".into(),
-            ..RedisConfig::default()
-        };
-        assert!(!format!("{c:?}").contains("s3cret"));
-    }
-}
-
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -522,5 +502,25 @@ impl Store {
     pub async fn pending_count(&self) -> Result<u64, StoreError> {
         let mut c = self.conn.clone();
         Ok(c.zcard(self.keys.due()).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(
+            redact_url("redis://:s3cret@h:6379/0"),
+            "redis://:***@h:6379/0"
+        );
+        assert_eq!(redact_url("redis://u:s3cret@h"), "redis://u:***@h");
+        assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
+        let c = RedisConfig {
+            url: "redis://:s3cret@h".into(),
+            ..RedisConfig::default()
+        };
+        assert!(!format!("{c:?}").contains("s3cret"));
     }
 }

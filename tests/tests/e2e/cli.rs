@@ -4,6 +4,15 @@ use cashout_tests::{Options, TestApp, cashout_bin, phone};
 use serde_json::Value;
 
 async fn cashout(app: &TestApp, args: &[&str]) -> (bool, Value, String) {
+    let (ok, stdout, stderr) = cashout_raw(app, args).await;
+    (
+        ok,
+        serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        stderr,
+    )
+}
+
+async fn cashout_raw(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     let mut cmd = tokio::process::Command::new(cashout_bin());
     cmd.args(args);
     for (k, _) in std::env::vars() {
@@ -23,11 +32,7 @@ async fn cashout(app: &TestApp, args: &[&str]) -> (bool, Value, String) {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    (
-        out.status.success(),
-        serde_json::from_str(&stdout).unwrap_or(Value::Null),
-        stderr,
-    )
+    (out.status.success(), stdout, stderr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +92,9 @@ async fn enqueue_then_status_through_the_binary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_has_help() {
-    for cmd in ["api", "worker", "sandbox", "demo", "enqueue", "status"] {
+    for cmd in [
+        "api", "worker", "sandbox", "demo", "enqueue", "status", "dlq",
+    ] {
         let out = tokio::process::Command::new(cashout_bin())
             .args([cmd, "--help"])
             .output()
@@ -96,4 +103,59 @@ async fn every_command_has_help() {
         assert!(out.status.success(), "{cmd} --help");
         assert!(!out.stdout.is_empty());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_list_and_replay_through_the_binary() {
+    let mut opts = Options::default();
+    opts.sandbox.camoo.balance = 1_000;
+    let mut app = TestApp::spawn(opts).await;
+    app.start_worker();
+    let (_, created) = app
+        .post_cashout(&TestApp::order("cli-dlq", &phone(51, 1), 5_000))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    app.wait_settled(&id).await;
+
+    let (ok, out, err) =
+        cashout_raw(&app, &["dlq", "list", "--reason", "insufficient_funds"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&id) && out.contains("insufficient_funds"),
+        "{out}"
+    );
+    let (ok, out, _) = cashout_raw(&app, &["dlq", "list", "--reason", "poison"]).await;
+    assert!(ok && !out.contains(&id));
+    let (ok, _, err) = cashout_raw(&app, &["dlq", "list", "--reason", "nonsense"]).await;
+    assert!(!ok && err.contains("reason"), "{err}");
+
+    app.sandbox_config(serde_json::json!({"balance": 1_000_000}))
+        .await;
+    let (ok, out, err) = cashout_raw(
+        &app,
+        &[
+            "dlq",
+            "replay",
+            &id,
+            "--note",
+            "topped up",
+            "--operator",
+            "alice",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("1 replayed"), "{out}");
+    let v = app
+        .wait_for_cashout(&id, std::time::Duration::from_secs(20), |v| {
+            v["state"] == "confirmed"
+        })
+        .await;
+    assert!(
+        cashout_tests::causes(&v)
+            .iter()
+            .any(|c| c.starts_with("replayed by alice: topped up")),
+        "{v:#}"
+    );
+    app.shutdown().await;
 }

@@ -8,4 +8,5 @@ mod durability;
 mod flow;
 mod idempotency;
 mod redis_restart;
+mod retries;
 mod validation;
