@@ -8,10 +8,11 @@ use cashout_api::AppState;
 use cashout_core::{CashoutId, CashoutOrder};
 use cashout_providers::PollPolicy;
 use cashout_providers::camoo::{CamooClient, CamooConfig};
+use cashout_providers::omt::{OmtClient, OmtConfig};
 use cashout_providers::{RetryPolicy, Timeouts};
 use cashout_sandbox::{SandboxConfig, SandboxHandle};
 use cashout_store::{JobQueue, Producer, QueueConfig, RedisConfig, Store};
-use cashout_worker::{CamooSetup, Driver, Providers, SweeperConfig, WorkerConfig};
+use cashout_worker::{CamooSetup, Driver, OmtSetup, Providers, SweeperConfig, WorkerConfig};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::future::Future;
@@ -149,12 +150,19 @@ impl TestApp {
         let producer = Producer::new(store, queue);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api_url = format!("http://{}", listener.local_addr().unwrap());
+        let api_driver = driver_for(
+            &producer,
+            &options,
+            &camoo_config_for(&options, &sandbox, &api_url),
+            &omt_config_for(&options, &sandbox),
+        );
         let state = AppState::new(
             producer.clone(),
             cashout_api::parse_tokens(&format!("tests:{TOKEN}")).unwrap(),
             Some(SecretString::from(options.sandbox.camoo.api_secret.clone())),
         )
-        .with_admin_tokens(cashout_api::parse_tokens(&format!("ops:{ADMIN_TOKEN}")).unwrap());
+        .with_admin_tokens(cashout_api::parse_tokens(&format!("ops:{ADMIN_TOKEN}")).unwrap())
+        .with_driver(api_driver);
         let (api_stop, mut rx) = watch::channel(false);
         tokio::spawn(cashout_api::serve(listener, state, async move {
             let _ = rx.wait_for(|v| *v).await;
@@ -176,42 +184,22 @@ impl TestApp {
 
     /// The Camoo settings workers use.
     pub fn camoo_config(&self) -> CamooConfig {
-        CamooConfig {
-            base_url: self.sandbox.camoo_base_url(),
-            api_key: SecretString::from(self.options.sandbox.camoo.api_key.clone()),
-            api_secret: SecretString::from(self.options.sandbox.camoo.api_secret.clone()),
-            notification_url: self
-                .options
-                .notifications
-                .then(|| format!("{}/v1/providers/camoo/notify", self.api_url)),
-            timeouts: Timeouts {
-                connect_ms: 1_000,
-                create_ms: self.options.camoo_timeout_ms,
-                status_ms: self.options.camoo_timeout_ms,
-                account_ms: self.options.camoo_timeout_ms,
-            },
-            poll: self.options.poll.clone(),
-            retry: self.options.retry.clone(),
-        }
+        camoo_config_for(&self.options, &self.sandbox, &self.api_url)
+    }
+
+    /// The OMT settings workers use.
+    pub fn omt_config(&self) -> OmtConfig {
+        omt_config_for(&self.options, &self.sandbox)
     }
 
     /// A driver like a worker's (for tests that call it directly).
     pub fn driver(&self) -> Arc<Driver> {
-        let camoo = self.camoo_config();
-        let client = CamooClient::new(&camoo).unwrap();
-        Arc::new(Driver::new(
-            self.producer.store().clone(),
-            self.producer.queue().clone(),
-            Providers {
-                camoo: Some(CamooSetup {
-                    client,
-                    poll: camoo.poll,
-                    retry: camoo.retry,
-                }),
-            },
-            self.options.worker.clone(),
-            format!("test-{}", uuid::Uuid::new_v4().simple()),
-        ))
+        driver_for(
+            &self.producer,
+            &self.options,
+            &self.camoo_config(),
+            &self.omt_config(),
+        )
     }
 
     /// Starts the apalis workers and the sweeper in this process.
@@ -313,6 +301,34 @@ impl TestApp {
                 w.queue.missed_heartbeats.to_string(),
             ),
         ];
+        let o = self.omt_config();
+        env.extend([
+            ("CASHOUT_PROVIDERS__OMT__BASE_URL", o.base_url.clone()),
+            (
+                "CASHOUT_PROVIDERS__OMT__USERNAME",
+                self.options.sandbox.omt.username.clone(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__OMT__PASSWORD",
+                self.options.sandbox.omt.password.clone(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__OMT__TIMEOUTS__CREATE_MS",
+                o.timeouts.create_ms.to_string(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__OMT__TIMEOUTS__STATUS_MS",
+                o.timeouts.status_ms.to_string(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__OMT__TIMEOUTS__CONNECT_MS",
+                o.timeouts.connect_ms.to_string(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__OMT__TIMEOUTS__ACCOUNT_MS",
+                o.timeouts.account_ms.to_string(),
+            ),
+        ]);
         if let Some(n) = c.notification_url {
             env.push(("CASHOUT_PROVIDERS__CAMOO__NOTIFICATION_URL", n));
         }
@@ -322,6 +338,21 @@ impl TestApp {
     /// Starts a real `cashout worker` process. Kill it with `start_kill()` (SIGKILL).
     pub fn spawn_worker_process(&self) -> tokio::process::Child {
         self.spawn_worker_process_with(&[])
+    }
+
+    /// A `cashout worker` process logging at debug level (JSON) into `log`.
+    pub fn spawn_worker_process_logged(&self, log: &std::path::Path) -> tokio::process::Child {
+        let file = std::fs::File::create(log).unwrap();
+        let mut cmd = tokio::process::Command::new(cashout_bin());
+        cmd.arg("worker")
+            .envs(self.worker_env())
+            .env("RUST_LOG", "debug")
+            .env("CASHOUT_LOG__FORMAT", "json")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .kill_on_drop(true);
+        cmd.spawn().expect("spawn cashout worker")
     }
 
     /// [`TestApp::spawn_worker_process`] with extra `CASHOUT_…` variables.
@@ -439,11 +470,16 @@ impl TestApp {
     /// Injects a fault into the sandbox: the next `count` calls to Camoo `endpoint`
     /// (`create`, `verify`, `account`) meet `fault` (see `cashout-sandbox`).
     pub async fn fault(&self, endpoint: &str, count: u32, fault: Value) {
+        self.fault_for("camoo", endpoint, count, fault).await;
+    }
+
+    /// [`TestApp::fault`] for any provider (`omt`: `getcti`, `paycti`, `revoke`).
+    pub async fn fault_for(&self, provider: &str, endpoint: &str, count: u32, fault: Value) {
         let r = self
             .http
             .post(format!("{}/_admin/faults", self.sandbox.base_url()))
             .json(
-                &json!({"provider": "camoo", "endpoint": endpoint, "count": count, "fault": fault}),
+                &json!({"provider": provider, "endpoint": endpoint, "count": count, "fault": fault}),
             )
             .send()
             .await
@@ -460,6 +496,62 @@ impl TestApp {
             .await
             .unwrap();
         assert!(r.status().is_success());
+    }
+
+    /// Seeds a pending OMT cashout in the sandbox (see `cashout-sandbox`'s OMT admin).
+    pub async fn omt_seed(&self, account: i64, otp: i64, amount: i64, currency: i32) {
+        let r = self
+            .http
+            .post(format!("{}/_admin/omt/pending", self.sandbox.base_url()))
+            .json(&json!({
+                "account_id": account, "otp": otp, "amount": amount, "currency": currency,
+                "first_name": "John", "middle_name": "Doe", "last_name": "Smith",
+                "mobile_number": "+96171234567"
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "omt seed refused");
+    }
+
+    /// Any OMT admin call on the sandbox: `method` `path` (after `/_admin/omt/`).
+    pub async fn omt_admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut req = self.http.request(
+            method,
+            format!("{}/_admin/omt/{path}", self.sandbox.base_url()),
+        );
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        assert!(r.status().is_success(), "omt admin {path}: {}", r.status());
+        r.json().await.unwrap_or(Value::Null)
+    }
+
+    /// The sandbox's OMT call counters for one account.
+    pub async fn omt_calls(&self, account: i64) -> Value {
+        self.omt_admin(
+            reqwest::Method::GET,
+            &format!("calls?account_id={account}"),
+            None,
+        )
+        .await
+    }
+
+    /// An OMT order body (amount in minor units).
+    pub fn omt_order(key: &str, account: i64, otp: i64, amount: i64, currency: &str) -> Value {
+        json!({
+            "idempotency_key": key,
+            "provider": "omt",
+            "amount": amount,
+            "currency": currency,
+            "recipient": {"account_id": account, "otp": otp, "customer_name": "John Doe Smith"}
+        })
     }
 
     /// Changes the sandbox's Camoo behaviour at run time.
@@ -591,6 +683,65 @@ impl TestApp {
         }
         self.sandbox.shutdown().await;
     }
+}
+
+fn camoo_config_for(options: &Options, sandbox: &SandboxHandle, api_url: &str) -> CamooConfig {
+    CamooConfig {
+        base_url: sandbox.camoo_base_url(),
+        api_key: SecretString::from(options.sandbox.camoo.api_key.clone()),
+        api_secret: SecretString::from(options.sandbox.camoo.api_secret.clone()),
+        notification_url: options
+            .notifications
+            .then(|| format!("{api_url}/v1/providers/camoo/notify")),
+        timeouts: test_timeouts(options),
+        poll: options.poll.clone(),
+        retry: options.retry.clone(),
+    }
+}
+
+fn omt_config_for(options: &Options, sandbox: &SandboxHandle) -> OmtConfig {
+    OmtConfig {
+        base_url: sandbox.omt_base_url(),
+        username: SecretString::from(options.sandbox.omt.username.clone()),
+        password: SecretString::from(options.sandbox.omt.password.clone()),
+        timeouts: test_timeouts(options),
+        retry: options.retry.clone(),
+        ..OmtConfig::default()
+    }
+}
+
+fn test_timeouts(options: &Options) -> Timeouts {
+    Timeouts {
+        connect_ms: 1_000,
+        create_ms: options.camoo_timeout_ms,
+        status_ms: options.camoo_timeout_ms,
+        account_ms: options.camoo_timeout_ms,
+    }
+}
+
+fn driver_for(
+    producer: &Producer,
+    options: &Options,
+    camoo: &CamooConfig,
+    omt: &OmtConfig,
+) -> Arc<Driver> {
+    Arc::new(Driver::new(
+        producer.store().clone(),
+        producer.queue().clone(),
+        Providers {
+            camoo: Some(CamooSetup {
+                client: CamooClient::new(camoo).unwrap(),
+                poll: camoo.poll.clone(),
+                retry: camoo.retry.clone(),
+            }),
+            omt: Some(OmtSetup {
+                client: OmtClient::new(omt).unwrap(),
+                config: omt.clone(),
+            }),
+        },
+        options.worker.clone(),
+        format!("test-{}", uuid::Uuid::new_v4().simple()),
+    ))
 }
 
 /// The `cashout` binary built by this workspace (`cargo test`/`nextest` build it with the tests).

@@ -149,6 +149,56 @@ pub(crate) async fn get_cashout(
     Ok(Json(CashoutView::new(&c, Some(history))))
 }
 
+/// Revoke a cashout: `created` → `revoked` with no provider call; a submitted OMT cashout is
+/// revoked at OMT; anything else is refused with its reason.
+#[utoipa::path(
+    post, path = "/v1/cashouts/{id}/revoke",
+    params(("id" = String, Path, description = "Cashout id")),
+    responses(
+        (status = 200, description = "Revoked", body = CashoutView),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Final, in flight, refused by the provider, or not revocable", body = ErrorBody),
+        (status = 502, description = "The provider could not be asked", body = ErrorBody),
+    )
+)]
+pub(crate) async fn revoke_cashout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<CashoutView>, ApiError> {
+    use cashout_worker::RevokeError as E;
+    let caller = require_token(&state, &headers)?;
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such cashout");
+    let id = CashoutId::parse(&id).map_err(|_| not_found())?;
+    let Some(driver) = &state.driver else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "revoke is not available on this API",
+        ));
+    };
+    let c = driver.revoke(&id, &caller).await.map_err(|e| match e {
+        E::NotFound => not_found(),
+        E::Final(_) | E::InFlight | E::NotSupported(_) | E::Refused(_) => {
+            ApiError::new(StatusCode::CONFLICT, "not_revoked", e.to_string())
+        }
+        E::Provider(_) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "provider_unreachable",
+            e.to_string(),
+        ),
+        E::Store(e) => ApiError::internal(&e),
+    })?;
+    info!(cashout_id = %id, caller = %caller, "cashout revoked");
+    let history = state
+        .producer
+        .store()
+        .history(&id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(CashoutView::new(&c, Some(history))))
+}
+
 /// Camoo's signed notification. Checked in constant time; a valid one (even repeated) answers
 /// 200 and makes a status read due now. Its content never changes a state by itself.
 #[utoipa::path(

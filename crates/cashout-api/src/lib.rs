@@ -27,6 +27,7 @@ use utoipa::OpenApi;
 #[derive(Clone)]
 pub struct AppState {
     producer: Producer,
+    driver: Option<Arc<cashout_worker::Driver>>,
     tokens: Arc<Vec<ApiToken>>,
     admin_tokens: Arc<Vec<ApiToken>>,
     camoo_secret: Option<SecretString>,
@@ -42,10 +43,17 @@ impl AppState {
     ) -> Self {
         Self {
             producer,
+            driver: None,
             tokens: Arc::new(tokens),
             admin_tokens: Arc::new(Vec::new()),
             camoo_secret,
         }
+    }
+
+    /// The provider adapters, for revokes (which may call the provider).
+    pub fn with_driver(mut self, driver: Arc<cashout_worker::Driver>) -> Self {
+        self.driver = Some(driver);
+        self
     }
 
     /// Operator tokens for the `/v1/dlq` endpoints. Producer tokens get 403 there.
@@ -63,6 +71,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/cashouts", post(handlers::create_cashout))
         .route("/v1/cashouts/{id}", get(handlers::get_cashout))
+        .route("/v1/cashouts/{id}/revoke", post(handlers::revoke_cashout))
         .route("/v1/providers/camoo/notify", get(handlers::camoo_notify))
         .route("/v1/dlq", get(admin::list))
         .route("/v1/dlq/replay", post(admin::replay_bulk))
@@ -96,6 +105,7 @@ pub async fn serve(
     paths(
         handlers::create_cashout,
         handlers::get_cashout,
+        handlers::revoke_cashout,
         handlers::camoo_notify,
         handlers::healthz,
         handlers::readyz,
@@ -111,6 +121,7 @@ pub async fn serve(
         view::ParkedView,
         view::CreateCashoutRequest,
         view::CamooRecipientRequest,
+        view::OmtRecipientRequest,
         error::ErrorBody,
         admin::DlqItem,
         admin::DlqList,

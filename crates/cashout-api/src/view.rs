@@ -97,13 +97,14 @@ impl CashoutView {
 pub struct CreateCashoutRequest {
     /// 1–128 visible ASCII characters; a retry must reuse it.
     pub idempotency_key: String,
-    /// `camoo` (OMT and OMNO are refused until their adapters exist).
+    /// `camoo` or `omt` (OMNO is refused until its adapter exists).
     pub provider: Provider,
     /// Strictly positive integer, minor units (XAF has none: 1500 means 1500 XAF).
     pub amount: i64,
     /// ISO code.
     pub currency: Currency,
-    /// Provider-specific recipient.
+    /// Provider-specific recipient: [`CamooRecipientRequest`] or [`OmtRecipientRequest`].
+    #[schema(value_type = Object)]
     pub recipient: CamooRecipientRequest,
     /// Free-form object up to 4 KiB, returned as given.
     #[schema(value_type = Option<Object>)]
@@ -116,4 +117,16 @@ pub struct CreateCashoutRequest {
 pub struct CamooRecipientRequest {
     /// E.164, e.g. `+237612345678`.
     pub phone_number: String,
+}
+
+/// The OMT recipient. `currency` must be LBP or USD and `amount` whole major units.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct OmtRecipientRequest {
+    /// The customer's OMT account id.
+    pub account_id: i64,
+    /// The customer's OTP (4-8 digits, number or string). Never returned or logged.
+    pub otp: String,
+    /// The customer's name, as OMT holds it.
+    pub customer_name: String,
 }

@@ -36,6 +36,14 @@ enum Design {
     Investigate,
     /// Never settles: parked `deadline_exceeded`, still submitted.
     NeverSettles,
+    /// OMT: GETCTI matches, PAYCTI pays: confirmed.
+    OmtPays,
+    /// OMT: a wrong OTP: failed (one failed attempt counted, far from the lock).
+    OmtWrongOtp,
+    /// OMT: GETCTI's amount differs from the order: failed, PAYCTI never sent.
+    OmtMismatch,
+    /// OMT: the account is locked at OMT: failed, and marked locked.
+    OmtLocked,
 }
 
 impl Design {
@@ -51,8 +59,12 @@ impl Design {
 
     fn expected(self) -> &'static str {
         match self {
-            Design::Confirm | Design::LongPending | Design::Investigate => "confirmed",
-            Design::Fail => "failed",
+            Design::Confirm | Design::LongPending | Design::Investigate | Design::OmtPays => {
+                "confirmed"
+            }
+            Design::Fail | Design::OmtWrongOtp | Design::OmtMismatch | Design::OmtLocked => {
+                "failed"
+            }
             Design::NeverSettles => "submitted, parked: deadline_exceeded",
         }
     }
@@ -64,6 +76,10 @@ impl Design {
             Design::LongPending => "long PENDING",
             Design::Investigate => "UNDERINVESTIGATION first",
             Design::NeverSettles => "never settles",
+            Design::OmtPays => "omt: pays",
+            Design::OmtWrongOtp => "omt: wrong OTP",
+            Design::OmtMismatch => "omt: amount differs",
+            Design::OmtLocked => "omt: account locked",
         }
     }
 }
@@ -108,6 +124,12 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     camoo.poll.factor = 1.5;
     camoo.poll.max_delay_ms = 3_000;
     camoo.poll.deadline_secs = 15;
+    let omt = &mut settings.providers.omt;
+    omt.base_url = sandbox.omt_base_url();
+    omt.username = SecretString::from(sandbox_cfg.omt.username.clone());
+    omt.password = SecretString::from(sandbox_cfg.omt.password.clone());
+    omt.timeouts.create_ms = 5_000;
+    omt.timeouts.status_ms = 5_000;
     settings.worker.poll_interval_ms = 100;
     settings.worker.sweeper.interval_ms = 1_000;
     settings.worker.sweeper.grace_ms = 5_000;
@@ -117,17 +139,18 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         "the demo needs Redis: set CASHOUT_REDIS__URL, or run `make demo`, which starts one",
     )?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let driver = app::driver(&settings, &producer).await?;
     let state = cashout_api::AppState::new(
         producer.clone(),
         settings.tokens()?,
         Some(settings.providers.camoo.api_secret.clone()),
-    );
+    )
+    .with_driver(driver.clone());
     let api = tokio::spawn(cashout_api::serve(
         listener,
         state,
         app::wait(stop_rx.clone()),
     ));
-    let driver = app::driver(&settings, &producer).await?;
     let workers = tokio::spawn(cashout_worker::run(driver, stop_rx.clone()));
 
     println!("cashout demo");
@@ -197,10 +220,13 @@ async fn drive(api: &str, token: &str, sandbox: &str, args: &DemoArgs) -> anyhow
         .buffered(8)
         .collect()
         .await;
-    let sent: Vec<Sent> = results.into_iter().collect::<anyhow::Result<_>>()?;
+    let mut sent: Vec<Sent> = results.into_iter().collect::<anyhow::Result<_>>()?;
+    let camoo_count = sent.len();
+    sent.extend(omt_batch(&http, api, token, sandbox).await?);
     println!(
-        "sent {} cashouts over HTTP in {} ms",
+        "sent {} cashouts over HTTP ({camoo_count} camoo, {} omt) in {} ms",
         sent.len(),
+        sent.len() - camoo_count,
         started.elapsed().as_millis()
     );
 
@@ -378,6 +404,84 @@ async fn drive(api: &str, token: &str, sandbox: &str, args: &DemoArgs) -> anyhow
         started.elapsed().as_secs()
     );
     Ok(())
+}
+
+/// Seeds the OMT sandbox with the customers' pending cashouts and sends twelve OMT orders.
+async fn omt_batch(
+    http: &reqwest::Client,
+    api: &str,
+    token: &str,
+    sandbox: &str,
+) -> anyhow::Result<Vec<Sent>> {
+    const OTP: i64 = 482_913;
+    let mut out = Vec::new();
+    for i in 0..12_i64 {
+        let account = 5_001 + i;
+        let design = match i {
+            8 | 9 => Design::OmtWrongOtp,
+            10 => Design::OmtMismatch,
+            11 => Design::OmtLocked,
+            _ => Design::OmtPays,
+        };
+        // Even customers take USD, odd ones LBP (whole units: OMT pays no cents).
+        let (major, currency, code) = if i % 2 == 0 {
+            (100 + 25 * i, 1, "USD")
+        } else {
+            (1_000_000 + 50_000 * i, 0, "LBP")
+        };
+        let seed = json!({
+            "account_id": account, "otp": OTP, "amount": major, "currency": currency,
+            "first_name": "Rami", "middle_name": "", "last_name": format!("Haddad{i}"),
+            "mobile_number": format!("+9617100{:04}", i)
+        });
+        let r = http
+            .post(format!("{sandbox}/_admin/omt/pending"))
+            .json(&seed)
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("seeding the omt sandbox: HTTP {}", r.status());
+        }
+        if design == Design::OmtLocked {
+            http.post(format!("{sandbox}/_admin/omt/lock"))
+                .json(&json!({"account_id": account, "reason": "expired"}))
+                .send()
+                .await?;
+        }
+        let otp = if design == Design::OmtWrongOtp {
+            111_111
+        } else {
+            OTP
+        };
+        let amount = if design == Design::OmtMismatch {
+            major + 1
+        } else {
+            major
+        };
+        let body = json!({
+            "idempotency_key": format!("demo-omt-{i:03}"),
+            "provider": "omt",
+            "amount": amount * 100,
+            "currency": code,
+            "recipient": {"account_id": account, "otp": otp, "customer_name": format!("Rami Haddad{i}")},
+        });
+        let r = http
+            .post(format!("{api}/v1/cashouts"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = r.status();
+        let v: Value = r.json().await?;
+        if status != reqwest::StatusCode::ACCEPTED {
+            bail!("omt order {i}: HTTP {status}: {v}");
+        }
+        out.push(Sent {
+            id: v["id"].as_str().context("no id")?.to_owned(),
+            design,
+        });
+    }
+    Ok(out)
 }
 
 /// Deletes the demo's keys so repeated demos leave Redis as they found it.

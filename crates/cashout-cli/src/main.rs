@@ -73,6 +73,14 @@ enum Command {
         /// Cashout id.
         id: String,
     },
+    /// Revoke a cashout: `created` with no provider call, a submitted OMT cashout at OMT.
+    Revoke {
+        /// Cashout id.
+        id: String,
+        /// Who does it (default cli:$USER).
+        #[arg(long)]
+        operator: Option<String>,
+    },
     /// Work the dead-letter queue: list, show, replay, resolve, discard.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
@@ -119,6 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(addr = %listener.local_addr()?, "sandbox listening");
             let cfg = cashout_sandbox::SandboxConfig {
                 camoo: settings.sandbox.camoo.clone(),
+                omt: settings.sandbox.omt.clone(),
             };
             cashout_sandbox::serve(listener, cfg, app::wait(app::shutdown_signal())).await?;
             Ok(())
@@ -169,6 +178,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Revoke { id, operator } => {
+            telemetry::init(&settings.log.format, "warn");
+            let id = CashoutId::parse(&id).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let producer = app::producer(&settings).await?;
+            let driver = app::driver(&settings, &producer).await?;
+            let actor = operator.unwrap_or_else(|| {
+                format!(
+                    "cli:{}",
+                    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+                )
+            });
+            let c = driver.revoke(&id, &actor).await?;
+            println!("{}  {}", c.id, c.state);
+            Ok(())
+        }
         Command::Dlq(cmd) => {
             telemetry::init(&settings.log.format, "warn");
             let producer = app::producer(&settings).await?;
@@ -202,7 +226,10 @@ async fn api(settings: Settings) -> anyhow::Result<()> {
         .camoo_enabled()
         .then(|| settings.providers.camoo.api_secret.clone())
         .filter(|s| !s.expose_secret().is_empty());
-    let state = AppState::new(producer, tokens, secret).with_admin_tokens(settings.admin_tokens()?);
+    let driver = app::driver(&settings, &producer).await?;
+    let state = AppState::new(producer, tokens, secret)
+        .with_admin_tokens(settings.admin_tokens()?)
+        .with_driver(driver);
     let listener = tokio::net::TcpListener::bind(&settings.api.listen)
         .await
         .with_context(|| format!("api.listen: cannot bind {}", settings.api.listen))?;

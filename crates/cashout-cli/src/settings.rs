@@ -37,12 +37,19 @@ pub struct Settings {
 pub struct ProvidersConfig {
     /// Camoo.
     pub camoo: CamooConfig,
+    /// OMT.
+    pub omt: cashout_providers::omt::OmtConfig,
 }
 
 impl ProvidersConfig {
     /// True when Camoo has credentials.
     pub fn camoo_enabled(&self) -> bool {
         !self.camoo.api_key.expose_secret().is_empty()
+    }
+
+    /// True when OMT has credentials.
+    pub fn omt_enabled(&self) -> bool {
+        !self.omt.username.expose_secret().is_empty()
     }
 }
 
@@ -54,6 +61,8 @@ pub struct SandboxSettings {
     pub listen: String,
     /// The simulated Camoo.
     pub camoo: cashout_sandbox::CamooConfig,
+    /// The simulated OMT.
+    pub omt: cashout_sandbox::OmtConfig,
 }
 
 impl Default for SandboxSettings {
@@ -61,6 +70,7 @@ impl Default for SandboxSettings {
         Self {
             listen: "127.0.0.1:8090".to_owned(),
             camoo: cashout_sandbox::CamooConfig::default(),
+            omt: cashout_sandbox::OmtConfig::default(),
         }
     }
 }
@@ -121,6 +131,18 @@ impl Settings {
         }
         if self.worker.max_deliveries == 0 {
             bail!("worker.max_deliveries: must be at least 1");
+        }
+        let omt_longest = self.providers.omt.timeouts.longest();
+        if self.providers.omt_enabled()
+            && omt_longest.as_millis() >= u128::from(self.worker.lease_ms)
+        {
+            bail!(
+                "worker.lease_ms: must exceed the longest providers.omt.timeouts call ({} ms)",
+                omt_longest.as_millis()
+            );
+        }
+        if self.providers.omt.max_failed_attempts > 3 {
+            bail!("providers.omt.max_failed_attempts: must be at most 3 (OMT locks at the 4th)");
         }
         let longest = self.providers.camoo.timeouts.longest();
         if self.providers.camoo_enabled() && longest.as_millis() >= u128::from(self.worker.lease_ms)

@@ -4,6 +4,7 @@
 use crate::error::ParkReason;
 use crate::ids::{CashoutId, TraceId};
 use crate::order::CashoutOrder;
+use crate::provider::Provider;
 use crate::state::{Decision, Event, IllegalTransition, State, transition};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,8 @@ pub struct Cashout {
     pub state: State,
     /// Incremented by every write; writes compare-and-set on it.
     pub version: u64,
-    /// The reference we give the provider (Camoo `external_reference`). Fixed at creation.
+    /// The reference we give the provider (Camoo `external_reference`, OMT `receiptNumber`).
+    /// Fixed at creation.
     pub external_reference: String,
     /// The provider's id for the payout, stored the moment it is known.
     pub provider_ref: Option<String>,
@@ -106,13 +108,17 @@ impl Cashout {
     /// A new cashout in `created`, due now.
     pub fn new(order: CashoutOrder, trace_id: TraceId, now: DateTime<Utc>) -> Self {
         let id = CashoutId::generate();
+        let external_reference = match order.provider {
+            Provider::Omt => format!("CO{}", id.simple_upper()),
+            Provider::Camoo | Provider::Omno => id.to_string(),
+        };
         Self {
             id,
             fingerprint: order.fingerprint(),
             order,
             state: State::Created,
             version: 1,
-            external_reference: id.to_string(),
+            external_reference,
             provider_ref: None,
             provider_status: None,
             submit_intent: None,
@@ -129,6 +135,11 @@ impl Cashout {
             created_at: now,
             updated_at: now,
         }
+    }
+
+    /// Forgets secrets the cashout no longer needs (the OMT OTP once GETCTI has answered).
+    pub fn scrub_secrets(&mut self) {
+        self.order.recipient.scrub_secrets();
     }
 
     /// True when a worker should act on it now.

@@ -16,6 +16,11 @@ impl CashoutId {
         Self(Uuid::now_v7())
     }
 
+    /// 32 uppercase hex digits, for providers whose references must be short and plain.
+    pub fn simple_upper(&self) -> String {
+        self.0.simple().to_string().to_ascii_uppercase()
+    }
+
     /// Parses the textual form; anything but a UUID is refused.
     pub fn parse(s: &str) -> Result<Self, InvalidId> {
         Uuid::parse_str(s.trim())

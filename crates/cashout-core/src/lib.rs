@@ -17,5 +17,5 @@ pub use ids::{CashoutId, IdempotencyKey, TraceId};
 pub use money::{Amount, Currency};
 pub use order::{CashoutOrder, FieldError};
 pub use provider::Provider;
-pub use recipient::{CamooRecipient, PhoneNumber, Recipient};
+pub use recipient::{CamooRecipient, OmtAccountId, OmtRecipient, Otp, PhoneNumber, Recipient};
 pub use state::{Decision, Event, IllegalTransition, State, transition};

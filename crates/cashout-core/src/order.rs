@@ -4,7 +4,7 @@
 use crate::ids::IdempotencyKey;
 use crate::money::{Amount, Currency};
 use crate::provider::Provider;
-use crate::recipient::{CamooRecipient, PhoneNumber, Recipient};
+use crate::recipient::{CamooRecipient, OmtAccountId, OmtRecipient, Otp, PhoneNumber, Recipient};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -53,7 +53,7 @@ impl FieldError {
 }
 
 /// Providers whose adapters are built. Orders for the others are refused at the edge.
-pub const AVAILABLE_PROVIDERS: [Provider; 1] = [Provider::Camoo];
+pub const AVAILABLE_PROVIDERS: [Provider; 2] = [Provider::Camoo, Provider::Omt];
 
 impl CashoutOrder {
     /// Parses a JSON object into an order. The body must be an object; unknown top-level fields
@@ -123,7 +123,7 @@ impl CashoutOrder {
 
         let recipient = match obj.get("recipient") {
             None | Some(Value::Null) => return Err(missing("recipient")),
-            Some(Value::Object(r)) => parse_recipient(provider, currency, r)?,
+            Some(Value::Object(r)) => parse_recipient(provider, currency, amount, r)?,
             Some(_) => {
                 return Err(FieldError::new(
                     "recipient",
@@ -195,9 +195,93 @@ fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str,
     }
 }
 
+/// The longest customer name accepted for OMT.
+pub const MAX_CUSTOMER_NAME: usize = 100;
+
+fn unknown_recipient_field(r: &Map<String, Value>, known: &[&str]) -> Result<(), FieldError> {
+    match r.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => Err(FieldError::new(
+            &format!("recipient.{unknown}"),
+            "unknown_field",
+            format!("unknown field 'recipient.{unknown}'"),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn parse_omt(
+    currency: Currency,
+    amount: Amount,
+    r: &Map<String, Value>,
+) -> Result<Recipient, FieldError> {
+    if !matches!(currency, Currency::Lbp | Currency::Usd) {
+        return Err(FieldError::new(
+            "currency",
+            "unsupported_currency",
+            "omt pays out in LBP or USD",
+        ));
+    }
+    // OMT takes whole major units: 500 USD is `amount: 500`.
+    let unit = 10_i64.pow(currency.exponent());
+    if amount.minor() % unit != 0 {
+        return Err(FieldError::new(
+            "amount",
+            "fractional_amount",
+            format!(
+                "omt pays whole {currency} only: amount must be a multiple of {unit} minor units"
+            ),
+        ));
+    }
+    unknown_recipient_field(r, &["account_id", "otp", "customer_name"])?;
+    let account_id = match r.get("account_id") {
+        None | Some(Value::Null) => return Err(missing("recipient.account_id")),
+        Some(Value::Number(n)) => n.as_i64().and_then(|v| OmtAccountId::new(v).ok()),
+        Some(_) => None,
+    }
+    .ok_or_else(|| {
+        FieldError::new(
+            "recipient.account_id",
+            "invalid_account_id",
+            "recipient.account_id must be a positive integer",
+        )
+    })?;
+    let otp = match r.get("otp") {
+        None | Some(Value::Null) => return Err(missing("recipient.otp")),
+        Some(Value::Number(n)) => n.as_u64().and_then(|v| Otp::parse(&v.to_string()).ok()),
+        Some(Value::String(s)) => Otp::parse(s).ok(),
+        Some(_) => None,
+    }
+    .ok_or_else(|| {
+        // Never echo the value: it is a secret.
+        FieldError::new(
+            "recipient.otp",
+            "invalid_otp",
+            "recipient.otp must be 4 to 8 digits",
+        )
+    })?;
+    let customer_name = match r.get("customer_name") {
+        None | Some(Value::Null) => return Err(missing("recipient.customer_name")),
+        Some(Value::String(s)) => s.split_whitespace().collect::<Vec<_>>().join(" "),
+        Some(_) => String::new(),
+    };
+    if customer_name.is_empty() || customer_name.chars().count() > MAX_CUSTOMER_NAME {
+        return Err(FieldError::new(
+            "recipient.customer_name",
+            "invalid_name",
+            format!("recipient.customer_name must be 1 to {MAX_CUSTOMER_NAME} characters"),
+        ));
+    }
+    Ok(Recipient::Omt(OmtRecipient {
+        account_id,
+        otp: Some(otp),
+        customer_name,
+    }))
+}
+
 fn parse_recipient(
     provider: Provider,
     currency: Currency,
+    amount: Amount,
     r: &Map<String, Value>,
 ) -> Result<Recipient, FieldError> {
     match provider {
@@ -234,7 +318,8 @@ fn parse_recipient(
             })?;
             Ok(Recipient::Camoo(CamooRecipient { phone_number }))
         }
-        Provider::Omt | Provider::Omno => Err(FieldError::new(
+        Provider::Omt => parse_omt(currency, amount, r),
+        Provider::Omno => Err(FieldError::new(
             "provider",
             "provider_unavailable",
             format!("provider '{provider}' is not available yet"),
@@ -284,7 +369,7 @@ mod tests {
         assert_eq!(field_of(with("currency", json!("GBP"))), "currency");
         assert_eq!(field_of(with("currency", json!("LBP"))), "currency");
         assert_eq!(field_of(with("provider", json!("paypal"))), "provider");
-        assert_eq!(field_of(with("provider", json!("omt"))), "provider");
+        assert_eq!(field_of(with("provider", json!("omno"))), "provider");
         assert_eq!(
             field_of(with("idempotency_key", json!("k".repeat(129)))),
             "idempotency_key"
@@ -305,6 +390,67 @@ mod tests {
         let mut no_key = good();
         no_key.as_object_mut().unwrap().remove("idempotency_key");
         assert_eq!(field_of(no_key), "idempotency_key");
+    }
+
+    fn omt() -> Value {
+        json!({
+            "idempotency_key": "omt-1",
+            "provider": "omt",
+            "amount": 50_000,
+            "currency": "USD",
+            "recipient": {"account_id": 123, "otp": 456789, "customer_name": "John  Doe Smith"},
+        })
+    }
+
+    #[test]
+    fn parses_omt_orders() {
+        let o = CashoutOrder::parse(&omt()).unwrap();
+        let Recipient::Omt(r) = &o.recipient else {
+            panic!()
+        };
+        assert_eq!(r.account_id.get(), 123);
+        assert_eq!(r.otp.as_ref().map(Otp::expose), Some("456789"));
+        assert_eq!(r.customer_name, "John Doe Smith");
+        let mut s = omt();
+        s["recipient"]["otp"] = json!("012345");
+        assert!(CashoutOrder::parse(&s).is_ok());
+    }
+
+    #[test]
+    fn omt_refusals_name_the_field_and_never_echo_the_otp() {
+        let with = |f: &dyn Fn(&mut Value)| {
+            let mut v = omt();
+            f(&mut v);
+            CashoutOrder::parse(&v).unwrap_err()
+        };
+        assert_eq!(with(&|v| v["amount"] = json!(50_050)).field, "amount");
+        assert_eq!(with(&|v| v["currency"] = json!("XAF")).field, "currency");
+        assert_eq!(
+            with(&|v| v["recipient"]["account_id"] = json!(0)).field,
+            "recipient.account_id"
+        );
+        assert_eq!(
+            with(&|v| v["recipient"]["account_id"] = json!("12")).field,
+            "recipient.account_id"
+        );
+        let e = with(&|v| v["recipient"]["otp"] = json!(12));
+        assert_eq!(e.field, "recipient.otp");
+        assert!(!e.message.contains("12 "));
+        assert_eq!(
+            with(&|v| v["recipient"]["customer_name"] = json!("  ")).field,
+            "recipient.customer_name"
+        );
+        assert_eq!(
+            with(&|v| {
+                v["recipient"].as_object_mut().unwrap().remove("otp");
+            })
+            .field,
+            "recipient.otp"
+        );
+        assert_eq!(
+            with(&|v| v["recipient"]["pin"] = json!(1)).field,
+            "recipient.pin"
+        );
     }
 
     #[test]

@@ -75,19 +75,137 @@ pub struct CamooRecipient {
     pub phone_number: PhoneNumber,
 }
 
+/// An OMT account id: a positive integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct OmtAccountId(i64);
+
+/// An account id that is not a positive integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("account_id must be a positive integer")]
+pub struct InvalidAccountId;
+
+impl OmtAccountId {
+    /// Accepts positive integers only.
+    pub fn new(v: i64) -> Result<Self, InvalidAccountId> {
+        if v > 0 {
+            Ok(Self(v))
+        } else {
+            Err(InvalidAccountId)
+        }
+    }
+
+    /// The number.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for OmtAccountId {
+    type Error = InvalidAccountId;
+    fn try_from(v: i64) -> Result<Self, Self::Error> {
+        Self::new(v)
+    }
+}
+
+impl From<OmtAccountId> for i64 {
+    fn from(a: OmtAccountId) -> Self {
+        a.0
+    }
+}
+
+impl fmt::Display for OmtAccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An OMT one-time password: 4 to 8 digits. A secret: its `Debug` and `Display` show `***`, it
+/// is never part of a view, and it is removed from the record once GETCTI no longer needs it.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Otp(String);
+
+/// An OTP that is not 4 to 8 digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("otp must be 4 to 8 digits")]
+pub struct InvalidOtp;
+
+impl Otp {
+    /// Parses 4 to 8 ASCII digits.
+    pub fn parse(s: &str) -> Result<Self, InvalidOtp> {
+        if (4..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidOtp)
+        }
+    }
+
+    /// The digits, for the GETCTI call only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Otp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Otp(***)")
+    }
+}
+
+impl TryFrom<String> for Otp {
+    type Error = InvalidOtp;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Otp> for String {
+    fn from(o: Otp) -> Self {
+        o.0
+    }
+}
+
+/// An OMT recipient: the customer's pending cashout is found with account id + OTP, and the
+/// name is checked against what OMT holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OmtRecipient {
+    /// The customer's OMT account.
+    pub account_id: OmtAccountId,
+    /// The OTP; `None` once scrubbed.
+    pub otp: Option<Otp>,
+    /// The customer's name as the order gives it.
+    pub customer_name: String,
+}
+
 /// The recipient of a cashout, one variant per provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Recipient {
     /// Camoo mobile money.
     Camoo(CamooRecipient),
+    /// OMT cash pick-up.
+    Omt(OmtRecipient),
 }
 
 impl Recipient {
-    /// A view without personal data, for logs and API answers.
+    /// A view without secrets or personal data beyond what operators need, for logs and API
+    /// answers. OTPs never appear; phone numbers are masked.
     pub fn redacted(&self) -> serde_json::Value {
         match self {
             Recipient::Camoo(r) => serde_json::json!({ "phone_number": r.phone_number.masked() }),
+            Recipient::Omt(r) => serde_json::json!({
+                "account_id": r.account_id.get(),
+                "customer_name": r.customer_name,
+            }),
+        }
+    }
+
+    /// Forgets secrets that are no longer needed (the OMT OTP once GETCTI has answered).
+    pub fn scrub_secrets(&mut self) {
+        match self {
+            Recipient::Camoo(_) => {}
+            Recipient::Omt(r) => r.otp = None,
         }
     }
 }
@@ -114,6 +232,25 @@ mod tests {
         assert!(!format!("{p:?}").contains("612345"));
         let r = Recipient::Camoo(CamooRecipient { phone_number: p });
         assert!(!r.redacted().to_string().contains("612345"));
+    }
+
+    #[test]
+    fn otps_are_secret() {
+        let o = Otp::parse("123456").unwrap();
+        assert_eq!(format!("{o:?}"), "Otp(***)");
+        assert!(Otp::parse("123").is_err());
+        assert!(Otp::parse("123456789").is_err());
+        assert!(Otp::parse("12a456").is_err());
+        let mut r = Recipient::Omt(OmtRecipient {
+            account_id: OmtAccountId::new(7).unwrap(),
+            otp: Some(o),
+            customer_name: "John Doe".into(),
+        });
+        assert!(!r.redacted().to_string().contains("123456"));
+        assert!(!format!("{r:?}").contains("123456"));
+        r.scrub_secrets();
+        assert!(!serde_json::to_string(&r).unwrap().contains("123456"));
+        assert!(OmtAccountId::new(0).is_err());
     }
 
     proptest! {

@@ -4,6 +4,7 @@
 
 pub mod camoo;
 mod error;
+pub mod omt;
 mod policy;
 
 pub use error::{Operation, ProviderError};

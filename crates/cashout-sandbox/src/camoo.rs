@@ -16,7 +16,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -26,16 +26,17 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::audit::{AuditEntry, AuditLog};
 use crate::faults::{self, FaultRegistry};
 use crate::server::Connection;
+pub(crate) use crate::util::iso;
+use crate::util::{lock, secret_eq};
 use model::{Amount, Outcome, Payout};
 
 pub use model::Payment;
@@ -238,11 +239,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Formats a UTC time as ISO-8601 with seconds and `Z`, e.g. `2026-11-21T05:00:00Z`.
-pub(crate) fn iso(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 /// Money, payouts and scheduled refunds, behind one lock.
 struct Ledger {
     /// Remaining balance in hundredths of a major unit.
@@ -319,20 +315,6 @@ pub(crate) struct Inner {
 #[derive(Clone)]
 pub(crate) struct Camoo {
     inner: Arc<Inner>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Constant-time equality of two secrets (compares their SHA-256 digests byte by byte).
-fn secret_eq(given: &[u8], expected: &[u8]) -> bool {
-    let a = Sha256::digest(given);
-    let b = Sha256::digest(expected);
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
 }
 
 /// Balance in major units → minor units (hundredths), if it fits and is not negative.

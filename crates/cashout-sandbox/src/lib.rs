@@ -1,4 +1,4 @@
-//! Local simulators of the payout providers (Camoo first), served over HTTP on loopback for tests,
+//! Local simulators of the payout providers (Camoo, OMT), served over HTTP on loopback for tests,
 //! the demo and benchmarks, with a shared audit of every payout they executed.
 //!
 //! # Layout
@@ -10,6 +10,12 @@
 //! | `GET /_admin/payouts[?external_reference=X]` | `{"payouts": [AuditEntry…]}` in execution order ([`audit`]) |
 //! | `GET /_admin/camoo/calls` | `{"create": n, "verify": n, "account": n}` authenticated calls received |
 //! | `GET`/`PUT /_admin/camoo/config` | read / patch the live Camoo configuration |
+//! | `/omt/api/v1/cashout/{GETCTI,PAYCTI,Revoke}` | the OMT cashout API simulator ([`omt`], see below) |
+//! | `POST /_admin/omt/pending` | seeds the pending cashout of an account ([`omt::NewPending`]); `201` with its [`omt::AccountView`] |
+//! | `POST /_admin/omt/lock` | locks an account (`{"account_id", "reason": "multiple_failures" \| "expired"}`) |
+//! | `GET /_admin/omt/accounts/{account_id}` | [`omt::AccountView`]: failed attempts, lock, pending cashout (no OTP, no phone) |
+//! | `GET /_admin/omt/calls[?account_id=X]` | `{"getcti": n, "paycti": n, "revoke": n, "failed_attempts": n}`, all or one account's |
+//! | `GET`/`PUT /_admin/omt/config` | read / patch the live OMT `failure_mode` (`{"failure_mode": "http200" \| "http4xx"}`) |
 //! | `POST /_admin/faults` | queue a fault ([`faults`], see below); `201` with the stored fault |
 //! | `GET /_admin/faults` | `{"faults": [StoredFault…]}` still queued, with remaining counts |
 //! | `DELETE /_admin/faults` | removes every queued fault; `200 {"cleared": n}` |
@@ -25,17 +31,18 @@
 //!  "fault": {"kind": "status", "status": 503, "retry_after_secs": 5}}
 //! ```
 //!
-//! - `provider`: `"camoo"`; `endpoint`: `"create"` (`POST /cashout`), `"verify"` or `"account"`.
+//! - `provider`: `"camoo"` with `endpoint` `"create"` (`POST /cashout`), `"verify"` or
+//!   `"account"`; or `"omt"` with `endpoint` `"getcti"`, `"paycti"` or `"revoke"`.
 //! - `count`: how many calls it applies to (default 1, at least 1).
 //! - `fault`, by `kind`:
 //!
 //! | `fault` | effect on the call |
 //! |---|---|
-//! | `{"kind": "status", "status": 400–599, "retry_after_secs"?: u64}` | answers that status with the provider's usual error body (Camoo: `{"code": status, "message": reason, "errors": {}}`), plus `Retry-After: <secs>` when given; **nothing is executed** (no validation, no payout, no balance change, no audit entry) |
+//! | `{"kind": "status", "status": 400–599, "retry_after_secs"?: u64}` | answers that status with the provider's usual error body (Camoo: `{"code": status, "message": reason, "errors": {}}`; OMT: `{"isSuccess": false, "error": reason}`), plus `Retry-After: <secs>` when given; **nothing is executed** (no validation, no payout, no balance change, no audit entry, no OMT failed attempt) |
 //! | `{"kind": "delay", "delay_ms": u64, "phase": "before"}` | sleeps, then handles the call normally; if the client disconnects during the sleep, nothing is executed |
-//! | `{"kind": "delay", "delay_ms": u64, "phase": "after"}` | handles the call normally (a create is executed and audited, and `create_delay_ms` / `verify_delay_ms` still apply), then sleeps before answering |
+//! | `{"kind": "delay", "delay_ms": u64, "phase": "after"}` | handles the call normally (a create or PAYCTI is executed and audited, and `create_delay_ms` / `verify_delay_ms` still apply), then sleeps before answering |
 //! | `{"kind": "reset", "phase": "before"}` | drops the TCP connection with no HTTP response at all; nothing is executed |
-//! | `{"kind": "reset", "phase": "after"}` | handles the call normally (a create is executed and audited), then drops the connection instead of answering |
+//! | `{"kind": "reset", "phase": "after"}` | handles the call normally (a create or PAYCTI is executed and audited), then drops the connection instead of answering |
 //!
 //! The answer is `201` with the stored fault: the request plus an `id` (increasing from 1), e.g.
 //! `{"id": 1, "provider": "camoo", "endpoint": "create", "count": 2, "fault": {…}}`. An unknown
@@ -44,7 +51,8 @@
 //!
 //! Faults for one endpoint queue up in creation order: each call that passes authentication
 //! consumes one unit of the first one's `count` (it leaves the queue at 0). A `401` consumes
-//! nothing; a call that consumed a fault still counts in `/_admin/camoo/calls`.
+//! nothing; a call that consumed a fault still counts in `/_admin/camoo/calls` (or
+//! `/_admin/omt/calls`).
 //!
 //! A dropped connection is closed with a TCP RST right after the client sent its whole request:
 //! clients see a transport error on an established connection ("connection reset" / "connection
@@ -73,6 +81,42 @@
 //! settle time), the sandbox sends the signed GET notification described in [`camoo`] and retries
 //! until it gets HTTP 200 (5 attempts, 500 ms apart).
 //!
+//! # OMT
+//!
+//! Every call needs HTTP Basic auth (`OmtConfig::username` / `password`); without it: `401
+//! {"isSuccess": false, "error": "Unauthorized"}`, which counts nothing. A query or body that
+//! does not parse (non-integer `accountId`/`otp`/`amount`/`currency`, missing field) is `400
+//! {"isSuccess": false, "error": "Invalid request"}`, not a failed attempt.
+//!
+//! Each account (`accountId`) has a count of failed attempts, maybe a lock, and at most one
+//! cashout seeded by `POST /_admin/omt/pending` (`pending`, then `paid` or `revoked`). A locked
+//! account answers every call with its lock message and nothing counts: `"Account is locked due to
+//! multiple failed attempts."` or, once a still-pending cashout is past its `expires_in_secs`
+//! (noticed by the next call, whatever the endpoint), `"Account is locked, please contact
+//! support."`. A **failed attempt** increments the count; the 4th locks the account and is
+//! already answered with the lock message.
+//!
+//! | call | answer (`isSuccess: false` unless noted) | failed attempt |
+//! |---|---|---|
+//! | `GET GETCTI?accountId&otp`, pending and right OTP | `{"isSuccess": true, "value": {"name", "amount", "currency", "currencyName", "firstName", "middleName", "lastName", "mobileNumber"}}` | no |
+//! | GETCTI, no pending cashout or wrong OTP | `"error": "Account not found! Please check the info."` | yes |
+//! | `POST PAYCTI {accountId, amount, currency, customerName, receiptNumber}`, all match, outcome success | pays: `{"isSuccess": true, "value": "Cashout Success"}`, audit entry, count reset to 0 | no |
+//! | PAYCTI, no pending cashout | `"error": "Account not found! Please check info."` | yes |
+//! | PAYCTI, amount, currency or name differ | `"error": "Account details do not match! Please check info."` | yes |
+//! | PAYCTI, all match, outcome `failed` | `"value": "Cashout Failed"` (stays pending) | yes |
+//! | `POST Revoke {accountId}`, pending | `{"isSuccess": true, "value": "Revoke Success"}` | no |
+//! | Revoke, already paid | `"value": "Revoke Failed"` | no |
+//! | Revoke, none (or already revoked) | `"error": "Account not found! Please check info."` | no |
+//!
+//! `customerName` matches `"first middle last"` or `"first last"`, ignoring case and runs of
+//! whitespace. The audit entry of a PAYCTI has `provider_id` and `external_reference` = the
+//! `receiptNumber`, the amount in major units, `currency` `"LBP"` (0) or `"USD"` (1), and the last
+//! 3 digits of the mobile number.
+//!
+//! With `failure_mode` `http200` (default) business failures come with HTTP 200; with `http4xx`,
+//! the same bodies come with 404 (not found), 400 (mismatch, `Cashout Failed`, `Revoke Failed`) or
+//! 403 (locked).
+//!
 //! # Example
 //!
 //! ```no_run
@@ -87,7 +131,9 @@
 pub mod audit;
 pub mod camoo;
 pub mod faults;
+pub mod omt;
 mod server;
+mod util;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -102,6 +148,7 @@ use tokio::task::JoinHandle;
 pub use audit::{AuditEntry, AuditLog, PayoutList};
 pub use camoo::{CamooConfig, camoo_signature};
 pub use faults::{Fault, FaultList, FaultRegistry, NewFault, Phase, StoredFault};
+pub use omt::{FailureMode, OmtConfig};
 
 /// Configuration of the whole sandbox: one section per simulated provider.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -109,6 +156,8 @@ pub use faults::{Fault, FaultList, FaultRegistry, NewFault, Phase, StoredFault};
 pub struct SandboxConfig {
     /// The Camoo simulator.
     pub camoo: CamooConfig,
+    /// The OMT simulator.
+    pub omt: OmtConfig,
 }
 
 /// The sandbox's shared state: the audit log and each provider simulator.
@@ -120,6 +169,7 @@ pub struct Sandbox {
     audit: AuditLog,
     faults: FaultRegistry,
     camoo: camoo::Camoo,
+    omt: omt::Omt,
 }
 
 impl Sandbox {
@@ -128,10 +178,12 @@ impl Sandbox {
         let audit = AuditLog::new();
         let faults = FaultRegistry::new();
         let camoo = camoo::Camoo::new(config.camoo, audit.clone(), faults.clone());
+        let omt = omt::Omt::new(config.omt, audit.clone(), faults.clone());
         Self {
             audit,
             faults,
             camoo,
+            omt,
         }
     }
 
@@ -167,6 +219,8 @@ impl Sandbox {
             .merge(faults)
             .nest("/camoo/v1/payment", self.camoo.api_routes())
             .nest("/_admin/camoo", self.camoo.admin_routes())
+            .nest("/omt/api/v1/cashout", self.omt.api_routes())
+            .nest("/_admin/omt", self.omt.admin_routes())
     }
 
     /// Serves this sandbox on `listener` until `shutdown` completes (then shuts down gracefully:
@@ -201,6 +255,12 @@ impl SandboxHandle {
     /// Base URL of the Camoo simulator: `http://127.0.0.1:PORT/camoo/v1/payment`.
     pub fn camoo_base_url(&self) -> String {
         format!("{}/camoo/v1/payment", self.base_url())
+    }
+
+    /// Base URL of the OMT simulator: `http://127.0.0.1:PORT/omt` (the API is under
+    /// `/omt/api/v1/cashout/`).
+    pub fn omt_base_url(&self) -> String {
+        format!("{}/omt", self.base_url())
     }
 
     /// Stops accepting connections, lets in-flight requests finish, and waits for the server.

@@ -23,6 +23,7 @@ fn config() -> SandboxConfig {
             long_pending_ms: 3 * SETTLE_MS,
             ..CamooConfig::default()
         },
+        ..SandboxConfig::default()
     }
 }
 
@@ -546,3 +547,4 @@ async fn shutdown_drops_pending_notifications() {
 }
 
 mod faults;
+mod omt;

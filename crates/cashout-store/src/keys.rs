@@ -1,6 +1,6 @@
 //! Every Redis key we use, derived from one prefix so tests and tenants never share keys.
 
-use cashout_core::{CashoutId, IdempotencyKey, Provider};
+use cashout_core::{CashoutId, IdempotencyKey, OmtAccountId, Provider};
 
 /// Key names under a prefix.
 #[derive(Debug, Clone)]
@@ -54,6 +54,21 @@ impl Keys {
     /// Set when the sweeper re-enqueues a cashout, so a backlog is not re-enqueued on every sweep.
     pub fn swept(&self, id: &CashoutId) -> String {
         format!("{}:swept:{id}", self.prefix)
+    }
+
+    /// Failed attempts OMT counted for an account (the lockout guard).
+    pub fn omt_failures(&self, account: OmtAccountId) -> String {
+        format!("{}:omt:failures:{account}", self.prefix)
+    }
+
+    /// Set while OMT reports the account locked.
+    pub fn omt_locked(&self, account: OmtAccountId) -> String {
+        format!("{}:omt:locked:{account}", self.prefix)
+    }
+
+    /// Serialises the cashouts of one OMT account.
+    pub fn omt_lease(&self, account: OmtAccountId) -> String {
+        format!("{}:omt:lease:{account}", self.prefix)
     }
 
     /// The sweeper's lock (one sweeper at a time).

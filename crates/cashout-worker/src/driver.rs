@@ -34,11 +34,22 @@ pub struct CamooSetup {
     pub retry: RetryPolicy,
 }
 
+/// OMT's client and settings.
+#[derive(Debug, Clone)]
+pub struct OmtSetup {
+    /// The HTTP client.
+    pub client: cashout_providers::omt::OmtClient,
+    /// Guard thresholds, lock expiry, retries.
+    pub config: cashout_providers::omt::OmtConfig,
+}
+
 /// The configured provider adapters.
 #[derive(Debug, Clone, Default)]
 pub struct Providers {
     /// Camoo.
     pub camoo: Option<CamooSetup>,
+    /// OMT.
+    pub omt: Option<OmtSetup>,
 }
 
 impl Providers {
@@ -49,7 +60,12 @@ impl Providers {
                 .as_ref()
                 .map(|c| c.retry.clone())
                 .unwrap_or_default(),
-            Provider::Omt | Provider::Omno => RetryPolicy::default(),
+            Provider::Omt => self
+                .omt
+                .as_ref()
+                .map(|o| o.config.retry.clone())
+                .unwrap_or_default(),
+            Provider::Omno => RetryPolicy::default(),
         }
     }
 }
@@ -60,6 +76,9 @@ impl Providers {
         let mut v = Vec::new();
         if self.camoo.is_some() {
             v.push(Provider::Camoo);
+        }
+        if self.omt.is_some() {
+            v.push(Provider::Omt);
         }
         v
     }
@@ -124,6 +143,11 @@ impl Driver {
     /// True once [`Driver::begin_shutdown`] was called.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// A fresh random token (leases, intents).
+    pub(crate) fn token() -> String {
+        format!("{:016x}", rand::random::<u64>())
     }
 
     /// The store.
@@ -196,7 +220,8 @@ impl Driver {
         }
         match rec.order.provider {
             Provider::Camoo => self.camoo_step(rec).await,
-            Provider::Omt | Provider::Omno => {
+            Provider::Omt => self.omt_step(rec).await,
+            Provider::Omno => {
                 let detail = format!("no {} adapter in this worker", rec.order.provider);
                 self.park(&id, ParkReason::ProviderContract, detail).await
             }
@@ -251,7 +276,12 @@ impl Driver {
         poll: &PollPolicy,
         rec: Cashout,
     ) -> Result<StepReport, StoreError> {
-        let Recipient::Camoo(recipient) = &rec.order.recipient;
+        let Recipient::Camoo(recipient) = &rec.order.recipient else {
+            let detail = "a camoo cashout without a camoo recipient".to_owned();
+            return self
+                .park(&rec.id, ParkReason::ProviderContract, detail)
+                .await;
+        };
         let lease = self.config.lease();
         let token = format!("{:016x}", rand::random::<u64>());
         // Write the intent before the request leaves: a crash from here on leaves a cashout
@@ -508,7 +538,7 @@ impl Driver {
     /// create applies only while that attempt's intent is still on the record. `read_deadline`
     /// is the polling deadline for status reads: reads are safe, so they are retried until it
     /// passes rather than a fixed number of times.
-    async fn after_error(
+    pub(crate) async fn after_error(
         &self,
         rec: &Cashout,
         err: ProviderError,
@@ -524,7 +554,7 @@ impl Driver {
         let intent = intent.map(str::to_owned);
         self.update_step_with(&rec.id, !shutting_down, move |r, now| {
             if op == Operation::CreatePayout {
-                let ours = r.state == State::Created
+                let ours = !r.state.is_terminal()
                     && r.submit_intent
                         .as_ref()
                         .is_some_and(|i| Some(&i.token) == intent.as_ref());
@@ -587,7 +617,7 @@ impl Driver {
                 }
                 Disposition::Rejected | Disposition::Locked if op == Operation::CreatePayout => {
                     r.submit_intent = None;
-                    apply(r, Event::ProviderRefused, detail.clone(), now)
+                    apply(r, refusal(r.state), detail.clone(), now)
                 }
                 Disposition::NeedsOperator(reason) if op == Operation::CreatePayout => {
                     // Refused before executing (credentials, balance, wrong endpoint): the
@@ -621,7 +651,7 @@ impl Driver {
         })
     }
 
-    async fn park(
+    pub(crate) async fn park(
         &self,
         id: &CashoutId,
         reason: ParkReason,
@@ -634,7 +664,11 @@ impl Driver {
     }
 
     /// An update that completes a step (and schedules the next one), reported as such.
-    async fn update_step<F>(&self, id: &CashoutId, f: F) -> Result<StepReport, StoreError>
+    pub(crate) async fn update_step<F>(
+        &self,
+        id: &CashoutId,
+        f: F,
+    ) -> Result<StepReport, StoreError>
     where
         F: FnMut(&mut Cashout, DateTime<Utc>) -> Option<Vec<HistoryEntry>>,
     {
@@ -642,7 +676,7 @@ impl Driver {
     }
 
     /// [`Driver::update_step`], scheduling the next job only when `push` is set.
-    async fn update_step_with<F>(
+    pub(crate) async fn update_step_with<F>(
         &self,
         id: &CashoutId,
         push: bool,
@@ -671,7 +705,7 @@ impl Driver {
     /// not be lost to a transient write failure. Each logical write carries an id, so one whose
     /// reply was lost is recognised on the next try instead of being applied twice. When `push`
     /// is set and the result is due again, the next job is scheduled.
-    async fn update<T, F>(
+    pub(crate) async fn update<T, F>(
         &self,
         id: &CashoutId,
         completes_step: bool,
@@ -743,7 +777,7 @@ impl Driver {
 
     /// Pushes the next job of a cashout that is due again. A failed push is not fatal: the
     /// sweeper finds overdue cashouts.
-    async fn schedule(&self, rec: &Cashout) {
+    pub(crate) async fn schedule(&self, rec: &Cashout) {
         let Some(at) = rec.next_action_at else { return };
         if rec.state.is_terminal() || rec.parked.is_some() {
             return;
@@ -758,8 +792,23 @@ impl Driver {
     }
 }
 
+/// The event for "the provider said no": a refusal before acceptance, a failure after.
+pub(crate) fn refusal(state: State) -> Event {
+    match state {
+        State::Created => Event::ProviderRefused,
+        State::Submitted | State::Confirmed | State::Revoked | State::Failed => {
+            Event::ProviderFailed
+        }
+    }
+}
+
 /// Applies an event through the transition table; an illegal one is recorded, not applied.
-fn apply(r: &mut Cashout, event: Event, cause: String, now: DateTime<Utc>) -> Vec<HistoryEntry> {
+pub(crate) fn apply(
+    r: &mut Cashout,
+    event: Event,
+    cause: String,
+    now: DateTime<Utc>,
+) -> Vec<HistoryEntry> {
     match r.apply(event, cause.clone(), now) {
         Ok(entry) => entry.into_iter().collect(),
         Err(illegal) => {
@@ -776,7 +825,7 @@ fn apply(r: &mut Cashout, event: Event, cause: String, now: DateTime<Utc>) -> Ve
 }
 
 /// Parks a cashout in its current state.
-fn park_entry(
+pub(crate) fn park_entry(
     r: &mut Cashout,
     reason: ParkReason,
     detail: String,

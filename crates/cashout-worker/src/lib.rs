@@ -4,11 +4,14 @@
 
 mod config;
 mod driver;
+mod omt;
+mod revoke;
 pub mod runtime;
 pub mod schedule;
 pub mod sweeper;
 
 pub use cashout_providers::RetryPolicy;
 pub use config::{SweeperConfig, WorkerConfig};
-pub use driver::{CamooSetup, Driver, Providers, StepReport};
+pub use driver::{CamooSetup, Driver, OmtSetup, Providers, StepReport};
+pub use revoke::RevokeError;
 pub use runtime::{WorkerExit, run, worker_name};

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{CamooConfig, iso};
+pub(crate) use crate::util::last3;
 
 /// A positive amount in hundredths of a major unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,12 +133,6 @@ pub(crate) fn valid_phone(phone: &str) -> bool {
         Some(rest) => (8..=15).contains(&rest.len()) && all_digits(rest),
         None => phone.len() == 9 && all_digits(phone),
     }
-}
-
-/// The last three digits of a phone number (fewer if it has fewer).
-pub(crate) fn last3(phone: &str) -> String {
-    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
-    digits[digits.len().saturating_sub(3)..].iter().collect()
 }
 
 /// The phone with every digit but the last three replaced by `*` (a leading `+` is kept).

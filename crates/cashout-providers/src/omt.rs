@@ -1,0 +1,231 @@
+//! OMT (HTTP Basic auth): `GETCTI?accountId&otp` finds the customer's pending cashout, `PAYCTI`
+//! pays it, `Revoke` cancels it. Answers are synchronous; there is no status call, so a PAYCTI
+//! whose answer is lost can only be settled by a person. HTTP here; wire types and the
+//! classification of failures in [`transformers`].
+
+pub mod transformers;
+
+use crate::error::ProviderError;
+use crate::policy::{RetryPolicy, Timeouts};
+use cashout_core::{OmtAccountId, Otp};
+use reqwest::header::{HeaderMap, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::time::Duration;
+pub use transformers::{CtiDetails, OmtAnswer, OmtFailure, PayCti};
+
+/// OMT settings (`CASHOUT_PROVIDERS__OMT__…`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OmtConfig {
+    /// Base URL without the path, as documented: `https://omt-cashout.almajmoua.org:8451`.
+    pub base_url: String,
+    /// Basic auth user.
+    pub username: SecretString,
+    /// Basic auth password.
+    pub password: SecretString,
+    /// Client timeouts (`status_ms` for GETCTI and Revoke, `create_ms` for PAYCTI).
+    pub timeouts: Timeouts,
+    /// Retries of retryable GETCTI errors (PAYCTI is never retried once it may have left).
+    pub retry: RetryPolicy,
+    /// Failed attempts per account we allow before the guard refuses more (OMT locks at 4).
+    pub max_failed_attempts: u32,
+    /// How long an account OMT reported locked is treated as locked without asking again.
+    pub lock_ttl_secs: u64,
+}
+
+impl Default for OmtConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://omt-cashout.almajmoua.org:8451".to_owned(),
+            username: SecretString::from(""),
+            password: SecretString::from(""),
+            timeouts: Timeouts::default(),
+            retry: RetryPolicy::default(),
+            max_failed_attempts: 3,
+            lock_ttl_secs: 86_400,
+        }
+    }
+}
+
+/// A setting that makes the client unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("providers.omt.{key}: {message}")]
+pub struct ConfigError {
+    /// The offending key.
+    pub key: &'static str,
+    /// Why.
+    pub message: String,
+}
+
+/// The OMT HTTP client.
+#[derive(Clone)]
+pub struct OmtClient {
+    http: reqwest::Client,
+    base_url: String,
+    timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for OmtClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OmtClient")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OmtClient {
+    /// Builds a client; refuses empty credentials, a guard above OMT's own limit, or a bad URL.
+    pub fn new(config: &OmtConfig) -> Result<Self, ConfigError> {
+        let err = |key, message: &str| ConfigError {
+            key,
+            message: message.to_owned(),
+        };
+        let base = url::Url::parse(&config.base_url).map_err(|e| ConfigError {
+            key: "base_url",
+            message: e.to_string(),
+        })?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(err("base_url", "must be an http(s) URL"));
+        }
+        if config.username.expose_secret().is_empty() {
+            return Err(err("username", "must be set"));
+        }
+        if config.password.expose_secret().is_empty() {
+            return Err(err("password", "must be set"));
+        }
+        if config.max_failed_attempts > 3 {
+            return Err(err(
+                "max_failed_attempts",
+                "must be at most 3: OMT locks the account at the 4th failure",
+            ));
+        }
+        let creds = format!(
+            "{}:{}",
+            config.username.expose_secret(),
+            config.password.expose_secret()
+        );
+        let mut auth = HeaderValue::from_str(&format!("Basic {}", base64(creds.as_bytes())))
+            .map_err(|_| err("username", "must be printable ASCII"))?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, auth);
+        headers.insert("Accept", HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(Duration::from_millis(config.timeouts.connect_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ConfigError {
+                key: "base_url",
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            timeouts: config.timeouts.clone(),
+        })
+    }
+
+    fn url(&self, endpoint: &str) -> String {
+        format!("{}/api/v1/cashout/{endpoint}", self.base_url)
+    }
+
+    /// `GETCTI`: the customer's pending cashout. A read, but a wrong OTP counts towards OMT's
+    /// lock: the caller must go through the lockout guard first.
+    pub async fn get_cti(
+        &self,
+        account: OmtAccountId,
+        otp: &Otp,
+    ) -> Result<OmtAnswer<CtiDetails>, ProviderError> {
+        let resp = self
+            .http
+            .get(self.url("GETCTI"))
+            .timeout(Duration::from_millis(self.timeouts.status_ms))
+            .query(&[
+                ("accountId", account.get().to_string()),
+                ("otp", otp.expose().to_owned()),
+            ])
+            .send()
+            .await
+            .map_err(ProviderError::from_reqwest)?;
+        transformers::read(resp).await
+    }
+
+    /// `PAYCTI`: pays. Never send it twice for one cashout.
+    pub async fn pay_cti(&self, req: &PayCti) -> Result<OmtAnswer<()>, ProviderError> {
+        let resp = self
+            .http
+            .post(self.url("PAYCTI"))
+            .timeout(Duration::from_millis(self.timeouts.create_ms))
+            .json(req)
+            .send()
+            .await
+            .map_err(ProviderError::from_reqwest)?;
+        transformers::read::<serde_json::Value>(resp)
+            .await
+            .map(OmtAnswer::discard)
+    }
+
+    /// `Revoke`: cancels the account's pending cashout.
+    pub async fn revoke(&self, account: OmtAccountId) -> Result<OmtAnswer<()>, ProviderError> {
+        let resp = self
+            .http
+            .post(self.url("Revoke"))
+            .timeout(Duration::from_millis(self.timeouts.status_ms))
+            .json(&serde_json::json!({ "accountId": account.get() }))
+            .send()
+            .await
+            .map_err(ProviderError::from_reqwest)?;
+        transformers::read::<serde_json::Value>(resp)
+            .await
+            .map(OmtAnswer::discard)
+    }
+}
+
+/// Standard base64 (RFC 4648) for the Basic auth header.
+fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(T[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_vectors() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+    }
+
+    #[test]
+    fn the_guard_cannot_exceed_omts_limit() {
+        let cfg = OmtConfig {
+            username: SecretString::from("u"),
+            password: SecretString::from("p"),
+            max_failed_attempts: 4,
+            ..OmtConfig::default()
+        };
+        assert_eq!(OmtClient::new(&cfg).unwrap_err().key, "max_failed_attempts");
+    }
+}

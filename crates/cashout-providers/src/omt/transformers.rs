@@ -1,0 +1,320 @@
+//! OMT wire types and the one classification of its answers. A failure may arrive as HTTP 200
+//! with `isSuccess: false` or as a 4xx, with its text in `error` or in `value`; all of them land
+//! in [`OmtFailure`].
+
+use crate::camoo::transformers::redact;
+use crate::error::ProviderError;
+use cashout_core::recipient::mask_phone;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+/// `PAYCTI` body. `amount` is in major units.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayCti {
+    /// The account.
+    pub account_id: i64,
+    /// Major units (500 for USD 500).
+    pub amount: i64,
+    /// 0 = LBP, 1 = USD.
+    pub currency: i32,
+    /// As OMT holds it.
+    pub customer_name: String,
+    /// Ours, stored before the call: the idempotency key towards OMT.
+    pub receipt_number: String,
+}
+
+impl std::fmt::Debug for PayCti {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayCti")
+            .field("account_id", &self.account_id)
+            .field("amount", &self.amount)
+            .field("currency", &self.currency)
+            .field("receipt_number", &self.receipt_number)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `GETCTI` says about the pending cashout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CtiDetails {
+    /// Full name.
+    #[serde(default)]
+    pub name: String,
+    /// Major units.
+    pub amount: i64,
+    /// 0 = LBP, 1 = USD.
+    pub currency: i32,
+    /// First name.
+    #[serde(default)]
+    pub first_name: String,
+    /// Middle name.
+    #[serde(default)]
+    pub middle_name: Option<String>,
+    /// Last name.
+    #[serde(default)]
+    pub last_name: String,
+    /// Kept masked only.
+    #[serde(default, deserialize_with = "masked")]
+    pub mobile_number: Option<String>,
+}
+
+impl CtiDetails {
+    /// True when `name` is one of the ways OMT's record can be written (case and spacing
+    /// ignored): the full `name`, first + last, or first + middle + last.
+    pub fn name_matches(&self, name: &str) -> bool {
+        let norm = |s: &str| {
+            s.split_whitespace()
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let want = norm(name);
+        let middle = self.middle_name.as_deref().unwrap_or("");
+        [
+            norm(&self.name),
+            norm(&format!("{} {}", self.first_name, self.last_name)),
+            norm(&format!("{} {middle} {}", self.first_name, self.last_name)),
+        ]
+        .iter()
+        .any(|n| !n.is_empty() && *n == want)
+    }
+}
+
+fn masked<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(mask_phone(&s)),
+        Value::Number(n) => Some(mask_phone(&n.to_string())),
+        _ => None,
+    })
+}
+
+/// Every failure OMT is known to answer, plus anything else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OmtFailure {
+    /// "Account not found! Please check the info." (wrong account or OTP, or nothing pending).
+    NotFound,
+    /// "Account details do not match! Please check info."
+    DetailsMismatch,
+    /// "Account is locked due to multiple failed attempts."
+    LockedAfterFailures,
+    /// "Account is locked, please contact support." (expired)
+    LockedContactSupport,
+    /// "Cashout Failed"
+    CashoutFailed,
+    /// "Revoke Failed"
+    RevokeFailed,
+    /// Anything else (redacted).
+    Unknown(String),
+}
+
+impl OmtFailure {
+    /// Reads OMT's text.
+    pub fn parse(text: &str) -> Self {
+        let t = text.to_lowercase();
+        if t.contains("locked") && t.contains("multiple failed") {
+            OmtFailure::LockedAfterFailures
+        } else if t.contains("locked") {
+            OmtFailure::LockedContactSupport
+        } else if t.contains("not found") {
+            OmtFailure::NotFound
+        } else if t.contains("do not match") || t.contains("does not match") {
+            OmtFailure::DetailsMismatch
+        } else if t.contains("cashout failed") {
+            OmtFailure::CashoutFailed
+        } else if t.contains("revoke failed") {
+            OmtFailure::RevokeFailed
+        } else {
+            OmtFailure::Unknown(redact(text).chars().take(200).collect())
+        }
+    }
+
+    /// Whether OMT counts it towards the lock at 4. Unknown failures are counted too: the guard
+    /// errs on the side of the customer.
+    pub fn counts_as_failed_attempt(&self) -> bool {
+        match self {
+            OmtFailure::NotFound
+            | OmtFailure::DetailsMismatch
+            | OmtFailure::CashoutFailed
+            | OmtFailure::Unknown(_) => true,
+            OmtFailure::LockedAfterFailures
+            | OmtFailure::LockedContactSupport
+            | OmtFailure::RevokeFailed => false,
+        }
+    }
+
+    /// Whether OMT says the account is locked.
+    pub fn is_lock(&self) -> bool {
+        match self {
+            OmtFailure::LockedAfterFailures | OmtFailure::LockedContactSupport => true,
+            OmtFailure::NotFound
+            | OmtFailure::DetailsMismatch
+            | OmtFailure::CashoutFailed
+            | OmtFailure::RevokeFailed
+            | OmtFailure::Unknown(_) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for OmtFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OmtFailure::NotFound => f.write_str("account not found (wrong account or OTP)"),
+            OmtFailure::DetailsMismatch => f.write_str("account details do not match"),
+            OmtFailure::LockedAfterFailures => {
+                f.write_str("account locked after multiple failed attempts")
+            }
+            OmtFailure::LockedContactSupport => f.write_str("account locked, contact OMT support"),
+            OmtFailure::CashoutFailed => f.write_str("cashout failed"),
+            OmtFailure::RevokeFailed => f.write_str("revoke failed"),
+            OmtFailure::Unknown(t) => write!(f, "unrecognised failure: {t}"),
+        }
+    }
+}
+
+/// An OMT answer: success with its value, or a business failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OmtAnswer<T> {
+    /// `isSuccess: true`.
+    Ok(T),
+    /// `isSuccess: false`, classified.
+    Failed(OmtFailure),
+}
+
+impl<T> OmtAnswer<T> {
+    /// Drops the success value.
+    pub fn discard(self) -> OmtAnswer<()> {
+        match self {
+            OmtAnswer::Ok(_) => OmtAnswer::Ok(()),
+            OmtAnswer::Failed(f) => OmtAnswer::Failed(f),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    is_success: bool,
+    #[serde(default)]
+    value: Value,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Reads any OMT answer. 401 is always a credentials problem (never counted as a failed
+/// attempt); an `isSuccess` body is read whatever the status; anything else is a transport or
+/// contract error.
+pub(crate) async fn read<T: DeserializeOwned>(
+    resp: reqwest::Response,
+) -> Result<OmtAnswer<T>, ProviderError> {
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
+    let http = |message: String| ProviderError::Http {
+        status,
+        message,
+        retry_after: None,
+    };
+    if status == 401 {
+        return Err(http("unauthorized".to_owned()));
+    }
+    let Ok(env) = serde_json::from_slice::<Envelope>(&bytes) else {
+        return if (200..300).contains(&status) {
+            Err(ProviderError::Decode(format!(
+                "no isSuccess in a {status} answer ({} bytes)",
+                bytes.len()
+            )))
+        } else {
+            Err(http(format!("non-OMT body ({} bytes)", bytes.len())))
+        };
+    };
+    if env.is_success {
+        return serde_json::from_value(env.value)
+            .map(OmtAnswer::Ok)
+            .map_err(|e| ProviderError::Decode(redact(&e.to_string())));
+    }
+    let text = env
+        .error
+        .or_else(|| env.value.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let failure = OmtFailure::parse(&text);
+    if status == 403 && matches!(failure, OmtFailure::Unknown(_)) {
+        return Err(http("forbidden".to_owned()));
+    }
+    Ok(OmtAnswer::Failed(failure))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_text_is_classified() {
+        use OmtFailure::*;
+        let cases = [
+            ("Account not found! Please check the info.", NotFound),
+            ("Account not found! Please check info.", NotFound),
+            (
+                "Account details do not match! Please check info.",
+                DetailsMismatch,
+            ),
+            (
+                "Account is locked due to multiple failed attempts.",
+                LockedAfterFailures,
+            ),
+            (
+                "Account is locked, please contact support.",
+                LockedContactSupport,
+            ),
+            ("Cashout Failed", CashoutFailed),
+            ("Revoke Failed", RevokeFailed),
+        ];
+        for (text, want) in cases {
+            assert_eq!(OmtFailure::parse(text), want, "{text}");
+        }
+        assert!(matches!(OmtFailure::parse("Boom"), Unknown(_)));
+        assert!(
+            !OmtFailure::parse("call +961 71 234 567")
+                .to_string()
+                .contains("234")
+        );
+    }
+
+    #[test]
+    fn which_failures_count_towards_the_lock() {
+        assert!(OmtFailure::NotFound.counts_as_failed_attempt());
+        assert!(OmtFailure::DetailsMismatch.counts_as_failed_attempt());
+        assert!(OmtFailure::CashoutFailed.counts_as_failed_attempt());
+        assert!(!OmtFailure::LockedAfterFailures.counts_as_failed_attempt());
+        assert!(OmtFailure::LockedContactSupport.is_lock());
+    }
+
+    #[test]
+    fn names_match_loosely() {
+        let d: CtiDetails = serde_json::from_value(serde_json::json!({
+            "name": "John Doe Smith", "amount": 500, "currency": 1, "currencyName": "USD",
+            "firstName": "John", "middleName": "Doe", "lastName": "Smith",
+            "mobileNumber": "+96171234567"
+        }))
+        .unwrap();
+        assert!(d.name_matches("john  doe smith"));
+        assert!(d.name_matches("John Smith"));
+        assert!(!d.name_matches("Jane Smith"));
+        assert_eq!(d.mobile_number.as_deref(), Some("*********567"));
+    }
+
+    #[test]
+    fn paycti_debug_hides_the_name() {
+        let p = PayCti {
+            account_id: 1,
+            amount: 500,
+            currency: 1,
+            customer_name: "John Doe".into(),
+            receipt_number: "R1".into(),
+        };
+        assert!(!format!("{p:?}").contains("John"));
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["receiptNumber"], "R1");
+        assert_eq!(json["customerName"], "John Doe");
+    }
+}

@@ -1,0 +1,135 @@
+//! Revoke: `created` → `revoked` with no provider call; an OMT cashout in `submitted` → OMT
+//! `Revoke {accountId}` → `revoked` on "Revoke Success"; anything else is refused with its
+//! reason. Runs under the cashout's lease, so it cannot race a worker's step.
+
+use crate::driver::Driver;
+use cashout_core::{Cashout, CashoutId, Event, Provider, Recipient, State};
+use cashout_providers::ProviderError;
+use cashout_providers::omt::OmtAnswer;
+use cashout_store::{Change, Modified, StoreError};
+
+/// Why a revoke did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    /// No such cashout.
+    #[error("no such cashout")]
+    NotFound,
+    /// Final already.
+    #[error("cashout is already {0}; it cannot be revoked")]
+    Final(State),
+    /// A worker holds the cashout, or a payout request may be in flight.
+    #[error("a payout request for this cashout may be in flight; try again shortly")]
+    InFlight,
+    /// The provider has no way to revoke.
+    #[error("{0} has no revoke: a submitted {0} cashout cannot be revoked")]
+    NotSupported(Provider),
+    /// The provider refused.
+    #[error("the provider refused the revoke: {0}")]
+    Refused(String),
+    /// The provider could not be reached.
+    #[error("the provider could not be asked: {0}")]
+    Provider(ProviderError),
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Driver {
+    /// Revokes a cashout for `actor` (a token name or an operator).
+    pub async fn revoke(&self, id: &CashoutId, actor: &str) -> Result<Cashout, RevokeError> {
+        let token = Self::token();
+        if !self
+            .store()
+            .try_lease(id, &token, self.config().lease())
+            .await?
+        {
+            return Err(RevokeError::InFlight);
+        }
+        let result = self.revoke_leased(id, actor).await;
+        let _ = self.store().release_lease(id, &token).await;
+        result
+    }
+
+    async fn revoke_leased(&self, id: &CashoutId, actor: &str) -> Result<Cashout, RevokeError> {
+        let Some(rec) = self.store().get(id).await? else {
+            return Err(RevokeError::NotFound);
+        };
+        if rec.state.is_terminal() {
+            return Err(RevokeError::Final(rec.state));
+        }
+        if rec.state == State::Created {
+            if rec.submit_intent.is_some() || rec.hinted_provider_ref.is_some() {
+                return Err(RevokeError::InFlight);
+            }
+            let cause = format!("revoked by {actor} before anything was sent");
+            return self.finish(id, Event::RevokeRequested, cause).await;
+        }
+        match (&rec.order.recipient, rec.order.provider) {
+            (Recipient::Omt(r), Provider::Omt) => {
+                let Some(setup) = self.providers().omt.clone() else {
+                    return Err(RevokeError::Refused("omt is not configured here".into()));
+                };
+                match setup.client.revoke(r.account_id).await {
+                    Ok(OmtAnswer::Ok(())) => {
+                        let cause = format!("revoked by {actor}: omt Revoke Success");
+                        self.finish(id, Event::ProviderRevoked, cause).await
+                    }
+                    Ok(OmtAnswer::Failed(f)) => {
+                        self.note(id, format!("revoke by {actor} refused by omt: {f}"))
+                            .await?;
+                        Err(RevokeError::Refused(f.to_string()))
+                    }
+                    Err(e) => {
+                        self.note(id, format!("revoke by {actor}: omt not reached: {e}"))
+                            .await?;
+                        Err(RevokeError::Provider(e))
+                    }
+                }
+            }
+            (_, provider) => Err(RevokeError::NotSupported(provider)),
+        }
+    }
+
+    async fn finish(
+        &self,
+        id: &CashoutId,
+        event: Event,
+        cause: String,
+    ) -> Result<Cashout, RevokeError> {
+        let res = self
+            .update(id, true, false, |r, now| {
+                match r.apply(event, cause.clone(), now) {
+                    Ok(Some(line)) => {
+                        r.scrub_secrets();
+                        r.submit_intent = None;
+                        let mut entries = Vec::new();
+                        if r.parked.take().is_some() {
+                            entries.push(r.entry(now, "unparked", None, None, cause.clone()));
+                        }
+                        entries.push(line);
+                        Change::Write {
+                            entries,
+                            value: Ok(()),
+                        }
+                    }
+                    Ok(None) => Change::Skip(Ok(())),
+                    Err(_) => Change::Skip(Err(r.state)),
+                }
+            })
+            .await?;
+        match res {
+            Modified::Written(c, _, _) | Modified::Skipped(c, Ok(())) => Ok(c),
+            Modified::Skipped(_, Err(state)) => Err(RevokeError::Final(state)),
+            Modified::NotFound => Err(RevokeError::NotFound),
+        }
+    }
+
+    async fn note(&self, id: &CashoutId, cause: String) -> Result<(), StoreError> {
+        self.update(id, false, false, |r, now| Change::Write {
+            entries: vec![r.entry(now, "note", None, None, cause.clone())],
+            value: (),
+        })
+        .await
+        .map(|_| ())
+    }
+}
