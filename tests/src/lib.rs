@@ -8,11 +8,14 @@ use cashout_api::AppState;
 use cashout_core::{CashoutId, CashoutOrder};
 use cashout_providers::PollPolicy;
 use cashout_providers::camoo::{CamooClient, CamooConfig};
+use cashout_providers::omno::{OmnoClient, OmnoConfig};
 use cashout_providers::omt::{OmtClient, OmtConfig};
 use cashout_providers::{RetryPolicy, Timeouts};
 use cashout_sandbox::{SandboxConfig, SandboxHandle};
 use cashout_store::{JobQueue, Producer, QueueConfig, RedisConfig, Store};
-use cashout_worker::{CamooSetup, Driver, OmtSetup, Providers, SweeperConfig, WorkerConfig};
+use cashout_worker::{
+    CamooSetup, Driver, OmnoSetup, OmtSetup, Providers, SweeperConfig, WorkerConfig,
+};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::future::Future;
@@ -155,6 +158,7 @@ impl TestApp {
             &options,
             &camoo_config_for(&options, &sandbox, &api_url),
             &omt_config_for(&options, &sandbox),
+            &omno_config_for(&options, &sandbox),
         );
         let state = AppState::new(
             producer.clone(),
@@ -199,6 +203,7 @@ impl TestApp {
             &self.options,
             &self.camoo_config(),
             &self.omt_config(),
+            &omno_config_for(&self.options, &self.sandbox),
         )
     }
 
@@ -327,6 +332,30 @@ impl TestApp {
             (
                 "CASHOUT_PROVIDERS__OMT__TIMEOUTS__ACCOUNT_MS",
                 o.timeouts.account_ms.to_string(),
+            ),
+        ]);
+        let m = omno_config_for(&self.options, &self.sandbox);
+        env.extend([
+            ("CASHOUT_PROVIDERS__OMNO__BASE_URL", m.base_url.clone()),
+            (
+                "CASHOUT_PROVIDERS__OMNO__TOKEN",
+                self.options.sandbox.omno.token.clone(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__OMNO__TIMEOUTS__CREATE_MS",
+                m.timeouts.create_ms.to_string(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__OMNO__TIMEOUTS__STATUS_MS",
+                m.timeouts.status_ms.to_string(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__OMNO__TIMEOUTS__CONNECT_MS",
+                m.timeouts.connect_ms.to_string(),
+            ),
+            (
+                "CASHOUT_PROVIDERS__OMNO__TIMEOUTS__ACCOUNT_MS",
+                m.timeouts.account_ms.to_string(),
             ),
         ]);
         if let Some(n) = c.notification_url {
@@ -554,6 +583,43 @@ impl TestApp {
         })
     }
 
+    /// An OMNO order body. The last character of `user` picks the sandbox outcome.
+    pub fn omno_order(key: &str, user: &str, approval: &str) -> Value {
+        json!({
+            "idempotency_key": key,
+            "provider": "omno",
+            "amount": 10_000,
+            "currency": "USD",
+            "approval": approval,
+            "recipient": {
+                "external_user_id": user, "first_name": "John", "last_name": "Doe",
+                "email": "john.doe@example.com", "phone_number": "1 1234567890",
+                "date_of_birth": "1990-12-01", "kyc_verified": false,
+                "billing": {"address": "123 Main St", "city": "Atlanta", "state": "GA",
+                            "country_code": "US", "postal_code": "30308"}
+            }
+        })
+    }
+
+    /// Any OMNO admin call on the sandbox (`path` after `/_admin/omno/`).
+    pub async fn omno_admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut req = self.http.request(
+            method,
+            format!("{}/_admin/omno/{path}", self.sandbox.base_url()),
+        );
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        assert!(r.status().is_success(), "omno admin {path}: {}", r.status());
+        r.json().await.unwrap_or(Value::Null)
+    }
+
     /// Changes the sandbox's Camoo behaviour at run time.
     pub async fn sandbox_config(&self, patch: Value) {
         let r = self
@@ -710,6 +776,16 @@ fn omt_config_for(options: &Options, sandbox: &SandboxHandle) -> OmtConfig {
     }
 }
 
+fn omno_config_for(options: &Options, sandbox: &SandboxHandle) -> OmnoConfig {
+    OmnoConfig {
+        base_url: sandbox.omno_base_url(),
+        token: SecretString::from(options.sandbox.omno.token.clone()),
+        timeouts: test_timeouts(options),
+        poll: options.poll.clone(),
+        retry: options.retry.clone(),
+    }
+}
+
 fn test_timeouts(options: &Options) -> Timeouts {
     Timeouts {
         connect_ms: 1_000,
@@ -724,6 +800,7 @@ fn driver_for(
     options: &Options,
     camoo: &CamooConfig,
     omt: &OmtConfig,
+    omno: &OmnoConfig,
 ) -> Arc<Driver> {
     Arc::new(Driver::new(
         producer.store().clone(),
@@ -737,6 +814,10 @@ fn driver_for(
             omt: Some(OmtSetup {
                 client: OmtClient::new(omt).unwrap(),
                 config: omt.clone(),
+            }),
+            omno: Some(OmnoSetup {
+                client: OmnoClient::new(omno).unwrap(),
+                config: omno.clone(),
             }),
         },
         options.worker.clone(),

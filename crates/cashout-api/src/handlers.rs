@@ -166,7 +166,6 @@ pub(crate) async fn revoke_cashout(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<CashoutView>, ApiError> {
-    use cashout_worker::RevokeError as E;
     let caller = require_token(&state, &headers)?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such cashout");
     let id = CashoutId::parse(&id).map_err(|_| not_found())?;
@@ -177,18 +176,7 @@ pub(crate) async fn revoke_cashout(
             "revoke is not available on this API",
         ));
     };
-    let c = driver.revoke(&id, &caller).await.map_err(|e| match e {
-        E::NotFound => not_found(),
-        E::Final(_) | E::InFlight | E::NotSupported(_) | E::Refused(_) => {
-            ApiError::new(StatusCode::CONFLICT, "not_revoked", e.to_string())
-        }
-        E::Provider(_) => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "provider_unreachable",
-            e.to_string(),
-        ),
-        E::Store(e) => ApiError::internal(&e),
-    })?;
+    let c = driver.revoke(&id, &caller).await.map_err(revoke_error)?;
     info!(cashout_id = %id, caller = %caller, "cashout revoked");
     let history = state
         .producer
@@ -197,6 +185,107 @@ pub(crate) async fn revoke_cashout(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(CashoutView::new(&c, Some(history))))
+}
+
+fn revoke_error(e: cashout_worker::RevokeError) -> ApiError {
+    use cashout_worker::RevokeError as E;
+    match e {
+        E::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such cashout"),
+        E::Final(_) | E::InFlight | E::NotSupported(_) | E::Refused(_) => {
+            ApiError::new(StatusCode::CONFLICT, "refused", e.to_string())
+        }
+        E::Provider(_) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "provider_unreachable",
+            e.to_string(),
+        ),
+        E::Store(e) => ApiError::internal(&e),
+    }
+}
+
+/// Approve an OMNO cashout with `approval: manual`: it is confirmed at OMNO right away.
+#[utoipa::path(
+    post, path = "/v1/cashouts/{id}/approve",
+    params(("id" = String, Path, description = "Cashout id")),
+    responses(
+        (status = 200, description = "Approved; the confirm is due now", body = CashoutView),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Not a manual OMNO cashout, already approved, or final", body = ErrorBody),
+    )
+)]
+pub(crate) async fn approve_cashout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<CashoutView>, ApiError> {
+    let caller = require_token(&state, &headers)?;
+    let id = CashoutId::parse(&id)
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such cashout"))?;
+    let Some(driver) = &state.driver else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "approve is not available on this API",
+        ));
+    };
+    let c = driver.approve(&id, &caller).await.map_err(revoke_error)?;
+    info!(cashout_id = %id, caller = %caller, "cashout approved");
+    let history = state
+        .producer
+        .store()
+        .history(&id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(CashoutView::new(&c, Some(history))))
+}
+
+/// OMNO's webhook (`{payoutId, orderId, status}`, unsigned). A hint only: it makes the next
+/// status read of a confirmed payout due now; its body never changes a state. Answers 200 to any
+/// well-formed body, since OMNO retries until it gets one.
+#[utoipa::path(
+    post, path = "/v1/providers/omno/webhook",
+    request_body = crate::view::OmnoWebhookBody,
+    security(()),
+    responses((status = 200), (status = 400, body = ErrorBody))
+)]
+pub(crate) async fn omno_webhook(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let bad = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_body",
+            "expected a JSON object",
+        )
+    };
+    let body = body.map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&body).map_err(|_| bad())?;
+    let (Some(payout_id), Some(order_id)) = (
+        v.get("payoutId").and_then(Value::as_str),
+        v.get("orderId").and_then(Value::as_str),
+    ) else {
+        warn!("omno webhook without payoutId or orderId; nothing to look up");
+        return Ok(Json(json!({"status": "ignored"})));
+    };
+    let Ok(id) = CashoutId::parse(order_id) else {
+        warn!("omno webhook for an order that is not ours");
+        return Ok(Json(json!({"status": "ignored"})));
+    };
+    let status = v.get("status").and_then(Value::as_str).unwrap_or("?");
+    let cause = format!("omno webhook: payout {payout_id} reported {status}");
+    let outcome = state
+        .producer
+        .nudge(&id, payout_id, &cause)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    info!(cashout_id = %id, ?outcome, "omno webhook");
+    let word = match outcome {
+        Nudge::Scheduled => "scheduled",
+        Nudge::Terminal => "final",
+        Nudge::NotFound | Nudge::Ignored(_) => "ignored",
+    };
+    Ok(Json(json!({ "status": word })))
 }
 
 /// Camoo's signed notification. Checked in constant time; a valid one (even repeated) answers

@@ -72,6 +72,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cashouts", post(handlers::create_cashout))
         .route("/v1/cashouts/{id}", get(handlers::get_cashout))
         .route("/v1/cashouts/{id}/revoke", post(handlers::revoke_cashout))
+        .route("/v1/cashouts/{id}/approve", post(handlers::approve_cashout))
+        .route("/v1/providers/omno/webhook", post(handlers::omno_webhook))
         .route("/v1/providers/camoo/notify", get(handlers::camoo_notify))
         .route("/v1/dlq", get(admin::list))
         .route("/v1/dlq/replay", post(admin::replay_bulk))
@@ -106,6 +108,8 @@ pub async fn serve(
         handlers::create_cashout,
         handlers::get_cashout,
         handlers::revoke_cashout,
+        handlers::approve_cashout,
+        handlers::omno_webhook,
         handlers::camoo_notify,
         handlers::healthz,
         handlers::readyz,
@@ -122,6 +126,7 @@ pub async fn serve(
         view::CreateCashoutRequest,
         view::CamooRecipientRequest,
         view::OmtRecipientRequest,
+        view::OmnoWebhookBody,
         error::ErrorBody,
         admin::DlqItem,
         admin::DlqList,
@@ -135,7 +140,8 @@ pub async fn serve(
         cashout_core::State,
         cashout_core::Provider,
         cashout_core::Currency,
-        cashout_core::ParkReason
+        cashout_core::ParkReason,
+        cashout_core::Approval
     )),
     modifiers(&BearerScheme),
     security(("bearer" = []))

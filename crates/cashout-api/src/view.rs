@@ -130,3 +130,15 @@ pub struct OmtRecipientRequest {
     /// The customer's name, as OMT holds it.
     pub customer_name: String,
 }
+
+/// What OMNO posts to `/v1/providers/omno/webhook` (only `payoutId` and `orderId` are used).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code, non_snake_case)]
+pub struct OmnoWebhookBody {
+    /// OMNO's payout id.
+    pub payoutId: String,
+    /// Our order id.
+    pub orderId: String,
+    /// The status OMNO reports (never trusted: the payout is read).
+    pub status: String,
+}

@@ -4,7 +4,7 @@ use crate::settings::Settings;
 use anyhow::Context;
 use cashout_providers::camoo::CamooClient;
 use cashout_store::{JobQueue, Producer, Store};
-use cashout_worker::{CamooSetup, Driver, OmtSetup, Providers};
+use cashout_worker::{CamooSetup, Driver, OmnoSetup, OmtSetup, Providers};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -36,6 +36,13 @@ pub fn providers(s: &Settings) -> anyhow::Result<Providers> {
             client,
             poll: camoo.poll.clone(),
             retry: camoo.retry.clone(),
+        });
+    }
+    if s.providers.omno_enabled() {
+        let client = cashout_providers::omno::OmnoClient::new(&s.providers.omno)?;
+        p.omno = Some(OmnoSetup {
+            client,
+            config: s.providers.omno.clone(),
         });
     }
     if s.providers.omt_enabled() {

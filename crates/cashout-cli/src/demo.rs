@@ -44,6 +44,16 @@ enum Design {
     OmtMismatch,
     /// OMT: the account is locked at OMT: failed, and marked locked.
     OmtLocked,
+    /// OMNO: created, confirmed right away, paid.
+    OmnoPays,
+    /// OMNO: declined (no provider available).
+    OmnoDeclined,
+    /// OMNO: an unknown status first, then paid.
+    OmnoOnHold,
+    /// OMNO, manual approval: the demo approves it while it waits.
+    OmnoApproved,
+    /// OMNO, manual approval: the demo revokes it while it waits (OMNO reject).
+    OmnoRevoked,
 }
 
 impl Design {
@@ -59,12 +69,19 @@ impl Design {
 
     fn expected(self) -> &'static str {
         match self {
-            Design::Confirm | Design::LongPending | Design::Investigate | Design::OmtPays => {
-                "confirmed"
-            }
-            Design::Fail | Design::OmtWrongOtp | Design::OmtMismatch | Design::OmtLocked => {
-                "failed"
-            }
+            Design::Confirm
+            | Design::LongPending
+            | Design::Investigate
+            | Design::OmtPays
+            | Design::OmnoPays
+            | Design::OmnoOnHold
+            | Design::OmnoApproved => "confirmed",
+            Design::OmnoRevoked => "revoked",
+            Design::Fail
+            | Design::OmtWrongOtp
+            | Design::OmtMismatch
+            | Design::OmtLocked
+            | Design::OmnoDeclined => "failed",
             Design::NeverSettles => "submitted, parked: deadline_exceeded",
         }
     }
@@ -80,6 +97,11 @@ impl Design {
             Design::OmtWrongOtp => "omt: wrong OTP",
             Design::OmtMismatch => "omt: amount differs",
             Design::OmtLocked => "omt: account locked",
+            Design::OmnoPays => "omno: pays",
+            Design::OmnoDeclined => "omno: declined",
+            Design::OmnoOnHold => "omno: unknown status first",
+            Design::OmnoApproved => "omno: manual, approved",
+            Design::OmnoRevoked => "omno: manual, revoked",
         }
     }
 }
@@ -130,6 +152,12 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     omt.password = SecretString::from(sandbox_cfg.omt.password.clone());
     omt.timeouts.create_ms = 5_000;
     omt.timeouts.status_ms = 5_000;
+    let omno = &mut settings.providers.omno;
+    omno.base_url = sandbox.omno_base_url();
+    omno.token = SecretString::from(sandbox_cfg.omno.token.clone());
+    omno.timeouts.create_ms = 5_000;
+    omno.timeouts.status_ms = 5_000;
+    omno.poll = settings.providers.camoo.poll.clone();
     settings.worker.poll_interval_ms = 100;
     settings.worker.sweeper.interval_ms = 1_000;
     settings.worker.sweeper.grace_ms = 5_000;
@@ -223,10 +251,12 @@ async fn drive(api: &str, token: &str, sandbox: &str, args: &DemoArgs) -> anyhow
     let mut sent: Vec<Sent> = results.into_iter().collect::<anyhow::Result<_>>()?;
     let camoo_count = sent.len();
     sent.extend(omt_batch(&http, api, token, sandbox).await?);
+    let omt_count = sent.len() - camoo_count;
+    sent.extend(omno_batch(&http, api, token).await?);
     println!(
-        "sent {} cashouts over HTTP ({camoo_count} camoo, {} omt) in {} ms",
+        "sent {} cashouts over HTTP ({camoo_count} camoo, {omt_count} omt, {} omno) in {} ms",
         sent.len(),
-        sent.len() - camoo_count,
+        sent.len() - camoo_count - omt_count,
         started.elapsed().as_millis()
     );
 
@@ -276,6 +306,7 @@ async fn drive(api: &str, token: &str, sandbox: &str, args: &DemoArgs) -> anyhow
     // Progress until every cashout is final or parked.
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
     let mut last: Vec<Value>;
+    let mut acted: Vec<String> = Vec::new();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         last = futures::stream::iter(sent.iter())
@@ -295,6 +326,23 @@ async fn drive(api: &str, token: &str, sandbox: &str, args: &DemoArgs) -> anyhow
             .await
             .into_iter()
             .collect::<Result<_, _>>()?;
+        // The operator's part: approve one waiting OMNO payout, revoke the other.
+        for (s, v) in sent.iter().zip(&last) {
+            let action = match s.design {
+                Design::OmnoApproved => "approve",
+                Design::OmnoRevoked => "revoke",
+                _ => continue,
+            };
+            if v["state"] == "submitted" && !acted.contains(&s.id) {
+                let r = http
+                    .post(format!("{api}/v1/cashouts/{}/{action}", s.id))
+                    .bearer_auth(token)
+                    .send()
+                    .await?;
+                println!("  operator: {action} {} → {}", s.id, r.status());
+                acted.push(s.id.clone());
+            }
+        }
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         let mut open = 0;
         for v in &last {
@@ -475,6 +523,53 @@ async fn omt_batch(
         let v: Value = r.json().await?;
         if status != reqwest::StatusCode::ACCEPTED {
             bail!("omt order {i}: HTTP {status}: {v}");
+        }
+        out.push(Sent {
+            id: v["id"].as_str().context("no id")?.to_owned(),
+            design,
+        });
+    }
+    Ok(out)
+}
+
+/// Sends eight OMNO orders; the last character of the customer id picks the sandbox outcome.
+async fn omno_batch(http: &reqwest::Client, api: &str, token: &str) -> anyhow::Result<Vec<Sent>> {
+    let plan = [
+        (Design::OmnoPays, "c-1001", "auto"),
+        (Design::OmnoPays, "c-1002", "auto"),
+        (Design::OmnoPays, "c-1003", "auto"),
+        (Design::OmnoPays, "c-1004", "auto"),
+        (Design::OmnoDeclined, "c-1010", "auto"),
+        (Design::OmnoOnHold, "c-1008", "auto"),
+        (Design::OmnoApproved, "c-1005", "manual"),
+        (Design::OmnoRevoked, "c-1006", "manual"),
+    ];
+    let mut out = Vec::new();
+    for (i, (design, user, approval)) in plan.into_iter().enumerate() {
+        let body = json!({
+            "idempotency_key": format!("demo-omno-{i:03}"),
+            "provider": "omno",
+            "amount": 10_000 + 500 * i as i64,
+            "currency": "USD",
+            "approval": approval,
+            "recipient": {
+                "external_user_id": user, "first_name": "Ana", "last_name": format!("Lopez{i}"),
+                "email": format!("ana{i}@example.com"), "phone_number": format!("1 555010{i:04}"),
+                "date_of_birth": "1988-04-02", "kyc_verified": true,
+                "billing": {"address": "1 Plaza", "city": "Madrid", "state": "MD",
+                            "country_code": "ES", "postal_code": "28001"}
+            }
+        });
+        let r = http
+            .post(format!("{api}/v1/cashouts"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = r.status();
+        let v: Value = r.json().await?;
+        if status != reqwest::StatusCode::ACCEPTED {
+            bail!("omno order {i}: HTTP {status}: {v}");
         }
         out.push(Sent {
             id: v["id"].as_str().context("no id")?.to_owned(),

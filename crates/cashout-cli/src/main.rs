@@ -128,6 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = cashout_sandbox::SandboxConfig {
                 camoo: settings.sandbox.camoo.clone(),
                 omt: settings.sandbox.omt.clone(),
+                omno: settings.sandbox.omno.clone(),
             };
             cashout_sandbox::serve(listener, cfg, app::wait(app::shutdown_signal())).await?;
             Ok(())

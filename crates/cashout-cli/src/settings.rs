@@ -39,12 +39,19 @@ pub struct ProvidersConfig {
     pub camoo: CamooConfig,
     /// OMT.
     pub omt: cashout_providers::omt::OmtConfig,
+    /// OMNO.
+    pub omno: cashout_providers::omno::OmnoConfig,
 }
 
 impl ProvidersConfig {
     /// True when Camoo has credentials.
     pub fn camoo_enabled(&self) -> bool {
         !self.camoo.api_key.expose_secret().is_empty()
+    }
+
+    /// True when OMNO has a token.
+    pub fn omno_enabled(&self) -> bool {
+        !self.omno.token.expose_secret().is_empty()
     }
 
     /// True when OMT has credentials.
@@ -63,6 +70,8 @@ pub struct SandboxSettings {
     pub camoo: cashout_sandbox::CamooConfig,
     /// The simulated OMT.
     pub omt: cashout_sandbox::OmtConfig,
+    /// The simulated OMNO.
+    pub omno: cashout_sandbox::OmnoConfig,
 }
 
 impl Default for SandboxSettings {
@@ -71,6 +80,7 @@ impl Default for SandboxSettings {
             listen: "127.0.0.1:8090".to_owned(),
             camoo: cashout_sandbox::CamooConfig::default(),
             omt: cashout_sandbox::OmtConfig::default(),
+            omno: cashout_sandbox::OmnoConfig::default(),
         }
     }
 }
@@ -131,6 +141,15 @@ impl Settings {
         }
         if self.worker.max_deliveries == 0 {
             bail!("worker.max_deliveries: must be at least 1");
+        }
+        let omno_longest = self.providers.omno.timeouts.longest();
+        if self.providers.omno_enabled()
+            && omno_longest.as_millis() >= u128::from(self.worker.lease_ms)
+        {
+            bail!(
+                "worker.lease_ms: must exceed the longest providers.omno.timeouts call ({} ms)",
+                omno_longest.as_millis()
+            );
         }
         let omt_longest = self.providers.omt.timeouts.longest();
         if self.providers.omt_enabled()

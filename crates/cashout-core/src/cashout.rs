@@ -46,6 +46,16 @@ pub struct Cashout {
     /// and again when an operator replays the cashout.
     #[serde(default)]
     pub polling_since: Option<DateTime<Utc>>,
+    /// OMNO manual approval: set by `POST …/approve`.
+    #[serde(default)]
+    pub approved: bool,
+    /// OMNO: a confirm is being sent (its token); a record with it and no `confirmed_at` has a
+    /// confirm whose answer is not known yet.
+    #[serde(default)]
+    pub confirm_intent: Option<String>,
+    /// OMNO: when the payout was confirmed.
+    #[serde(default)]
+    pub confirmed_at: Option<DateTime<Utc>>,
     /// Set while the cashout sits in the dead-letter queue.
     pub parked: Option<Parked>,
     /// The last error seen, redacted.
@@ -110,7 +120,8 @@ impl Cashout {
         let id = CashoutId::generate();
         let external_reference = match order.provider {
             Provider::Omt => format!("CO{}", id.simple_upper()),
-            Provider::Camoo | Provider::Omno => id.to_string(),
+            Provider::Omno => id.simple_upper().to_ascii_lowercase(),
+            Provider::Camoo => id.to_string(),
         };
         Self {
             id,
@@ -128,6 +139,9 @@ impl Cashout {
             next_action_at: Some(now),
             submitted_at: None,
             polling_since: None,
+            approved: false,
+            confirm_intent: None,
+            confirmed_at: None,
             parked: None,
             last_error: None,
             trace_id,

@@ -15,7 +15,10 @@ pub use cashout::{Cashout, HistoryEntry, Parked, SubmitIntent};
 pub use error::{Disposition, ParkReason};
 pub use ids::{CashoutId, IdempotencyKey, TraceId};
 pub use money::{Amount, Currency};
-pub use order::{CashoutOrder, FieldError};
+pub use order::{Approval, CashoutOrder, FieldError};
 pub use provider::Provider;
-pub use recipient::{CamooRecipient, OmtAccountId, OmtRecipient, Otp, PhoneNumber, Recipient};
+pub use recipient::{
+    CamooRecipient, OmnoBilling, OmnoRecipient, OmtAccountId, OmtRecipient, Otp, PhoneNumber,
+    Recipient,
+};
 pub use state::{Decision, Event, IllegalTransition, State, transition};

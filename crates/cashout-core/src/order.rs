@@ -4,7 +4,10 @@
 use crate::ids::IdempotencyKey;
 use crate::money::{Amount, Currency};
 use crate::provider::Provider;
-use crate::recipient::{CamooRecipient, OmtAccountId, OmtRecipient, Otp, PhoneNumber, Recipient};
+use crate::recipient::{
+    CamooRecipient, OmnoBilling, OmnoRecipient, OmtAccountId, OmtRecipient, Otp, PhoneNumber,
+    Recipient,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -28,6 +31,20 @@ pub struct CashoutOrder {
     /// Free-form data the caller wants back; never sent to a provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
+    /// OMNO only: confirm right away (`auto`) or wait for `POST …/approve` (`manual`).
+    #[serde(default)]
+    pub approval: Approval,
+}
+
+/// When an OMNO payout is confirmed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Approval {
+    /// Confirm as soon as OMNO created it.
+    #[default]
+    Auto,
+    /// Wait in `submitted` until an approve (confirm) or a revoke (reject).
+    Manual,
 }
 
 /// Why an order was refused, naming the field.
@@ -53,7 +70,7 @@ impl FieldError {
 }
 
 /// Providers whose adapters are built. Orders for the others are refused at the edge.
-pub const AVAILABLE_PROVIDERS: [Provider; 2] = [Provider::Camoo, Provider::Omt];
+pub const AVAILABLE_PROVIDERS: [Provider; 3] = [Provider::Camoo, Provider::Omt, Provider::Omno];
 
 impl CashoutOrder {
     /// Parses a JSON object into an order. The body must be an object; unknown top-level fields
@@ -62,13 +79,14 @@ impl CashoutOrder {
         let obj = body
             .as_object()
             .ok_or_else(|| FieldError::new("body", "invalid_type", "body must be a JSON object"))?;
-        const KNOWN: [&str; 6] = [
+        const KNOWN: [&str; 7] = [
             "idempotency_key",
             "provider",
             "amount",
             "currency",
             "recipient",
             "metadata",
+            "approval",
         ];
         if let Some(unknown) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return Err(FieldError::new(
@@ -154,6 +172,25 @@ impl CashoutOrder {
             }
         };
 
+        let approval = match obj.get("approval") {
+            None | Some(Value::Null) => Approval::Auto,
+            Some(_) if provider != Provider::Omno => {
+                return Err(FieldError::new(
+                    "approval",
+                    "unsupported",
+                    "approval applies to omno cashouts only",
+                ));
+            }
+            Some(Value::String(s)) if s == "auto" => Approval::Auto,
+            Some(Value::String(s)) if s == "manual" => Approval::Manual,
+            Some(_) => {
+                return Err(FieldError::new(
+                    "approval",
+                    "invalid",
+                    "approval must be 'auto' or 'manual'",
+                ));
+            }
+        };
         Ok(Self {
             idempotency_key,
             provider,
@@ -161,6 +198,7 @@ impl CashoutOrder {
             currency,
             recipient,
             metadata,
+            approval,
         })
     }
 
@@ -174,6 +212,7 @@ impl CashoutOrder {
             "currency": self.currency,
             "recipient": self.recipient,
             "metadata": self.metadata,
+            "approval": self.approval,
         });
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
@@ -278,6 +317,162 @@ fn parse_omt(
     }))
 }
 
+/// A required string of 1..=`max` characters (trimmed) at `path`.
+fn text(obj: &Map<String, Value>, key: &str, path: &str, max: usize) -> Result<String, FieldError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Err(missing(path)),
+        Some(Value::String(s)) if !s.trim().is_empty() && s.trim().chars().count() <= max => {
+            Ok(s.trim().to_owned())
+        }
+        Some(Value::String(_)) => Err(FieldError::new(
+            path,
+            "invalid",
+            format!("{path} must be 1 to {max} characters"),
+        )),
+        Some(_) => Err(FieldError::new(
+            path,
+            "invalid_type",
+            format!("{path} must be a string"),
+        )),
+    }
+}
+
+fn optional_text(
+    obj: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    max: usize,
+) -> Result<Option<String>, FieldError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => text(obj, key, path, max).map(Some),
+    }
+}
+
+fn parse_omno(r: &Map<String, Value>) -> Result<Recipient, FieldError> {
+    unknown_recipient_field(
+        r,
+        &[
+            "external_user_id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone_number",
+            "date_of_birth",
+            "billing",
+            "kyc",
+            "kyc_verified",
+            "router_id",
+            "direct_route_id",
+        ],
+    )?;
+    let external_user_id = text(r, "external_user_id", "recipient.external_user_id", 64)?;
+    let first_name = text(r, "first_name", "recipient.first_name", 100)?;
+    let last_name = text(r, "last_name", "recipient.last_name", 100)?;
+    let email = text(r, "email", "recipient.email", 254)?;
+    let ok_email = email
+        .split_once('@')
+        .is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !d.starts_with('.'));
+    if !ok_email || email.contains(char::is_whitespace) {
+        return Err(FieldError::new(
+            "recipient.email",
+            "invalid_email",
+            "recipient.email must be an e-mail address",
+        ));
+    }
+    let phone_number = text(r, "phone_number", "recipient.phone_number", 32)?;
+    let digits = phone_number.chars().filter(char::is_ascii_digit).count();
+    if !(6..=15).contains(&digits)
+        || !phone_number
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')'))
+    {
+        return Err(FieldError::new(
+            "recipient.phone_number",
+            "invalid_phone",
+            "recipient.phone_number must be 6 to 15 digits (spaces, +, - and parentheses allowed)",
+        ));
+    }
+    let date_of_birth = text(r, "date_of_birth", "recipient.date_of_birth", 10)?;
+    if chrono::NaiveDate::parse_from_str(&date_of_birth, "%Y-%m-%d").is_err() {
+        return Err(FieldError::new(
+            "recipient.date_of_birth",
+            "invalid_date",
+            "recipient.date_of_birth must be a date YYYY-MM-DD",
+        ));
+    }
+    let billing = match r.get("billing") {
+        None | Some(Value::Null) => return Err(missing("recipient.billing")),
+        Some(Value::Object(b)) => b,
+        Some(_) => {
+            return Err(FieldError::new(
+                "recipient.billing",
+                "invalid_type",
+                "recipient.billing must be an object",
+            ));
+        }
+    };
+    if let Some(unknown) = billing.keys().find(|k| {
+        !["address", "city", "state", "country_code", "postal_code"].contains(&k.as_str())
+    }) {
+        return Err(FieldError::new(
+            &format!("recipient.billing.{unknown}"),
+            "unknown_field",
+            format!("unknown field 'recipient.billing.{unknown}'"),
+        ));
+    }
+    let country_code = text(billing, "country_code", "recipient.billing.country_code", 2)?;
+    if country_code.len() != 2 || !country_code.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(FieldError::new(
+            "recipient.billing.country_code",
+            "invalid_country",
+            "recipient.billing.country_code must be ISO 3166-1 alpha-2, e.g. US",
+        ));
+    }
+    let billing = OmnoBilling {
+        address: text(billing, "address", "recipient.billing.address", 200)?,
+        city: text(billing, "city", "recipient.billing.city", 100)?,
+        state: text(billing, "state", "recipient.billing.state", 100)?,
+        country_code,
+        postal_code: text(billing, "postal_code", "recipient.billing.postal_code", 20)?,
+    };
+    let kyc = match r.get("kyc") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(k)) => Some(k.clone()),
+        Some(_) => {
+            return Err(FieldError::new(
+                "recipient.kyc",
+                "invalid_type",
+                "recipient.kyc must be an object",
+            ));
+        }
+    };
+    let kyc_verified = match r.get("kyc_verified") {
+        None | Some(Value::Null) => return Err(missing("recipient.kyc_verified")),
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(FieldError::new(
+                "recipient.kyc_verified",
+                "invalid_type",
+                "recipient.kyc_verified must be true or false",
+            ));
+        }
+    };
+    Ok(Recipient::Omno(Box::new(OmnoRecipient {
+        external_user_id,
+        first_name,
+        last_name,
+        email,
+        phone_number,
+        date_of_birth,
+        billing,
+        kyc,
+        kyc_verified,
+        router_id: optional_text(r, "router_id", "recipient.router_id", 64)?,
+        direct_route_id: optional_text(r, "direct_route_id", "recipient.direct_route_id", 64)?,
+    })))
+}
+
 fn parse_recipient(
     provider: Provider,
     currency: Currency,
@@ -319,11 +514,7 @@ fn parse_recipient(
             Ok(Recipient::Camoo(CamooRecipient { phone_number }))
         }
         Provider::Omt => parse_omt(currency, amount, r),
-        Provider::Omno => Err(FieldError::new(
-            "provider",
-            "provider_unavailable",
-            format!("provider '{provider}' is not available yet"),
-        )),
+        Provider::Omno => parse_omno(r),
     }
 }
 
@@ -369,7 +560,7 @@ mod tests {
         assert_eq!(field_of(with("currency", json!("GBP"))), "currency");
         assert_eq!(field_of(with("currency", json!("LBP"))), "currency");
         assert_eq!(field_of(with("provider", json!("paypal"))), "provider");
-        assert_eq!(field_of(with("provider", json!("omno"))), "provider");
+        assert_eq!(field_of(with("approval", json!("manual"))), "approval");
         assert_eq!(
             field_of(with("idempotency_key", json!("k".repeat(129)))),
             "idempotency_key"
@@ -451,6 +642,68 @@ mod tests {
             with(&|v| v["recipient"]["pin"] = json!(1)).field,
             "recipient.pin"
         );
+    }
+
+    fn omno() -> Value {
+        json!({
+            "idempotency_key": "omno-1", "provider": "omno", "amount": 10_000, "currency": "USD",
+            "approval": "manual",
+            "recipient": {
+                "external_user_id": "123456789", "first_name": "John", "last_name": "Doe",
+                "email": "john.doe@example.com", "phone_number": "1 1234567890",
+                "date_of_birth": "1990-12-01", "kyc_verified": false,
+                "billing": {"address": "123 Main St", "city": "Atlanta", "state": "GA",
+                            "country_code": "US", "postal_code": "30308"}
+            }
+        })
+    }
+
+    #[test]
+    fn parses_omno_and_names_every_missing_field() {
+        let o = CashoutOrder::parse(&omno()).unwrap();
+        assert_eq!(o.approval, Approval::Manual);
+        for field in [
+            "external_user_id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone_number",
+            "date_of_birth",
+            "kyc_verified",
+            "billing",
+        ] {
+            let mut v = omno();
+            v["recipient"].as_object_mut().unwrap().remove(field);
+            assert_eq!(
+                CashoutOrder::parse(&v).unwrap_err().field,
+                format!("recipient.{field}")
+            );
+        }
+        for field in ["address", "city", "state", "country_code", "postal_code"] {
+            let mut v = omno();
+            v["recipient"]["billing"]
+                .as_object_mut()
+                .unwrap()
+                .remove(field);
+            assert_eq!(
+                CashoutOrder::parse(&v).unwrap_err().field,
+                format!("recipient.billing.{field}")
+            );
+        }
+        let bad = |k: &str, val: Value| {
+            let mut v = omno();
+            v["recipient"][k] = val;
+            CashoutOrder::parse(&v).unwrap_err().field
+        };
+        assert_eq!(bad("email", json!("nope")), "recipient.email");
+        assert_eq!(
+            bad("date_of_birth", json!("1990-13-01")),
+            "recipient.date_of_birth"
+        );
+        assert_eq!(bad("kyc_verified", json!("yes")), "recipient.kyc_verified");
+        let mut v = omno();
+        v["approval"] = json!("later");
+        assert_eq!(CashoutOrder::parse(&v).unwrap_err().field, "approval");
     }
 
     #[test]

@@ -178,6 +178,58 @@ pub struct OmtRecipient {
     pub customer_name: String,
 }
 
+/// The customer's billing address, as OMNO requires it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OmnoBilling {
+    /// Street address.
+    pub address: String,
+    /// City.
+    pub city: String,
+    /// State or region.
+    pub state: String,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country_code: String,
+    /// Postal code.
+    pub postal_code: String,
+}
+
+/// An OMNO recipient: the customer OMNO pays, and the routing hints it takes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OmnoRecipient {
+    /// Our identifier of the customer.
+    pub external_user_id: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// E-mail.
+    pub email: String,
+    /// Phone, as OMNO takes it (`1 1234567890`); personal data, shown masked.
+    pub phone_number: String,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: String,
+    /// Billing address.
+    pub billing: OmnoBilling,
+    /// Optional KYC document details, passed through.
+    pub kyc: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Whether the customer is KYC-verified in our system (OMNO routes by it).
+    pub kyc_verified: bool,
+    /// A specific router.
+    pub router_id: Option<String>,
+    /// A direct route.
+    pub direct_route_id: Option<String>,
+}
+
+impl fmt::Debug for OmnoRecipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OmnoRecipient")
+            .field("external_user_id", &self.external_user_id)
+            .field("phone_number", &mask_phone(&self.phone_number))
+            .field("kyc_verified", &self.kyc_verified)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The recipient of a cashout, one variant per provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -186,6 +238,8 @@ pub enum Recipient {
     Camoo(CamooRecipient),
     /// OMT cash pick-up.
     Omt(OmtRecipient),
+    /// OMNO payout (boxed: much larger than the others).
+    Omno(Box<OmnoRecipient>),
 }
 
 impl Recipient {
@@ -198,13 +252,21 @@ impl Recipient {
                 "account_id": r.account_id.get(),
                 "customer_name": r.customer_name,
             }),
+            Recipient::Omno(r) => serde_json::json!({
+                "external_user_id": r.external_user_id,
+                "first_name": r.first_name,
+                "last_name": r.last_name,
+                "phone_number": mask_phone(&r.phone_number),
+                "kyc_verified": r.kyc_verified,
+                "billing": {"country_code": r.billing.country_code},
+            }),
         }
     }
 
     /// Forgets secrets that are no longer needed (the OMT OTP once GETCTI has answered).
     pub fn scrub_secrets(&mut self) {
         match self {
-            Recipient::Camoo(_) => {}
+            Recipient::Camoo(_) | Recipient::Omno(_) => {}
             Recipient::Omt(r) => r.otp = None,
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod camoo;
 mod error;
+pub mod omno;
 pub mod omt;
 mod policy;
 

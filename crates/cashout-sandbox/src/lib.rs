@@ -1,4 +1,4 @@
-//! Local simulators of the payout providers (Camoo, OMT), served over HTTP on loopback for tests,
+//! Local simulators of the payout providers (Camoo, OMT, OMNO), served over HTTP on loopback for tests,
 //! the demo and benchmarks, with a shared audit of every payout they executed.
 //!
 //! # Layout
@@ -16,6 +16,11 @@
 //! | `GET /_admin/omt/accounts/{account_id}` | [`omt::AccountView`]: failed attempts, lock, pending cashout (no OTP, no phone) |
 //! | `GET /_admin/omt/calls[?account_id=X]` | `{"getcti": n, "paycti": n, "revoke": n, "failed_attempts": n}`, all or one account's |
 //! | `GET`/`PUT /_admin/omt/config` | read / patch the live OMT `failure_mode` (`{"failure_mode": "http200" \| "http4xx"}`) |
+//! | `/omno/public/payout[/{payoutId}[/confirm\|/reject]]` | the OMNO payout API simulator ([`omno`], see below) |
+//! | `GET /_admin/omno/calls[?order_id=X]` | `{"create": n, "confirm": n, "reject": n, "status": n}`, all or one `orderId`'s |
+//! | `GET /_admin/omno/payouts[?order_id=X]` | `{"payouts": [payout…]}` in creation order, each as below |
+//! | `GET /_admin/omno/payouts/{payoutId}` | the payout as `GET /omno/public/payout/{payoutId}` shows it, plus `"confirmed"` and `"rejected"` (booleans) |
+//! | `GET`/`PUT /_admin/omno/config` | read / patch `{"settle_delay_ms", "webhook_url", "convert_to"}` (`null` clears the last two; never the token) |
 //! | `POST /_admin/faults` | queue a fault ([`faults`], see below); `201` with the stored fault |
 //! | `GET /_admin/faults` | `{"faults": [StoredFault…]}` still queued, with remaining counts |
 //! | `DELETE /_admin/faults` | removes every queued fault; `200 {"cleared": n}` |
@@ -32,17 +37,18 @@
 //! ```
 //!
 //! - `provider`: `"camoo"` with `endpoint` `"create"` (`POST /cashout`), `"verify"` or
-//!   `"account"`; or `"omt"` with `endpoint` `"getcti"`, `"paycti"` or `"revoke"`.
+//!   `"account"`; `"omt"` with `endpoint` `"getcti"`, `"paycti"` or `"revoke"`; or `"omno"` with
+//!   `endpoint` `"create"`, `"confirm"`, `"reject"` or `"status"` (the `GET`).
 //! - `count`: how many calls it applies to (default 1, at least 1).
 //! - `fault`, by `kind`:
 //!
 //! | `fault` | effect on the call |
 //! |---|---|
-//! | `{"kind": "status", "status": 400–599, "retry_after_secs"?: u64}` | answers that status with the provider's usual error body (Camoo: `{"code": status, "message": reason, "errors": {}}`; OMT: `{"isSuccess": false, "error": reason}`), plus `Retry-After: <secs>` when given; **nothing is executed** (no validation, no payout, no balance change, no audit entry, no OMT failed attempt) |
+//! | `{"kind": "status", "status": 400–599, "retry_after_secs"?: u64}` | answers that status with the provider's usual error body (Camoo: `{"code": status, "message": reason, "errors": {}}`; OMT: `{"isSuccess": false, "error": reason}`; OMNO: `{"error": reason}`), plus `Retry-After: <secs>` when given; **nothing is executed** (no validation, no payout, no balance change, no audit entry, no OMT failed attempt, no OMNO payout created, confirmed or rejected) |
 //! | `{"kind": "delay", "delay_ms": u64, "phase": "before"}` | sleeps, then handles the call normally; if the client disconnects during the sleep, nothing is executed |
-//! | `{"kind": "delay", "delay_ms": u64, "phase": "after"}` | handles the call normally (a create or PAYCTI is executed and audited, and `create_delay_ms` / `verify_delay_ms` still apply), then sleeps before answering |
+//! | `{"kind": "delay", "delay_ms": u64, "phase": "after"}` | handles the call normally (a create, PAYCTI or OMNO confirm is executed and audited, an OMNO create is recorded and visible to `GET`, and `create_delay_ms` / `verify_delay_ms` still apply), then sleeps before answering |
 //! | `{"kind": "reset", "phase": "before"}` | drops the TCP connection with no HTTP response at all; nothing is executed |
-//! | `{"kind": "reset", "phase": "after"}` | handles the call normally (a create or PAYCTI is executed and audited), then drops the connection instead of answering |
+//! | `{"kind": "reset", "phase": "after"}` | handles the call normally (a create, PAYCTI or OMNO confirm is executed and audited, an OMNO create is recorded), then drops the connection instead of answering |
 //!
 //! The answer is `201` with the stored fault: the request plus an `id` (increasing from 1), e.g.
 //! `{"id": 1, "provider": "camoo", "endpoint": "create", "count": 2, "fault": {…}}`. An unknown
@@ -52,7 +58,7 @@
 //! Faults for one endpoint queue up in creation order: each call that passes authentication
 //! consumes one unit of the first one's `count` (it leaves the queue at 0). A `401` consumes
 //! nothing; a call that consumed a fault still counts in `/_admin/camoo/calls` (or
-//! `/_admin/omt/calls`).
+//! `/_admin/omt/calls`, `/_admin/omno/calls`).
 //!
 //! A dropped connection is closed with a TCP RST right after the client sent its whole request:
 //! clients see a transport error on an established connection ("connection reset" / "connection
@@ -117,6 +123,51 @@
 //! the same bodies come with 404 (not found), 400 (mismatch, `Cashout Failed`, `Revoke Failed`) or
 //! 403 (locked).
 //!
+//! # OMNO
+//!
+//! Every call needs `Authorization: Bearer <OmnoConfig::token>` (compared in constant time);
+//! without it: `401 {"error": "Unauthorized"}`, which counts nothing. Creating a payout moves no
+//! money; confirming it executes it (the audit entry); a payout is confirmed or rejected at most
+//! once. Paths are under `/omno` ([`SandboxHandle::omno_base_url`]).
+//!
+//! | call | answer |
+//! |---|---|
+//! | `POST /public/payout`, valid | `200 {"payoutId": "<32 hex>", "status": "CREATED", "iframeUrls": {"card": url, "apm": url}}`; the payout waits for confirmation. No dedupe of `orderId`: each create makes a new payout |
+//! | `POST /public/payout`, invalid | `400 {"error": "Bad Request", "fields": {"customer.billing.countryCode": message, …}}` (`"body"` when not a JSON object) |
+//! | `PUT /public/payout/{payoutId}/confirm`, waiting | `200 {}`; executes: audit entry (`provider_id` payoutId, `external_reference` orderId, the `amount`/`currency` paid, last 3 digits of `customer.phoneNumber`), status `PENDING` |
+//! | `PUT /public/payout/{payoutId}/reject`, waiting | `200 {}`; status `REJECTED` (final), nothing executed |
+//! | confirm or reject, already confirmed / rejected | `409 {"error": "Conflict", "message": "payout already confirmed"}` / `"payout already rejected"`; nothing executed |
+//! | `GET /public/payout/{payoutId}` | `200 {"payoutId", "orderId", "status", "amount", "currency", "initialAmount", "initialCurrency", "statusReason": {"reason", "detailedStatus"} \| null, "createdAt", "updatedAt"}` (amounts are JSON numbers in major units, times ISO-8601 UTC) |
+//! | any, unknown `payoutId` or path | `404 {"error": "Not Found"}` |
+//!
+//! The create body: required `orderId` (string), `value` (number > 0, at most 2 decimals),
+//! `currency` (3 letters), `kycVerified` (boolean), `customer` {`externalUserId`, `firstName`,
+//! `lastName`, `email`, `phoneNumber` (6–15 digits, spaces `+ - ( )` allowed), `dateOfBirth`
+//! (`YYYY-MM-DD`), `billing` {`address`, `city`, `state`, `countryCode` (2 letters),
+//! `postalCode`}}; optional objects `kyc`, `customer.kyc`, `merchantAdditionalData` and strings
+//! `routerId`, `directRouteId`. Other fields are ignored.
+//!
+//! Status life: the create answer says `CREATED`, reads show `WAITING_FOR_CONFIRMATION` until
+//! the confirm, then `PENDING` until `settle_delay_ms` (the value when confirmed), then the
+//! outcome chosen by the **last character of `customer.externalUserId`**:
+//!
+//! | last character | after `PENDING` |
+//! |---|---|
+//! | `0` | `DECLINED`, `statusReason` `{"reason": "DECLINED", "detailedStatus": "NO_PROVIDER_AVAILABLE"}` (the audit entry stays) |
+//! | `9` | none: `PENDING` forever |
+//! | `8` | `ON_HOLD` (an undocumented status) for another `settle_delay_ms`, then `SUCCESS` |
+//! | `7` | `FAILED` |
+//! | anything else | `SUCCESS` |
+//!
+//! `statusReason` is `null` but for `DECLINED`. With `convert_to` (e.g. `"EUR"`, captured when
+//! the payout is created), a payout in another currency is paid in that one at the fixed rate 0.9
+//! (rounded half up to the hundredth): `amount`/`currency` show what is paid (also in the audit),
+//! `initialAmount`/`initialCurrency` what was asked; without it they are equal.
+//!
+//! With a `webhook_url` (read at each change), every status change after the confirm (`PENDING`,
+//! `ON_HOLD`, the final status) is POSTed there as JSON `{"payoutId", "orderId", "status"}`,
+//! unsigned (OMNO documents no signature), up to 5 attempts 500 ms apart until one gets HTTP 200.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -128,9 +179,11 @@
 //! # }
 //! ```
 
+mod amount;
 pub mod audit;
 pub mod camoo;
 pub mod faults;
+pub mod omno;
 pub mod omt;
 mod server;
 mod util;
@@ -148,6 +201,7 @@ use tokio::task::JoinHandle;
 pub use audit::{AuditEntry, AuditLog, PayoutList};
 pub use camoo::{CamooConfig, camoo_signature};
 pub use faults::{Fault, FaultList, FaultRegistry, NewFault, Phase, StoredFault};
+pub use omno::OmnoConfig;
 pub use omt::{FailureMode, OmtConfig};
 
 /// Configuration of the whole sandbox: one section per simulated provider.
@@ -158,6 +212,8 @@ pub struct SandboxConfig {
     pub camoo: CamooConfig,
     /// The OMT simulator.
     pub omt: OmtConfig,
+    /// The OMNO simulator.
+    pub omno: OmnoConfig,
 }
 
 /// The sandbox's shared state: the audit log and each provider simulator.
@@ -170,6 +226,7 @@ pub struct Sandbox {
     faults: FaultRegistry,
     camoo: camoo::Camoo,
     omt: omt::Omt,
+    omno: omno::Omno,
 }
 
 impl Sandbox {
@@ -179,11 +236,13 @@ impl Sandbox {
         let faults = FaultRegistry::new();
         let camoo = camoo::Camoo::new(config.camoo, audit.clone(), faults.clone());
         let omt = omt::Omt::new(config.omt, audit.clone(), faults.clone());
+        let omno = omno::Omno::new(config.omno, audit.clone(), faults.clone());
         Self {
             audit,
             faults,
             camoo,
             omt,
+            omno,
         }
     }
 
@@ -221,6 +280,8 @@ impl Sandbox {
             .nest("/_admin/camoo", self.camoo.admin_routes())
             .nest("/omt/api/v1/cashout", self.omt.api_routes())
             .nest("/_admin/omt", self.omt.admin_routes())
+            .nest("/omno", self.omno.api_routes())
+            .nest("/_admin/omno", self.omno.admin_routes())
     }
 
     /// Serves this sandbox on `listener` until `shutdown` completes (then shuts down gracefully:
@@ -261,6 +322,12 @@ impl SandboxHandle {
     /// `/omt/api/v1/cashout/`).
     pub fn omt_base_url(&self) -> String {
         format!("{}/omt", self.base_url())
+    }
+
+    /// Base URL of the OMNO simulator: `http://127.0.0.1:PORT/omno` (the API is under
+    /// `/omno/public/payout`).
+    pub fn omno_base_url(&self) -> String {
+        format!("{}/omno", self.base_url())
     }
 
     /// Stops accepting connections, lets in-flight requests finish, and waits for the server.

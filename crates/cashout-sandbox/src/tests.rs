@@ -547,4 +547,5 @@ async fn shutdown_drops_pending_notifications() {
 }
 
 mod faults;
+mod omno;
 mod omt;

@@ -1,10 +1,12 @@
 //! Small helpers shared by the provider simulators: poison-tolerant locking, constant-time secret
-//! comparison, timestamps and phone redaction.
+//! comparison, timestamps, phone redaction, and stopping background tasks with their simulator.
 
+use std::future::Future;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 
 /// Locks `mutex`, carrying on with the data if a panicking thread poisoned it.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -30,6 +32,18 @@ pub(crate) fn iso(time: DateTime<Utc>) -> String {
 pub(crate) fn last3(phone: &str) -> String {
     let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
     digits[digits.len().saturating_sub(3)..].iter().collect()
+}
+
+/// Runs `future` unless the simulator is dropped first (then `None`).
+pub(crate) async fn unless_closed<F: Future>(
+    closed: &mut watch::Receiver<()>,
+    future: F,
+) -> Option<F::Output> {
+    tokio::select! {
+        output = future => Some(output),
+        // Nothing is ever sent: this resolves only when the sender (the simulator) is dropped.
+        _ = closed.changed() => None,
+    }
 }
 
 #[cfg(test)]

@@ -113,6 +113,9 @@ impl Producer {
                 if r.state.is_terminal() {
                     return Change::Skip(Nudge::Terminal);
                 }
+                if r.order.provider == cashout_core::Provider::Omno && r.confirmed_at.is_none() {
+                    return Change::Skip(Nudge::Ignored("not confirmed yet".into()));
+                }
                 match r.provider_ref.as_deref() {
                     Some(known) if known == payment_id => {}
                     Some(known) => {
@@ -123,7 +126,9 @@ impl Producer {
                             "notification names another payment than the one on record".into(),
                         ));
                     }
-                    None if r.submit_intent.is_some() => {
+                    None if r.submit_intent.is_some()
+                        && r.order.provider == cashout_core::Provider::Camoo =>
+                    {
                         r.hinted_provider_ref = Some(payment_id.to_owned());
                     }
                     None => {

@@ -43,6 +43,15 @@ pub struct OmtSetup {
     pub config: cashout_providers::omt::OmtConfig,
 }
 
+/// OMNO's client and settings.
+#[derive(Debug, Clone)]
+pub struct OmnoSetup {
+    /// The HTTP client.
+    pub client: cashout_providers::omno::OmnoClient,
+    /// Polls, retries.
+    pub config: cashout_providers::omno::OmnoConfig,
+}
+
 /// The configured provider adapters.
 #[derive(Debug, Clone, Default)]
 pub struct Providers {
@@ -50,6 +59,8 @@ pub struct Providers {
     pub camoo: Option<CamooSetup>,
     /// OMT.
     pub omt: Option<OmtSetup>,
+    /// OMNO.
+    pub omno: Option<OmnoSetup>,
 }
 
 impl Providers {
@@ -65,7 +76,11 @@ impl Providers {
                 .as_ref()
                 .map(|o| o.config.retry.clone())
                 .unwrap_or_default(),
-            Provider::Omno => RetryPolicy::default(),
+            Provider::Omno => self
+                .omno
+                .as_ref()
+                .map(|o| o.config.retry.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -79,6 +94,9 @@ impl Providers {
         }
         if self.omt.is_some() {
             v.push(Provider::Omt);
+        }
+        if self.omno.is_some() {
+            v.push(Provider::Omno);
         }
         v
     }
@@ -221,10 +239,7 @@ impl Driver {
         match rec.order.provider {
             Provider::Camoo => self.camoo_step(rec).await,
             Provider::Omt => self.omt_step(rec).await,
-            Provider::Omno => {
-                let detail = format!("no {} adapter in this worker", rec.order.provider);
-                self.park(&id, ParkReason::ProviderContract, detail).await
-            }
+            Provider::Omno => self.omno_step(rec).await,
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod config;
 mod driver;
+mod omno;
 mod omt;
 mod revoke;
 pub mod runtime;
@@ -12,6 +13,6 @@ pub mod sweeper;
 
 pub use cashout_providers::RetryPolicy;
 pub use config::{SweeperConfig, WorkerConfig};
-pub use driver::{CamooSetup, Driver, OmtSetup, Providers, StepReport};
+pub use driver::{CamooSetup, Driver, OmnoSetup, OmtSetup, Providers, StepReport};
 pub use revoke::RevokeError;
 pub use runtime::{WorkerExit, run, worker_name};

@@ -34,6 +34,13 @@ pub enum RevokeError {
     Store(#[from] StoreError),
 }
 
+/// Why an approve changes nothing (cloneable, for a compare-and-set retry).
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    Final(State),
+    Refused(&'static str),
+}
+
 impl Driver {
     /// Revokes a cashout for `actor` (a token name or an operator).
     pub async fn revoke(&self, id: &CashoutId, actor: &str) -> Result<Cashout, RevokeError> {
@@ -86,7 +93,88 @@ impl Driver {
                     }
                 }
             }
+            (Recipient::Omno(_), Provider::Omno) => {
+                let Some(setup) = self.providers().omno.clone() else {
+                    return Err(RevokeError::Refused("omno is not configured here".into()));
+                };
+                if rec.confirmed_at.is_some() || rec.confirm_intent.is_some() {
+                    return Err(RevokeError::Refused(
+                        "the payout is confirmed (or being confirmed) at OMNO; a confirmed \
+                         payout cannot be rejected"
+                            .into(),
+                    ));
+                }
+                let Some(pid) = rec.provider_ref.clone() else {
+                    return Err(RevokeError::InFlight);
+                };
+                match setup.client.reject(&pid).await {
+                    Ok(()) => {
+                        let cause = format!("revoked by {actor}: omno payout {pid} rejected");
+                        self.finish(id, Event::ProviderRevoked, cause).await
+                    }
+                    Err(ProviderError::Http {
+                        status, message, ..
+                    }) if (400..500).contains(&status) => {
+                        let why = format!("omno refused the reject (HTTP {status}: {message})");
+                        self.note(id, format!("revoke by {actor}: {why}")).await?;
+                        Err(RevokeError::Refused(why))
+                    }
+                    Err(e) => {
+                        self.note(id, format!("revoke by {actor}: omno not reached: {e}"))
+                            .await?;
+                        Err(RevokeError::Provider(e))
+                    }
+                }
+            }
             (_, provider) => Err(RevokeError::NotSupported(provider)),
+        }
+    }
+
+    /// Approves a manual-approval OMNO cashout: its confirm becomes due now.
+    pub async fn approve(&self, id: &CashoutId, actor: &str) -> Result<Cashout, RevokeError> {
+        let token = Self::token();
+        if !self
+            .store()
+            .try_lease(id, &token, self.config().lease())
+            .await?
+        {
+            return Err(RevokeError::InFlight);
+        }
+        let cause = format!("approved by {actor}");
+        let res = self
+            .update(id, true, true, |r, now| {
+                if r.state.is_terminal() {
+                    return Change::Skip(Err(Refusal::Final(r.state)));
+                }
+                if r.order.provider != Provider::Omno
+                    || r.order.approval != cashout_core::Approval::Manual
+                {
+                    return Change::Skip(Err(Refusal::Refused(
+                        "only omno cashouts with manual approval are approved",
+                    )));
+                }
+                if r.approved || r.confirmed_at.is_some() {
+                    return Change::Skip(Err(Refusal::Refused("already approved")));
+                }
+                r.approved = true;
+                if r.state == State::Submitted && r.parked.is_none() {
+                    r.next_action_at = Some(now);
+                }
+                Change::Write {
+                    entries: vec![r.entry(now, "operator", None, None, cause.clone())],
+                    value: Ok(()),
+                }
+            })
+            .await;
+        let _ = self.store().release_lease(id, &token).await;
+        match res? {
+            Modified::Written(c, _, _) => Ok(c),
+            Modified::Skipped(_, Err(Refusal::Final(state))) => Err(RevokeError::Final(state)),
+            Modified::Skipped(_, Err(Refusal::Refused(why))) => {
+                Err(RevokeError::Refused(why.to_owned()))
+            }
+            Modified::Skipped(c, Ok(())) => Ok(c),
+            Modified::NotFound => Err(RevokeError::NotFound),
         }
     }
 

@@ -23,7 +23,10 @@ async fn every_refusal_names_the_field_and_stores_nothing() {
         (with(good.clone(), "currency", json!("xaf")), "currency"),
         (with(good.clone(), "provider", json!("paypal")), "provider"),
         (with(good.clone(), "provider", json!("omt")), "currency"),
-        (with(good.clone(), "provider", json!("omno")), "provider"),
+        (
+            with(good.clone(), "provider", json!("omno")),
+            "recipient.external_user_id",
+        ),
         (
             with(good.clone(), "idempotency_key", json!("k".repeat(129))),
             "idempotency_key",

@@ -1,7 +1,6 @@
 //! Camoo notifications: the signature canonicalisation and the background task that sends the
 //! signed GET to a payout's `notification_url` when it settles, retrying until HTTP 200.
 
-use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{Inner, iso, lock};
+use crate::util::unless_closed;
 
 /// Delivery attempts before giving up.
 const ATTEMPTS: u32 = 5;
@@ -58,18 +58,6 @@ fn sign(canonical: &str, secret: &str) -> String {
     };
     mac.update(canonical.as_bytes());
     hex::encode(mac.finalize().into_bytes())
-}
-
-/// Runs `future` unless the simulator is dropped first (then `None`).
-async fn unless_closed<F: Future>(
-    closed: &mut watch::Receiver<()>,
-    future: F,
-) -> Option<F::Output> {
-    tokio::select! {
-        output = future => Some(output),
-        // Nothing is ever sent: this resolves only when the sender (the simulator) is dropped.
-        _ = closed.changed() => None,
-    }
 }
 
 /// Builds the signed notification URL of payout `id`, if it has a URL and a final status.

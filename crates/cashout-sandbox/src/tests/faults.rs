@@ -301,7 +301,7 @@ async fn invalid_faults_are_refused() {
     let status = json!({"kind": "status", "status": 500});
     for (body, field) in [
         (
-            json!({"provider": "omno", "endpoint": "create", "fault": status}),
+            json!({"provider": "mtn", "endpoint": "create", "fault": status}),
             "provider",
         ),
         (

@@ -1,0 +1,175 @@
+//! OMNO (Bearer token): `POST /public/payout` creates (no money moves), `PUT …/confirm` executes,
+//! `PUT …/reject` cancels before confirmation, `GET /public/payout/{id}` reads. The token is a
+//! static bearer token from configuration (no OAuth2 client-credentials flow yet). HTTP here;
+//! wire types and the status mapping in [`transformers`].
+
+pub mod transformers;
+
+use crate::error::ProviderError;
+use crate::policy::{PollPolicy, RetryPolicy, Timeouts};
+use reqwest::header::{HeaderMap, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::time::Duration;
+pub use transformers::{CreatePayout, Created, OmnoStatus, Payout, PayoutStatus};
+
+/// OMNO settings (`CASHOUT_PROVIDERS__OMNO__…`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OmnoConfig {
+    /// Base URL without the path: `https://api.omno.com` (sandbox `https://api.omno.dev`).
+    pub base_url: String,
+    /// The bearer token.
+    pub token: SecretString,
+    /// Client timeouts (`create_ms` for create and confirm, `status_ms` for reads and reject).
+    pub timeouts: Timeouts,
+    /// The status-read schedule after confirmation.
+    pub poll: PollPolicy,
+    /// Retries of retryable errors.
+    pub retry: RetryPolicy,
+}
+
+impl Default for OmnoConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.omno.com".to_owned(),
+            token: SecretString::from(""),
+            timeouts: Timeouts::default(),
+            poll: PollPolicy::default(),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A setting that makes the client unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("providers.omno.{key}: {message}")]
+pub struct ConfigError {
+    /// The offending key.
+    pub key: &'static str,
+    /// Why.
+    pub message: String,
+}
+
+/// The OMNO HTTP client.
+#[derive(Clone)]
+pub struct OmnoClient {
+    http: reqwest::Client,
+    base_url: String,
+    timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for OmnoClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OmnoClient")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OmnoClient {
+    /// Builds a client; refuses an empty token or a bad URL.
+    pub fn new(config: &OmnoConfig) -> Result<Self, ConfigError> {
+        let base = url::Url::parse(&config.base_url).map_err(|e| ConfigError {
+            key: "base_url",
+            message: e.to_string(),
+        })?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(ConfigError {
+                key: "base_url",
+                message: "must be an http(s) URL".to_owned(),
+            });
+        }
+        if config.token.expose_secret().is_empty() {
+            return Err(ConfigError {
+                key: "token",
+                message: "must be set".to_owned(),
+            });
+        }
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.token.expose_secret()))
+            .map_err(|_| ConfigError {
+            key: "token",
+            message: "must be printable ASCII".to_owned(),
+        })?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, auth);
+        headers.insert("Accept", HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(Duration::from_millis(config.timeouts.connect_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ConfigError {
+                key: "base_url",
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            timeouts: config.timeouts.clone(),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/public/payout{path}", self.base_url)
+    }
+
+    /// `POST /public/payout`. Creates a payout waiting for confirmation; no money moves yet, but
+    /// OMNO does not dedupe `orderId`, so a lost answer is never blindly resent.
+    pub async fn create(&self, req: &CreatePayout) -> Result<Created, ProviderError> {
+        let resp = self
+            .http
+            .post(self.url(""))
+            .timeout(Duration::from_millis(self.timeouts.create_ms))
+            .json(req)
+            .send()
+            .await
+            .map_err(ProviderError::from_reqwest)?;
+        transformers::read(resp).await
+    }
+
+    /// `PUT /public/payout/{id}/confirm`: executes the payout.
+    pub async fn confirm(&self, payout_id: &str) -> Result<(), ProviderError> {
+        self.put(payout_id, "confirm", self.timeouts.create_ms)
+            .await
+    }
+
+    /// `PUT /public/payout/{id}/reject`: cancels it before confirmation.
+    pub async fn reject(&self, payout_id: &str) -> Result<(), ProviderError> {
+        self.put(payout_id, "reject", self.timeouts.status_ms).await
+    }
+
+    async fn put(
+        &self,
+        payout_id: &str,
+        action: &str,
+        timeout_ms: u64,
+    ) -> Result<(), ProviderError> {
+        let resp = self
+            .http
+            .put(self.url(&format!(
+                "/{}/{action}",
+                transformers::path_segment(payout_id)
+            )))
+            .timeout(Duration::from_millis(timeout_ms))
+            .send()
+            .await
+            .map_err(ProviderError::from_reqwest)?;
+        transformers::read::<serde_json::Value>(resp)
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET /public/payout/{id}`: the truth about a payout.
+    pub async fn get(&self, payout_id: &str) -> Result<Payout, ProviderError> {
+        let resp = self
+            .http
+            .get(self.url(&format!("/{}", transformers::path_segment(payout_id))))
+            .timeout(Duration::from_millis(self.timeouts.status_ms))
+            .send()
+            .await
+            .map_err(ProviderError::from_reqwest)?;
+        transformers::read(resp).await
+    }
+}
