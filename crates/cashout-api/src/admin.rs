@@ -38,9 +38,10 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String>
 fn dlq_error(e: DlqError) -> ApiError {
     match e {
         DlqError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
-        DlqError::Final(_) | DlqError::NotParked(_) | DlqError::MayBePaid(_) => {
-            ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
-        }
+        DlqError::Final(_)
+        | DlqError::NotParked(_)
+        | DlqError::MayBePaid(_)
+        | DlqError::NotPaid => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
         DlqError::NoteRequired => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "note_required",

@@ -66,6 +66,19 @@ pub enum DlqCommand {
         #[arg(long)]
         operator: Option<String>,
     },
+    /// Reset the OMT lockout guard of one account after checking with OMT that the customer's
+    /// failed-attempt count is back at zero (e.g. after OMT support cleared it). Logged with the
+    /// operator and note.
+    OmtResetGuard {
+        /// The OMT account id.
+        account_id: i64,
+        /// What was checked, with whom (required).
+        #[arg(long)]
+        note: String,
+        /// Who does it (default cli:$USER).
+        #[arg(long)]
+        operator: Option<String>,
+    },
     /// Remove from the queue and mark the cashout failed.
     Discard {
         /// Cashout id.
@@ -228,6 +241,25 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
             };
             let c = dlq::resolve(store, &id(&raw)?, r, &operator(o), &note).await?;
             println!("{}  resolved: {}", c.id, c.state);
+            Ok(())
+        }
+        DlqCommand::OmtResetGuard {
+            account_id,
+            note,
+            operator: o,
+        } => {
+            if note.trim().is_empty() {
+                bail!("--note is required: say what was checked with OMT");
+            }
+            let account =
+                cashout_core::OmtAccountId::new(account_id).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let before = store.omt_failures(account).await?;
+            store.omt_reset_failures(account).await?;
+            let actor = operator(o);
+            tracing::warn!(%account, before, operator = %actor, note = %note, "omt lockout guard reset");
+            println!(
+                "omt account {account}: {before} counted failed attempts reset by {actor} ({note})"
+            );
             Ok(())
         }
         DlqCommand::Discard {

@@ -46,6 +46,9 @@ pub struct Cashout {
     /// and again when an operator replays the cashout.
     #[serde(default)]
     pub polling_since: Option<DateTime<Utc>>,
+    /// OMT: the customer's name exactly as GETCTI returned it (PAYCTI sends this spelling).
+    #[serde(default)]
+    pub provider_customer_name: Option<String>,
     /// OMNO manual approval: set by `POST …/approve`.
     #[serde(default)]
     pub approved: bool,
@@ -139,6 +142,7 @@ impl Cashout {
             next_action_at: Some(now),
             submitted_at: None,
             polling_since: None,
+            provider_customer_name: None,
             approved: false,
             confirm_intent: None,
             confirmed_at: None,

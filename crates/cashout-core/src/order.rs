@@ -206,11 +206,15 @@ impl CashoutOrder {
     /// (same key, same fingerprint) from a conflicting one. Map keys serialize sorted, so the
     /// digest does not depend on the caller's field order.
     pub fn fingerprint(&self) -> String {
+        // Without secrets: the digest is stored, and a 4-8 digit OTP would be easy to find
+        // from it. The same key with only another OTP is therefore the same order.
+        let mut recipient = self.recipient.clone();
+        recipient.scrub_secrets();
         let canonical = serde_json::json!({
             "provider": self.provider,
             "amount": self.amount,
             "currency": self.currency,
-            "recipient": self.recipient,
+            "recipient": recipient,
             "metadata": self.metadata,
             "approval": self.approval,
         });

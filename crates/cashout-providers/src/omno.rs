@@ -126,7 +126,13 @@ impl OmnoClient {
             .send()
             .await
             .map_err(ProviderError::from_reqwest)?;
-        transformers::read(resp).await
+        let created: Created = transformers::read(resp).await?;
+        if transformers::path_segment(&created.payout_id).is_empty() {
+            return Err(ProviderError::Decode(
+                "create answered without a payoutId".into(),
+            ));
+        }
+        Ok(created)
     }
 
     /// `PUT /public/payout/{id}/confirm`: executes the payout.

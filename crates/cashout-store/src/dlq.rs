@@ -45,6 +45,9 @@ pub enum DlqError {
          provider, then use resolve --as confirmed|failed"
     )]
     MayBePaid(State),
+    /// Resolving as confirmed a payout the provider cannot have executed.
+    #[error("this payout was never confirmed at the provider, so it cannot have been paid")]
+    NotPaid,
     /// A note is required for this action.
     #[error("a note is required: say what was checked and with whom")]
     NoteRequired,
@@ -201,10 +204,13 @@ pub async fn replay(
             let Some(parked) = r.parked.clone() else {
                 return Change::Skip(Replay::NotParked(r.state));
             };
-            if r.state == State::Created
-                && r.submit_intent.is_some()
+            // A payout-creating call whose answer was lost, with nothing that can tell us more:
+            // a replay could only park it again (Camoo without a notification, OMT PAYCTI, OMNO
+            // create).
+            let in_doubt = r.submit_intent.is_some()
                 && r.hinted_provider_ref.is_none()
-            {
+                && (r.state == State::Created || r.order.provider == Provider::Omt);
+            if in_doubt {
                 return Change::Skip(Replay::InDoubt);
             }
             r.parked = None;
@@ -276,7 +282,13 @@ pub async fn resolve(
         id,
         actor,
         note,
-        |state| match (resolution, state) {
+        |c| match (resolution, c.state) {
+            // OMNO moves money on confirm: one never confirmed cannot have been paid.
+            (Resolution::Confirmed, _)
+                if c.order.provider == Provider::Omno && c.confirmed_at.is_none() =>
+            {
+                Vec::new()
+            }
             (Resolution::Confirmed, State::Created) => {
                 vec![Event::ProviderAccepted, Event::ProviderConfirmed]
             }
@@ -298,20 +310,12 @@ pub async fn discard(
     actor: &str,
     note: &str,
 ) -> Result<Cashout, DlqError> {
-    if let Some(c) = store.get(id).await?
-        && !c.state.is_terminal()
-        && (c.state != State::Created
-            || c.submit_intent.is_some()
-            || c.hinted_provider_ref.is_some())
-    {
-        return Err(DlqError::MayBePaid(c.state));
-    }
     settle(
         store,
         id,
         actor,
         note,
-        |state| match state {
+        |c| match c.state {
             State::Created => vec![Event::ProviderRefused],
             _ => vec![Event::ProviderFailed],
         },
@@ -325,12 +329,13 @@ async fn settle(
     id: &CashoutId,
     actor: &str,
     note: &str,
-    events: impl Fn(State) -> Vec<Event>,
+    events: impl Fn(&Cashout) -> Vec<Event>,
     what: &str,
 ) -> Result<Cashout, DlqError> {
     if note.trim().is_empty() {
         return Err(DlqError::NoteRequired);
     }
+    let discarding = what == "discarded";
     let cause = format!("{what} by {}", who(actor, Some(note)));
     let res = store
         .modify(id, true, |r, now| {
@@ -340,8 +345,20 @@ async fn settle(
             if r.parked.is_none() {
                 return Change::Skip(Err(DlqError::NotParked(r.state)));
             }
+            // Checked inside the compare-and-set, on the record being written.
+            let may_be_paid = r.state != State::Created
+                || r.submit_intent.is_some()
+                || r.hinted_provider_ref.is_some();
+            if discarding && may_be_paid {
+                return Change::Skip(Err(DlqError::MayBePaid(r.state)));
+            }
+            let events = events(r);
+            if events.is_empty() {
+                return Change::Skip(Err(DlqError::NotPaid));
+            }
+            r.scrub_secrets();
             let mut entries = vec![r.entry(now, "operator", None, None, cause.clone())];
-            for e in events(r.state) {
+            for e in events {
                 match r.apply(e, cause.clone(), now) {
                     Ok(Some(line)) => entries.push(line),
                     Ok(None) => {}

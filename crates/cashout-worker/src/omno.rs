@@ -12,7 +12,7 @@ use cashout_core::{
     SubmitIntent,
 };
 use cashout_providers::omno::{CreatePayout, Payout, PayoutStatus};
-use cashout_providers::{Operation, PollPolicy, ProviderError};
+use cashout_providers::{Operation, PollPolicy};
 use cashout_store::{Change, Modified, StoreError};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -198,11 +198,15 @@ impl Driver {
             r.submitted_at = Some(now);
             r.last_error = None;
             r.attempts = 0;
+            let mut entries = Vec::new();
+            if r.parked.take().is_some() {
+                entries.push(r.entry(now, "unparked", None, None, "the create's answer arrived"));
+            }
             let cause = format!(
                 "omno created payout {} ({})",
                 created.payout_id, created.status
             );
-            let mut entries = apply(r, Event::ProviderAccepted, cause, now);
+            entries.extend(apply(r, Event::ProviderAccepted, cause, now));
             if r.order.approval == Approval::Manual && !r.approved {
                 r.next_action_at = None;
                 entries.push(r.entry(now, "note", None, None, "waiting for approval (manual)"));
@@ -245,12 +249,9 @@ impl Driver {
             return Ok(StepReport::Conflict);
         };
         let answer = setup.client.confirm(&payout_id).await;
-        let confirmed = match &answer {
-            Ok(()) => true,
-            // "Already confirmed": it is, whatever we lost on the way.
-            Err(ProviderError::Http { status: 409, .. }) => true,
-            Err(_) => false,
-        };
+        // A 409 is not taken as "already confirmed": it is an unknown outcome, settled below by
+        // reading the payout.
+        let confirmed = answer.is_ok();
         let poll = setup.config.poll.clone();
         let retry = setup.config.retry.clone();
         if confirmed {

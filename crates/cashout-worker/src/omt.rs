@@ -18,11 +18,11 @@ use cashout_core::{
     Cashout, Currency, Event, OmtAccountId, OmtRecipient, ParkReason, Recipient, State,
     SubmitIntent,
 };
-use cashout_providers::Operation;
 use cashout_providers::omt::{CtiDetails, OmtAnswer, OmtFailure, PayCti};
+use cashout_providers::{Operation, ProviderError};
 use cashout_store::{Change, Modified, StoreError};
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// How long a cashout waits before trying again when another cashout of its account is with OMT.
 const ACCOUNT_BUSY_RETRY: Duration = Duration::from_secs(1);
@@ -143,7 +143,7 @@ impl Driver {
         recipient: OmtRecipient,
     ) -> Result<StepReport, StoreError> {
         let account = recipient.account_id;
-        let store = self.store();
+        let mut omt_name: Option<String> = None;
         if rec.state == State::Created {
             let Some(otp) = recipient.otp.clone() else {
                 let detail = "the OTP is gone and GETCTI has not answered".to_owned();
@@ -156,9 +156,7 @@ impl Driver {
             }
             match setup.client.get_cti(account, &otp).await {
                 Err(e) => {
-                    if matches!(e, cashout_providers::ProviderError::Connect(_)) {
-                        store.omt_release_attempt(account).await?;
-                    }
+                    self.release_if_not_counted(account, &e).await;
                     return self.after_error(&rec, e, Operation::Read, None, None).await;
                 }
                 Ok(OmtAnswer::Failed(f)) => {
@@ -167,7 +165,7 @@ impl Driver {
                         .await;
                 }
                 Ok(OmtAnswer::Ok(details)) => {
-                    store.omt_release_attempt(account).await?;
+                    self.release_best_effort(account).await;
                     let differ = mismatches(&rec, &recipient, &details);
                     if !differ.is_empty() {
                         let cause = format!(
@@ -181,8 +179,17 @@ impl Driver {
                             })
                             .await;
                     }
+                    omt_name = Some(if details.name.trim().is_empty() {
+                        recipient.customer_name.clone()
+                    } else {
+                        details.name.trim().to_owned()
+                    });
                 }
             }
+        }
+        // Reserve PAYCTI's attempt before the intent says it is being sent.
+        if let Some(parked) = self.omt_reserve(setup, &rec, account).await? {
+            return Ok(parked);
         }
         // The intent, and `submitted`, before PAYCTI leaves.
         let token = Self::token();
@@ -193,6 +200,9 @@ impl Driver {
                     return Change::Skip(());
                 }
                 r.scrub_secrets();
+                if let Some(n) = &omt_name {
+                    r.provider_customer_name = Some(n.clone());
+                }
                 r.attempts += 1;
                 r.submit_intent = Some(SubmitIntent {
                     attempt: r.attempts,
@@ -215,49 +225,88 @@ impl Driver {
                 }
                 Change::Write { entries, value: () }
             })
-            .await?;
-        let Modified::Written(rec, _, ()) = res else {
-            return Ok(StepReport::Conflict);
+            .await;
+        let rec = match res {
+            Ok(Modified::Written(rec, _, ())) => rec,
+            other => {
+                // Nothing was sent: give the reservation back.
+                self.release_best_effort(account).await;
+                return match other {
+                    Err(e) => Err(e),
+                    Ok(_) => Ok(StepReport::Conflict),
+                };
+            }
         };
-        if let Some(parked) = self.omt_reserve(setup, &rec, account).await? {
-            // The intent was written but nothing left: take it back so a replay can send.
-            self.update(&rec.id, false, false, |r, _| {
-                r.submit_intent = None;
-                Change::Write {
-                    entries: Vec::new(),
-                    value: (),
-                }
-            })
-            .await?;
-            return Ok(parked);
-        }
         let unit = 10_i64.pow(rec.order.currency.exponent());
+        let Some(currency) = omt_currency(rec.order.currency) else {
+            self.release_best_effort(account).await;
+            let detail = "omt pays LBP or USD only".to_owned();
+            return self
+                .park(&rec.id, ParkReason::ProviderContract, detail)
+                .await;
+        };
         let req = PayCti {
             account_id: account.get(),
             amount: rec.order.amount.minor() / unit,
-            currency: omt_currency(rec.order.currency).unwrap_or(-1),
-            customer_name: recipient.customer_name.clone(),
+            currency,
+            customer_name: rec
+                .provider_customer_name
+                .clone()
+                .unwrap_or_else(|| recipient.customer_name.clone()),
             receipt_number: rec.external_reference.clone(),
         };
         match setup.client.pay_cti(&req).await {
             Ok(OmtAnswer::Ok(())) => {
-                store.omt_reset_failures(account).await?;
                 info!(receipt = %req.receipt_number, "omt paid the cashout");
+                let report = self
+                    .update_step(&rec.id, move |r, now| {
+                        if r.submit_intent.as_ref().is_none_or(|i| i.token != token) {
+                            error!(state = %r.state,
+                                "omt PAYCTI succeeded after this attempt lost the record: check it");
+                            let cause = "PAYCTI succeeded for an attempt no longer on record: \
+                                         an operator must check this cashout"
+                                .to_owned();
+                            return Some(vec![r.entry(now, "note", None, None, cause)]);
+                        }
+                        r.submit_intent = None;
+                        r.provider_status = Some("Cashout Success".to_owned());
+                        r.last_error = None;
+                        r.attempts = 0;
+                        let mut entries = Vec::new();
+                        if r.parked.take().is_some() {
+                            entries.push(r.entry(now, "unparked", None, None, "PAYCTI answered"));
+                        }
+                        entries.extend(apply(
+                            r,
+                            Event::ProviderConfirmed,
+                            "omt PAYCTI: Cashout Success".to_owned(),
+                            now,
+                        ));
+                        Some(entries)
+                    })
+                    .await;
+                // After the outcome is recorded: OMT's count is back at zero, so is ours.
+                if let Err(e) = self.store().omt_reset_failures(account).await {
+                    warn!(error = %e, "could not reset the omt failure count");
+                }
+                report
+            }
+            Ok(OmtAnswer::Failed(OmtFailure::Unknown(text))) => {
+                // An answer we cannot read after PAYCTI: it may have paid. Never a failure.
+                let detail = format!(
+                    "PAYCTI answered an unrecognised failure ({text}); OMT has no status call: \
+                     check with OMT, then revoke or resolve"
+                );
                 self.update_step(&rec.id, move |r, now| {
                     if r.submit_intent.as_ref().is_none_or(|i| i.token != token) {
-                        let cause = "PAYCTI succeeded for an earlier attempt".to_owned();
-                        return Some(vec![r.entry(now, "note", None, None, cause)]);
+                        return None;
                     }
-                    r.submit_intent = None;
-                    r.provider_status = Some("Cashout Success".to_owned());
-                    r.last_error = None;
-                    r.attempts = 0;
-                    Some(apply(
+                    Some(vec![park_entry(
                         r,
-                        Event::ProviderConfirmed,
-                        "omt PAYCTI: Cashout Success".to_owned(),
+                        ParkReason::OutcomeUnknown,
+                        detail.clone(),
                         now,
-                    ))
+                    )])
                 })
                 .await
             }
@@ -266,16 +315,35 @@ impl Driver {
                     .await
             }
             Err(e) => {
-                if matches!(e, cashout_providers::ProviderError::Connect(_)) {
-                    store.omt_release_attempt(account).await?;
-                }
+                self.release_if_not_counted(account, &e).await;
                 self.after_error(&rec, e, Operation::CreatePayout, Some(&token), None)
                     .await
             }
         }
     }
 
-    /// OMT said no: keep (or give back) the reserved attempt, mark locks, fail the cashout.
+    /// Gives the reservation back when the error shows OMT never handled the request: the
+    /// connection never opened, or a gateway refused it (401/403/429, a 4xx without OMT's body).
+    async fn release_if_not_counted(&self, account: OmtAccountId, e: &ProviderError) {
+        let not_counted = match e {
+            ProviderError::Connect(_) => true,
+            ProviderError::Http { status, .. } => (400..500).contains(status) && *status != 408,
+            ProviderError::Timeout | ProviderError::Transport(_) | ProviderError::Decode(_) => {
+                false
+            }
+        };
+        if not_counted {
+            self.release_best_effort(account).await;
+        }
+    }
+
+    async fn release_best_effort(&self, account: OmtAccountId) {
+        if let Err(e) = self.store().omt_release_attempt(account).await {
+            warn!(error = %e, %account, "could not give an omt attempt back; it stays counted");
+        }
+    }
+
+    /// OMT said no: fail the cashout first, then settle the reservation and any lock mark.
     async fn omt_failed(
         &self,
         setup: &OmtSetup,
@@ -285,41 +353,49 @@ impl Driver {
         call: &'static str,
         intent: Option<String>,
     ) -> Result<StepReport, StoreError> {
-        let store = self.store();
-        if !failure.counts_as_failed_attempt() {
-            store.omt_release_attempt(account).await?;
+        let counted = failure.counts_as_failed_attempt();
+        let cause = format!(
+            "omt {call}: {failure}{}",
+            if counted {
+                " (counted as a failed attempt)"
+            } else {
+                ""
+            }
+        );
+        warn!(%account, %failure, "omt refused");
+        let status = failure.to_string();
+        let report = self
+            .update_step(&rec.id, move |r, now| {
+                if let Some(t) = &intent
+                    && r.submit_intent.as_ref().is_none_or(|i| &i.token != t)
+                {
+                    let cause = format!("late answer of an earlier PAYCTI ignored: {cause}");
+                    return Some(vec![r.entry(now, "note", None, None, cause)]);
+                }
+                r.scrub_secrets();
+                r.submit_intent = None;
+                r.last_error = Some(cause.clone());
+                r.provider_status = Some(status.clone());
+                if r.state.is_terminal() {
+                    return Some(vec![r.entry(now, "note", None, None, cause.clone())]);
+                }
+                Some(apply(r, refusal(r.state), cause.clone(), now))
+            })
+            .await;
+        if !counted {
+            self.release_best_effort(account).await;
         }
         if failure.is_lock() {
             warn!(%account, %failure, "omt reports the account locked");
             let ttl = Duration::from_secs(setup.config.lock_ttl_secs);
-            store
+            if let Err(e) = self
+                .store()
                 .omt_mark_locked(account, &failure.to_string(), ttl)
-                .await?;
-        }
-        let count = store.omt_failures(account).await?;
-        let cause = format!("omt {call}: {failure} (failed attempts counted: {count})");
-        warn!(%account, %failure, count, "omt refused");
-        self.update_step(&rec.id, move |r, now| {
-            if let Some(t) = &intent
-                && r.submit_intent.as_ref().is_none_or(|i| &i.token != t)
+                .await
             {
-                let cause = format!("late answer of an earlier PAYCTI ignored: {cause}");
-                return Some(vec![r.entry(now, "note", None, None, cause)]);
+                warn!(error = %e, "could not mark the omt account locked");
             }
-            r.scrub_secrets();
-            r.submit_intent = None;
-            r.last_error = Some(cause.clone());
-            r.provider_status = Some(failure.to_string());
-            if r.state.is_terminal() {
-                return Some(vec![park_entry(
-                    r,
-                    ParkReason::ProviderContract,
-                    cause.clone(),
-                    now,
-                )]);
-            }
-            Some(apply(r, refusal(r.state), cause.clone(), now))
-        })
-        .await
+        }
+        report
     }
 }

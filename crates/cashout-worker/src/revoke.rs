@@ -107,19 +107,32 @@ impl Driver {
                 let Some(pid) = rec.provider_ref.clone() else {
                     return Err(RevokeError::InFlight);
                 };
-                match setup.client.reject(&pid).await {
+                let err = match setup.client.reject(&pid).await {
                     Ok(()) => {
                         let cause = format!("revoked by {actor}: omno payout {pid} rejected");
-                        self.finish(id, Event::ProviderRevoked, cause).await
+                        return self.finish(id, Event::ProviderRevoked, cause).await;
                     }
-                    Err(ProviderError::Http {
+                    Err(e) => e,
+                };
+                // Whatever the error, the payout says whether the reject applied.
+                if let Ok(p) = setup.client.get(&pid).await
+                    && p.outcome() == cashout_providers::omno::PayoutStatus::Rejected
+                {
+                    let cause = format!(
+                        "revoked by {actor}: omno payout {pid} is {} (reject answer: {err})",
+                        p.status
+                    );
+                    return self.finish(id, Event::ProviderRevoked, cause).await;
+                }
+                match err {
+                    ProviderError::Http {
                         status, message, ..
-                    }) if (400..500).contains(&status) => {
+                    } if (400..500).contains(&status) => {
                         let why = format!("omno refused the reject (HTTP {status}: {message})");
                         self.note(id, format!("revoke by {actor}: {why}")).await?;
                         Err(RevokeError::Refused(why))
                     }
-                    Err(e) => {
+                    e => {
                         self.note(id, format!("revoke by {actor}: omno not reached: {e}"))
                             .await?;
                         Err(RevokeError::Provider(e))

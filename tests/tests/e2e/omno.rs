@@ -278,3 +278,40 @@ async fn every_required_field_missing_is_a_422_naming_it() {
     assert!(app.keys().await.is_empty(), "nothing stored");
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unconfirmed_payout_cannot_be_resolved_as_paid() {
+    let mut app = TestApp::spawn(Options::default()).await;
+    app.fault_for(
+        "omno",
+        "create",
+        1,
+        json!({"kind": "reset", "phase": "after"}),
+    )
+    .await;
+    app.start_worker();
+    let id = post(&app, &TestApp::omno_order("omno-res", "user-11", "auto")).await;
+    let v = app.wait_settled(&id).await;
+    assert_eq!(v["parked"]["reason"], "outcome_unknown", "{v:#}");
+    let (s, r) = app
+        .admin_post(
+            &format!("/v1/dlq/{id}/resolve"),
+            json!({"as": "confirmed", "note": "looks paid"}),
+        )
+        .await;
+    assert_eq!(s, 409, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("never confirmed")
+    );
+    let (s, r) = app
+        .admin_post(
+            &format!("/v1/dlq/{id}/resolve"),
+            json!({"as": "failed", "note": "OMNO shows it unconfirmed; rejected there"}),
+        )
+        .await;
+    assert_eq!((s, r["state"].clone()), (200, json!("failed")), "{r}");
+    app.shutdown().await;
+}

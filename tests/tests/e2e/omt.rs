@@ -321,11 +321,13 @@ async fn a_paycti_timeout_is_parked_and_never_resent() {
     let (_, r) = app
         .admin_post(&format!("/v1/dlq/{id}/replay"), Value::Null)
         .await;
-    assert_eq!(r["outcome"], "replayed");
-    let v = app.wait_settled(&id).await;
     assert_eq!(
-        v["parked"]["reason"], "outcome_unknown",
-        "a replay only parks it again"
+        r["outcome"], "in_doubt",
+        "a replay cannot resend PAYCTI: {r}"
+    );
+    assert_eq!(
+        app.get_cashout(&id).await["parked"]["reason"],
+        "outcome_unknown"
     );
     assert_eq!(app.omt_calls(1008).await["paycti"], 1);
     app.shutdown().await;
@@ -463,5 +465,24 @@ async fn the_otp_never_appears_in_logs_or_answers() {
         assert!(!logs.contains(&secret), "logs contain {secret}");
         assert!(!answers.contains(&secret), "answers contain {secret}");
     }
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_error_after_paycti_is_unknown_never_failed() {
+    let mut app = TestApp::spawn(Options::default()).await;
+    app.omt_seed(1012, OTP, 500, 1).await;
+    app.fault_for("omt", "paycti", 1, json!({"kind": "status", "status": 500}))
+        .await;
+    app.start_worker();
+    let id = post(
+        &app,
+        &TestApp::omt_order("omt-500", 1012, OTP, 50_000, "USD"),
+    )
+    .await;
+    let v = app.wait_settled(&id).await;
+    assert_eq!(v["state"], "submitted", "never failed on a 500: {v:#}");
+    assert_eq!(v["parked"]["reason"], "outcome_unknown");
+    assert_eq!(app.omt_calls(1012).await["paycti"], 1);
     app.shutdown().await;
 }

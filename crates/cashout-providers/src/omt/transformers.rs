@@ -126,7 +126,12 @@ impl OmtFailure {
         } else if t.contains("revoke failed") {
             OmtFailure::RevokeFailed
         } else {
-            OmtFailure::Unknown(redact(text).chars().take(200).collect())
+            OmtFailure::Unknown(
+                redact_short_digits(&redact(text))
+                    .chars()
+                    .take(200)
+                    .collect(),
+            )
         }
     }
 
@@ -173,6 +178,30 @@ impl std::fmt::Display for OmtFailure {
     }
 }
 
+/// Masks every run of four or more digits: an OMT text could echo an OTP.
+fn redact_short_digits(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 4 {
+            out.extend(std::iter::repeat_n('*', run.len()));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 /// An OMT answer: success with its value, or a business failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OmtAnswer<T> {
@@ -203,8 +232,9 @@ struct Envelope {
 }
 
 /// Reads any OMT answer. 401 is always a credentials problem (never counted as a failed
-/// attempt); an `isSuccess` body is read whatever the status; anything else is a transport or
-/// contract error.
+/// attempt); 5xx and 408 are transport-level errors whatever their body (a server error after a
+/// PAYCTI may come after the payout was executed, so it must not read as a refusal); an
+/// `isSuccess` body with another status is classified; anything else is a contract error.
 pub(crate) async fn read<T: DeserializeOwned>(
     resp: reqwest::Response,
 ) -> Result<OmtAnswer<T>, ProviderError> {
@@ -217,6 +247,9 @@ pub(crate) async fn read<T: DeserializeOwned>(
     };
     if status == 401 {
         return Err(http("unauthorized".to_owned()));
+    }
+    if status >= 500 || status == 408 {
+        return Err(http(format!("server error ({} bytes)", bytes.len())));
     }
     let Ok(env) = serde_json::from_slice::<Envelope>(&bytes) else {
         return if (200..300).contains(&status) {
@@ -237,11 +270,7 @@ pub(crate) async fn read<T: DeserializeOwned>(
         .error
         .or_else(|| env.value.as_str().map(str::to_owned))
         .unwrap_or_default();
-    let failure = OmtFailure::parse(&text);
-    if status == 403 && matches!(failure, OmtFailure::Unknown(_)) {
-        return Err(http("forbidden".to_owned()));
-    }
-    Ok(OmtAnswer::Failed(failure))
+    Ok(OmtAnswer::Failed(OmtFailure::parse(&text)))
 }
 
 #[cfg(test)]
@@ -273,6 +302,11 @@ mod tests {
             assert_eq!(OmtFailure::parse(text), want, "{text}");
         }
         assert!(matches!(OmtFailure::parse("Boom"), Unknown(_)));
+        assert!(
+            !OmtFailure::parse("bad otp 482913")
+                .to_string()
+                .contains("4829")
+        );
         assert!(
             !OmtFailure::parse("call +961 71 234 567")
                 .to_string()
