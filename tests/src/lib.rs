@@ -106,6 +106,7 @@ impl Default for Options {
                     batch_size: 10,
                 },
                 max_restarts: 5,
+                metrics_listen: String::new(),
             },
             notifications: false,
             camoo_timeout_ms: 3_000,
@@ -288,6 +289,7 @@ impl TestApp {
                 "CASHOUT_WORKER__POLL_INTERVAL_MS",
                 w.poll_interval_ms.to_string(),
             ),
+            ("CASHOUT_WORKER__METRICS_LISTEN", w.metrics_listen.clone()),
             ("CASHOUT_WORKER__LEASE_MS", w.lease_ms.to_string()),
             (
                 "CASHOUT_WORKER__SWEEPER__INTERVAL_MS",
@@ -382,6 +384,21 @@ impl TestApp {
             .stderr(file)
             .kill_on_drop(true);
         cmd.spawn().expect("spawn cashout worker")
+    }
+
+    /// A real `cashout api` process on `port`, configured like the workers.
+    pub fn spawn_api_process(&self, port: u16) -> tokio::process::Child {
+        let mut cmd = tokio::process::Command::new(cashout_bin());
+        cmd.arg("api")
+            .envs(self.worker_env())
+            .env("CASHOUT_API__LISTEN", format!("127.0.0.1:{port}"))
+            .env("CASHOUT_API__TOKENS", format!("tests:{TOKEN}"))
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        cmd.spawn().expect("spawn cashout api")
     }
 
     /// [`TestApp::spawn_worker_process`] with extra `CASHOUT_…` variables.
@@ -872,6 +889,15 @@ pub fn causes(view: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A phone number whose last digit picks the sandbox outcome (see `cashout-sandbox`).

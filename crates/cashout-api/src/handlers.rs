@@ -363,6 +363,22 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Prometheus text: counters and histograms of this process, gauges read from Redis now.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let Some(render) = &state.metrics else {
+        return ApiError::new(StatusCode::NOT_FOUND, "not_found", "metrics are off")
+            .into_response();
+    };
+    if let Err(e) = state.producer.refresh_gauges().await {
+        warn!(error = %e, "could not read gauges from redis");
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render(),
+    )
+        .into_response()
+}
+
 pub(crate) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::ApiDoc::openapi())
 }

@@ -31,7 +31,11 @@ pub struct AppState {
     tokens: Arc<Vec<ApiToken>>,
     admin_tokens: Arc<Vec<ApiToken>>,
     camoo_secret: Option<SecretString>,
+    metrics: Option<MetricsRender>,
 }
+
+/// Renders the process's metrics in Prometheus text format.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 
 impl AppState {
     /// State over a producer, the accepted bearer tokens and the Camoo secret (for notification
@@ -47,7 +51,14 @@ impl AppState {
             tokens: Arc::new(tokens),
             admin_tokens: Arc::new(Vec::new()),
             camoo_secret,
+            metrics: None,
         }
+    }
+
+    /// Serves `GET /metrics` with this renderer.
+    pub fn with_metrics(mut self, render: MetricsRender) -> Self {
+        self.metrics = Some(render);
+        self
     }
 
     /// The provider adapters, for revokes (which may call the provider).
@@ -84,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/openapi.json", get(handlers::openapi))
+        .route("/metrics", get(handlers::metrics))
         .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -3,6 +3,7 @@
 mod app;
 mod demo;
 mod dlq;
+mod metrics;
 mod settings;
 mod telemetry;
 
@@ -228,9 +229,12 @@ async fn api(settings: Settings) -> anyhow::Result<()> {
         .then(|| settings.providers.camoo.api_secret.clone())
         .filter(|s| !s.expose_secret().is_empty());
     let driver = app::driver(&settings, &producer).await?;
-    let state = AppState::new(producer, tokens, secret)
+    let mut state = AppState::new(producer, tokens, secret)
         .with_admin_tokens(settings.admin_tokens()?)
         .with_driver(driver);
+    if let Some(render) = metrics::install() {
+        state = state.with_metrics(render);
+    }
     let listener = tokio::net::TcpListener::bind(&settings.api.listen)
         .await
         .with_context(|| format!("api.listen: cannot bind {}", settings.api.listen))?;
@@ -242,6 +246,15 @@ async fn api(settings: Settings) -> anyhow::Result<()> {
 async fn worker(settings: Settings) -> anyhow::Result<()> {
     let producer = app::producer(&settings).await?;
     let driver = app::driver(&settings, &producer).await?;
-    cashout_worker::run(driver, app::shutdown_signal()).await?;
+    let shutdown = app::shutdown_signal();
+    if let Some(render) = metrics::install() {
+        tokio::spawn(metrics::serve_worker_metrics(
+            settings.worker.metrics_listen.clone(),
+            producer.clone(),
+            render,
+            app::wait(shutdown.clone()),
+        ));
+    }
+    cashout_worker::run(driver, shutdown).await?;
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod signature;
 pub mod transformers;
 
 use crate::error::ProviderError;
+use crate::observe;
 use crate::policy::{PollPolicy, RetryPolicy, Timeouts};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -133,8 +134,16 @@ impl CamooClient {
         self.notification_url.as_deref()
     }
 
-    /// `POST /cashout`. Executes a payout: never call it twice for one cashout.
+    /// `create`, timed (see `observe`).
     pub async fn create(&self, req: &CreateCashout) -> Result<Payment, ProviderError> {
+        let started = std::time::Instant::now();
+        let r = self.create_inner(req).await;
+        observe::call("camoo", "create", started, &observe::outcome(&r));
+        r
+    }
+
+    /// `POST /cashout`. Executes a payout: never call it twice for one cashout.
+    async fn create_inner(&self, req: &CreateCashout) -> Result<Payment, ProviderError> {
         let resp = self
             .http
             .post(format!("{}/cashout", self.base_url))
@@ -149,8 +158,16 @@ impl CamooClient {
         Ok(body.cash_out)
     }
 
-    /// `GET /verify?id=`: the truth about a payout.
+    /// `verify`, timed (see `observe`).
     pub async fn verify(&self, id: &str) -> Result<Payment, ProviderError> {
+        let started = std::time::Instant::now();
+        let r = self.verify_inner(id).await;
+        observe::call("camoo", "verify", started, &observe::outcome(&r));
+        r
+    }
+
+    /// `GET /verify?id=`: the truth about a payout.
+    async fn verify_inner(&self, id: &str) -> Result<Payment, ProviderError> {
         let resp = self
             .http
             .get(format!("{}/verify", self.base_url))
@@ -163,8 +180,16 @@ impl CamooClient {
         Ok(body.verify)
     }
 
-    /// `GET /account`: the merchant balance.
+    /// `account`, timed (see `observe`).
     pub async fn account(&self) -> Result<Account, ProviderError> {
+        let started = std::time::Instant::now();
+        let r = self.account_inner().await;
+        observe::call("camoo", "account", started, &observe::outcome(&r));
+        r
+    }
+
+    /// `GET /account`: the merchant balance.
+    async fn account_inner(&self) -> Result<Account, ProviderError> {
         let resp = self
             .http
             .get(format!("{}/account", self.base_url))

@@ -96,6 +96,17 @@ impl ProviderError {
         }
     }
 
+    /// A short label for metrics.
+    pub fn kind(&self) -> String {
+        match self {
+            ProviderError::Connect(_) => "connect".to_owned(),
+            ProviderError::Timeout => "timeout".to_owned(),
+            ProviderError::Transport(_) => "transport".to_owned(),
+            ProviderError::Http { status, .. } => format!("http_{status}"),
+            ProviderError::Decode(_) => "decode".to_owned(),
+        }
+    }
+
     /// Builds the error for a reqwest failure, telling "never left" from "may have arrived".
     pub fn from_reqwest(e: reqwest::Error) -> Self {
         if e.is_connect() {

@@ -4,6 +4,7 @@
 
 pub mod camoo;
 mod error;
+mod observe;
 pub mod omno;
 pub mod omt;
 mod policy;

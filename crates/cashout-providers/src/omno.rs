@@ -6,6 +6,7 @@
 pub mod transformers;
 
 use crate::error::ProviderError;
+use crate::observe;
 use crate::policy::{PollPolicy, RetryPolicy, Timeouts};
 use reqwest::header::{HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
@@ -115,9 +116,17 @@ impl OmnoClient {
         format!("{}/public/payout{path}", self.base_url)
     }
 
+    /// `create`, timed (see `observe`).
+    pub async fn create(&self, req: &CreatePayout) -> Result<Created, ProviderError> {
+        let started = std::time::Instant::now();
+        let r = self.create_inner(req).await;
+        observe::call("omno", "create", started, &observe::outcome(&r));
+        r
+    }
+
     /// `POST /public/payout`. Creates a payout waiting for confirmation; no money moves yet, but
     /// OMNO does not dedupe `orderId`, so a lost answer is never blindly resent.
-    pub async fn create(&self, req: &CreatePayout) -> Result<Created, ProviderError> {
+    async fn create_inner(&self, req: &CreatePayout) -> Result<Created, ProviderError> {
         let resp = self
             .http
             .post(self.url(""))
@@ -135,14 +144,30 @@ impl OmnoClient {
         Ok(created)
     }
 
-    /// `PUT /public/payout/{id}/confirm`: executes the payout.
+    /// `confirm`, timed (see `observe`).
     pub async fn confirm(&self, payout_id: &str) -> Result<(), ProviderError> {
+        let started = std::time::Instant::now();
+        let r = self.confirm_inner(payout_id).await;
+        observe::call("omno", "confirm", started, &observe::outcome(&r));
+        r
+    }
+
+    /// `PUT /public/payout/{id}/confirm`: executes the payout.
+    async fn confirm_inner(&self, payout_id: &str) -> Result<(), ProviderError> {
         self.put(payout_id, "confirm", self.timeouts.create_ms)
             .await
     }
 
-    /// `PUT /public/payout/{id}/reject`: cancels it before confirmation.
+    /// `reject`, timed (see `observe`).
     pub async fn reject(&self, payout_id: &str) -> Result<(), ProviderError> {
+        let started = std::time::Instant::now();
+        let r = self.reject_inner(payout_id).await;
+        observe::call("omno", "reject", started, &observe::outcome(&r));
+        r
+    }
+
+    /// `PUT /public/payout/{id}/reject`: cancels it before confirmation.
+    async fn reject_inner(&self, payout_id: &str) -> Result<(), ProviderError> {
         self.put(payout_id, "reject", self.timeouts.status_ms).await
     }
 
@@ -167,8 +192,16 @@ impl OmnoClient {
             .map(|_| ())
     }
 
-    /// `GET /public/payout/{id}`: the truth about a payout.
+    /// `status`, timed (see `observe`).
     pub async fn get(&self, payout_id: &str) -> Result<Payout, ProviderError> {
+        let started = std::time::Instant::now();
+        let r = self.get_inner(payout_id).await;
+        observe::call("omno", "status", started, &observe::outcome(&r));
+        r
+    }
+
+    /// `GET /public/payout/{id}`: the truth about a payout.
+    async fn get_inner(&self, payout_id: &str) -> Result<Payout, ProviderError> {
         let resp = self
             .http
             .get(self.url(&format!("/{}", transformers::path_segment(payout_id))))

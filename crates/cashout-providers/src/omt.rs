@@ -6,6 +6,7 @@
 pub mod transformers;
 
 use crate::error::ProviderError;
+use crate::observe;
 use crate::policy::{RetryPolicy, Timeouts};
 use cashout_core::{OmtAccountId, Otp};
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -131,9 +132,29 @@ impl OmtClient {
         format!("{}/api/v1/cashout/{endpoint}", self.base_url)
     }
 
+    /// `getcti`, timed (see `observe`).
+    pub async fn get_cti(
+        &self,
+        account: OmtAccountId,
+        otp: &Otp,
+    ) -> Result<OmtAnswer<CtiDetails>, ProviderError> {
+        let started = std::time::Instant::now();
+        let r = self.get_cti_inner(account, otp).await;
+        observe::call(
+            "omt",
+            "getcti",
+            started,
+            &match &r {
+                Ok(OmtAnswer::Failed(_)) => "refused".to_owned(),
+                other => observe::outcome(other),
+            },
+        );
+        r
+    }
+
     /// `GETCTI`: the customer's pending cashout. A read, but a wrong OTP counts towards OMT's
     /// lock: the caller must go through the lockout guard first.
-    pub async fn get_cti(
+    async fn get_cti_inner(
         &self,
         account: OmtAccountId,
         otp: &Otp,
@@ -152,8 +173,24 @@ impl OmtClient {
         transformers::read(resp).await
     }
 
-    /// `PAYCTI`: pays. Never send it twice for one cashout.
+    /// `paycti`, timed (see `observe`).
     pub async fn pay_cti(&self, req: &PayCti) -> Result<OmtAnswer<()>, ProviderError> {
+        let started = std::time::Instant::now();
+        let r = self.pay_cti_inner(req).await;
+        observe::call(
+            "omt",
+            "paycti",
+            started,
+            &match &r {
+                Ok(OmtAnswer::Failed(_)) => "refused".to_owned(),
+                other => observe::outcome(other),
+            },
+        );
+        r
+    }
+
+    /// `PAYCTI`: pays. Never send it twice for one cashout.
+    async fn pay_cti_inner(&self, req: &PayCti) -> Result<OmtAnswer<()>, ProviderError> {
         let resp = self
             .http
             .post(self.url("PAYCTI"))
@@ -167,8 +204,24 @@ impl OmtClient {
             .map(OmtAnswer::discard)
     }
 
-    /// `Revoke`: cancels the account's pending cashout.
+    /// `revoke`, timed (see `observe`).
     pub async fn revoke(&self, account: OmtAccountId) -> Result<OmtAnswer<()>, ProviderError> {
+        let started = std::time::Instant::now();
+        let r = self.revoke_inner(account).await;
+        observe::call(
+            "omt",
+            "revoke",
+            started,
+            &match &r {
+                Ok(OmtAnswer::Failed(_)) => "refused".to_owned(),
+                other => observe::outcome(other),
+            },
+        );
+        r
+    }
+
+    /// `Revoke`: cancels the account's pending cashout.
+    async fn revoke_inner(&self, account: OmtAccountId) -> Result<OmtAnswer<()>, ProviderError> {
         let resp = self
             .http
             .post(self.url("Revoke"))

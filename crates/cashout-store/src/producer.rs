@@ -41,6 +41,19 @@ impl Producer {
         &self.queue
     }
 
+    /// Sets the gauges read from Redis at scrape time: the DLQ size and each queue's depth.
+    pub async fn refresh_gauges(&self) -> Result<(), StoreError> {
+        let parked = self.store.parked_count().await?;
+        metrics::gauge!("cashout_dlq_size").set(parked as f64);
+        let pending = self.store.pending_count().await?;
+        metrics::gauge!("cashout_pending").set(pending as f64);
+        for p in cashout_core::Provider::ALL {
+            let depth = self.queue.depth(p).await?;
+            metrics::gauge!("cashout_queue_depth", "provider" => p.as_str()).set(depth as f64);
+        }
+        Ok(())
+    }
+
     /// Accepts an order. A duplicate key never creates a second cashout.
     pub async fn enqueue(
         &self,
@@ -52,6 +65,8 @@ impl Producer {
         let entry = cashout.entry(now, "created", None, Some(State::Created), "accepted");
         match self.store.create(&cashout, &entry).await? {
             CreateOutcome::Created => {
+                metrics::counter!("cashout_enqueued_total", "provider" => cashout.order.provider.as_str())
+                    .increment(1);
                 let job = CashoutJob {
                     cashout_id: cashout.id,
                     trace_id: cashout.trace_id.to_string(),

@@ -23,6 +23,9 @@ pub struct WorkerConfig {
     pub queue: QueueConfig,
     /// Consecutive failed restarts of a queue's worker before the process gives up on it.
     pub max_restarts: u32,
+    /// Where the worker serves `GET /metrics` (`host:port`; empty: off). A port already taken
+    /// (several workers on one host) is logged, not fatal.
+    pub metrics_listen: String,
 }
 
 impl Default for WorkerConfig {
@@ -35,6 +38,7 @@ impl Default for WorkerConfig {
             sweeper: SweeperConfig::default(),
             queue: QueueConfig::default(),
             max_restarts: 10,
+            metrics_listen: "127.0.0.1:9464".to_owned(),
         }
     }
 }

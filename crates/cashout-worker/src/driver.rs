@@ -850,6 +850,25 @@ pub(crate) fn park_entry(
 }
 
 fn log_entries(r: &Cashout, entries: &[HistoryEntry]) {
+    let provider = r.order.provider.as_str();
+    for e in entries {
+        match (e.kind.as_str(), e.from, e.to) {
+            ("transition", Some(from), Some(to)) => {
+                metrics::counter!("cashout_transitions_total",
+                    "provider" => provider, "from" => from.as_str(), "to" => to.as_str())
+                .increment(1);
+            }
+            ("parked", ..) => {
+                let reason = r.parked.as_ref().map_or("unknown", |p| p.reason.as_str());
+                metrics::counter!("cashout_parked_total", "provider" => provider, "reason" => reason)
+                    .increment(1);
+            }
+            ("retry", ..) => {
+                metrics::counter!("cashout_retries_total", "provider" => provider).increment(1);
+            }
+            _ => {}
+        }
+    }
     for e in entries {
         match e.kind.as_str() {
             "transition" => info!(

@@ -36,7 +36,11 @@ pub fn worker_name(provider: Provider) -> String {
 }
 
 async fn handle_job(job: CashoutJob, driver: Data<Arc<Driver>>) -> Result<(), BoxDynError> {
-    match driver.handle(&job).await {
+    let inflight = metrics::gauge!("cashout_inflight_jobs");
+    inflight.increment(1.0);
+    let result = driver.handle(&job).await;
+    inflight.decrement(1.0);
+    match result {
         Ok(report) => debug!(cashout_id = %job.cashout_id, ?report, "delivery handled"),
         Err(e) => warn!(cashout_id = %job.cashout_id, error = %e,
             "delivery failed on redis; the sweeper will deliver it again"),

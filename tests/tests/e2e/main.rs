@@ -7,6 +7,7 @@ mod dlq;
 mod durability;
 mod flow;
 mod idempotency;
+mod metrics;
 mod omno;
 mod omt;
 mod redis_restart;
