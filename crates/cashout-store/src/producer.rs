@@ -155,7 +155,11 @@ impl Producer {
                 let mut entries = Vec::new();
                 match r.parked.as_ref().map(|p| p.reason) {
                     None => {}
-                    Some(ParkReason::OutcomeUnknown | ParkReason::DeadlineExceeded) => {
+                    // Only a signed notification (Camoo) is evidence enough to take a cashout
+                    // out of the DLQ; an unsigned webhook (OMNO) only leaves a note.
+                    Some(ParkReason::OutcomeUnknown | ParkReason::DeadlineExceeded)
+                        if r.order.provider == cashout_core::Provider::Camoo =>
+                    {
                         r.parked = None;
                         if r.state == cashout_core::State::Submitted {
                             // A new polling window: the old deadline has passed.
