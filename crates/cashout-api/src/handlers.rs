@@ -15,7 +15,7 @@ use cashout_providers::camoo::signature;
 use cashout_store::{Enqueued, Nudge};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 use utoipa::OpenApi;
 
 /// A producer or admin token; the name of its holder.
@@ -45,6 +45,32 @@ pub(crate) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<Str
         ));
     }
     Err(ApiError::unauthorized())
+}
+
+/// The trace id and `traceparent` for a new cashout: from the enqueue span when OpenTelemetry is
+/// on (its parent being the caller's `traceparent`, if any), else from the header or fresh.
+fn trace_context(headers: &HeaderMap, span: &tracing::Span) -> (Option<TraceId>, Option<String>) {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let header = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(tp) = &header {
+        let carrier = std::collections::HashMap::from([("traceparent".to_owned(), tp.clone())]);
+        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+        let _ = span.set_parent(parent);
+    }
+    let ctx = span.context();
+    let sc = ctx.span().span_context().clone();
+    if sc.is_valid() {
+        let trace = TraceId::parse(&sc.trace_id().to_string()).ok();
+        let tp = format!("00-{}-{}-01", sc.trace_id(), sc.span_id());
+        return (trace, Some(tp));
+    }
+    let trace = header.as_deref().and_then(TraceId::from_traceparent);
+    let valid = trace.is_some();
+    (trace, header.filter(|_| valid))
 }
 
 /// Accept a cashout order.
@@ -87,17 +113,21 @@ pub(crate) async fn create_cashout(
     let order = CashoutOrder::parse(&value).map_err(|e| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code, e.message).field(e.field)
     })?;
-    let trace = headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(TraceId::from_traceparent);
+    // The enqueue span continues the caller's W3C trace when it sends one; the trace id and the
+    // span's traceparent are stored with the cashout, so every later step joins this trace.
+    let span = tracing::info_span!("enqueue", provider = %order.provider, cashout_id = tracing::field::Empty);
+    let (trace, traceparent) = trace_context(&headers, &span);
     let key = order.idempotency_key.to_string();
-    match state
+    let outcome = state
         .producer
-        .enqueue(order, trace)
+        .enqueue_traced(order, trace, traceparent)
+        .instrument(span.clone())
         .await
-        .map_err(|e| ApiError::internal(&e))?
-    {
+        .map_err(|e| ApiError::internal(&e))?;
+    let (Enqueued::Created(c) | Enqueued::Existing(c) | Enqueued::Conflict(c)) = &outcome;
+    span.record("cashout_id", tracing::field::display(&c.id));
+    let _entered = span.enter();
+    match outcome {
         Enqueued::Created(c) => {
             info!(cashout_id = %c.id, provider = %c.order.provider, trace_id = %c.trace_id,
                 caller = %caller, "cashout accepted");

@@ -89,6 +89,22 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Before the runtime: the OTLP exporter's client is a blocking one.
+    let (level, service) = match cli.command {
+        Command::Api => ("info", "cashout-api"),
+        Command::Worker => ("info", "cashout-worker"),
+        Command::Sandbox { .. } => ("info", "cashout-sandbox"),
+        Command::Demo(_) => ("error", "cashout-demo"),
+        _ => ("warn", "cashout-cli"),
+    };
+    let guard = telemetry::init(&settings.log.format, level, service);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -99,7 +115,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    let result = rt.block_on(run(cli, settings));
+    drop(rt);
+    drop(guard);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -108,19 +127,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::load(cli.config.as_deref())?;
+async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command {
-        Command::Api => {
-            telemetry::init(&settings.log.format, "info");
-            api(settings).await
-        }
-        Command::Worker => {
-            telemetry::init(&settings.log.format, "info");
-            worker(settings).await
-        }
+        Command::Api => api(settings).await,
+        Command::Worker => worker(settings).await,
         Command::Sandbox { listen } => {
-            telemetry::init(&settings.log.format, "info");
             let addr = listen.unwrap_or_else(|| settings.sandbox.listen.clone());
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
@@ -134,10 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cashout_sandbox::serve(listener, cfg, app::wait(app::shutdown_signal())).await?;
             Ok(())
         }
-        Command::Demo(args) => {
-            telemetry::init(&settings.log.format, "error");
-            demo::run(settings, args).await
-        }
+        Command::Demo(args) => demo::run(settings, args).await,
         Command::Enqueue {
             key,
             provider,
@@ -146,7 +154,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             phone,
             metadata,
         } => {
-            telemetry::init(&settings.log.format, "warn");
             let metadata: Option<Value> = metadata
                 .map(|m| serde_json::from_str(&m))
                 .transpose()
@@ -181,7 +188,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Revoke { id, operator } => {
-            telemetry::init(&settings.log.format, "warn");
             let id = CashoutId::parse(&id).map_err(|e| anyhow::anyhow!("{e}"))?;
             let producer = app::producer(&settings).await?;
             let driver = app::driver(&settings, &producer).await?;
@@ -196,12 +202,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dlq(cmd) => {
-            telemetry::init(&settings.log.format, "warn");
             let producer = app::producer(&settings).await?;
             dlq::run(&producer, cmd).await
         }
         Command::Status { id } => {
-            telemetry::init(&settings.log.format, "warn");
             let id = CashoutId::parse(&id).map_err(|e| anyhow::anyhow!("{e}"))?;
             let producer = app::producer(&settings).await?;
             let Some(c) = producer.store().get(&id).await? else {

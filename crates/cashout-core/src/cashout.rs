@@ -65,6 +65,9 @@ pub struct Cashout {
     pub last_error: Option<String>,
     /// The trace this cashout belongs to.
     pub trace_id: TraceId,
+    /// W3C `traceparent` of the enqueue span: every later step is a child of it.
+    #[serde(default)]
+    pub traceparent: Option<String>,
     /// Id of the last logical write, so a write whose reply was lost is not applied twice.
     #[serde(default)]
     pub last_write: Option<String>,
@@ -149,6 +152,7 @@ impl Cashout {
             parked: None,
             last_error: None,
             trace_id,
+            traceparent: None,
             last_write: None,
             created_at: now,
             updated_at: now,

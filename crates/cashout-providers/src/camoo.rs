@@ -137,8 +137,15 @@ impl CamooClient {
     /// `create`, timed (see `observe`).
     pub async fn create(&self, req: &CreateCashout) -> Result<Payment, ProviderError> {
         let started = std::time::Instant::now();
-        let r = self.create_inner(req).await;
-        observe::call("camoo", "create", started, &observe::outcome(&r));
+        let span = tracing::info_span!(
+            "provider_call",
+            provider = "camoo",
+            operation = "create",
+            otel.kind = "client",
+            outcome = tracing::field::Empty
+        );
+        let r = tracing::Instrument::instrument(self.create_inner(req), span.clone()).await;
+        observe::call(&span, "camoo", "create", started, &observe::outcome(&r));
         r
     }
 
@@ -161,8 +168,15 @@ impl CamooClient {
     /// `verify`, timed (see `observe`).
     pub async fn verify(&self, id: &str) -> Result<Payment, ProviderError> {
         let started = std::time::Instant::now();
-        let r = self.verify_inner(id).await;
-        observe::call("camoo", "verify", started, &observe::outcome(&r));
+        let span = tracing::info_span!(
+            "provider_call",
+            provider = "camoo",
+            operation = "verify",
+            otel.kind = "client",
+            outcome = tracing::field::Empty
+        );
+        let r = tracing::Instrument::instrument(self.verify_inner(id), span.clone()).await;
+        observe::call(&span, "camoo", "verify", started, &observe::outcome(&r));
         r
     }
 
@@ -183,8 +197,15 @@ impl CamooClient {
     /// `account`, timed (see `observe`).
     pub async fn account(&self) -> Result<Account, ProviderError> {
         let started = std::time::Instant::now();
-        let r = self.account_inner().await;
-        observe::call("camoo", "account", started, &observe::outcome(&r));
+        let span = tracing::info_span!(
+            "provider_call",
+            provider = "camoo",
+            operation = "account",
+            otel.kind = "client",
+            outcome = tracing::field::Empty
+        );
+        let r = tracing::Instrument::instrument(self.account_inner(), span.clone()).await;
+        observe::call(&span, "camoo", "account", started, &observe::outcome(&r));
         r
     }
 

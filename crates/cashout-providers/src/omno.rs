@@ -119,8 +119,15 @@ impl OmnoClient {
     /// `create`, timed (see `observe`).
     pub async fn create(&self, req: &CreatePayout) -> Result<Created, ProviderError> {
         let started = std::time::Instant::now();
-        let r = self.create_inner(req).await;
-        observe::call("omno", "create", started, &observe::outcome(&r));
+        let span = tracing::info_span!(
+            "provider_call",
+            provider = "omno",
+            operation = "create",
+            otel.kind = "client",
+            outcome = tracing::field::Empty
+        );
+        let r = tracing::Instrument::instrument(self.create_inner(req), span.clone()).await;
+        observe::call(&span, "omno", "create", started, &observe::outcome(&r));
         r
     }
 
@@ -147,8 +154,15 @@ impl OmnoClient {
     /// `confirm`, timed (see `observe`).
     pub async fn confirm(&self, payout_id: &str) -> Result<(), ProviderError> {
         let started = std::time::Instant::now();
-        let r = self.confirm_inner(payout_id).await;
-        observe::call("omno", "confirm", started, &observe::outcome(&r));
+        let span = tracing::info_span!(
+            "provider_call",
+            provider = "omno",
+            operation = "confirm",
+            otel.kind = "client",
+            outcome = tracing::field::Empty
+        );
+        let r = tracing::Instrument::instrument(self.confirm_inner(payout_id), span.clone()).await;
+        observe::call(&span, "omno", "confirm", started, &observe::outcome(&r));
         r
     }
 
@@ -161,8 +175,15 @@ impl OmnoClient {
     /// `reject`, timed (see `observe`).
     pub async fn reject(&self, payout_id: &str) -> Result<(), ProviderError> {
         let started = std::time::Instant::now();
-        let r = self.reject_inner(payout_id).await;
-        observe::call("omno", "reject", started, &observe::outcome(&r));
+        let span = tracing::info_span!(
+            "provider_call",
+            provider = "omno",
+            operation = "reject",
+            otel.kind = "client",
+            outcome = tracing::field::Empty
+        );
+        let r = tracing::Instrument::instrument(self.reject_inner(payout_id), span.clone()).await;
+        observe::call(&span, "omno", "reject", started, &observe::outcome(&r));
         r
     }
 
@@ -195,8 +216,15 @@ impl OmnoClient {
     /// `status`, timed (see `observe`).
     pub async fn get(&self, payout_id: &str) -> Result<Payout, ProviderError> {
         let started = std::time::Instant::now();
-        let r = self.get_inner(payout_id).await;
-        observe::call("omno", "status", started, &observe::outcome(&r));
+        let span = tracing::info_span!(
+            "provider_call",
+            provider = "omno",
+            operation = "status",
+            otel.kind = "client",
+            outcome = tracing::field::Empty
+        );
+        let r = tracing::Instrument::instrument(self.get_inner(payout_id), span.clone()).await;
+        observe::call(&span, "omno", "status", started, &observe::outcome(&r));
         r
     }
 

@@ -139,8 +139,17 @@ impl OmtClient {
         otp: &Otp,
     ) -> Result<OmtAnswer<CtiDetails>, ProviderError> {
         let started = std::time::Instant::now();
-        let r = self.get_cti_inner(account, otp).await;
+        let span = tracing::info_span!(
+            "provider_call",
+            provider = "omt",
+            operation = "getcti",
+            otel.kind = "client",
+            outcome = tracing::field::Empty
+        );
+        let r =
+            tracing::Instrument::instrument(self.get_cti_inner(account, otp), span.clone()).await;
         observe::call(
+            &span,
             "omt",
             "getcti",
             started,
@@ -176,8 +185,16 @@ impl OmtClient {
     /// `paycti`, timed (see `observe`).
     pub async fn pay_cti(&self, req: &PayCti) -> Result<OmtAnswer<()>, ProviderError> {
         let started = std::time::Instant::now();
-        let r = self.pay_cti_inner(req).await;
+        let span = tracing::info_span!(
+            "provider_call",
+            provider = "omt",
+            operation = "paycti",
+            otel.kind = "client",
+            outcome = tracing::field::Empty
+        );
+        let r = tracing::Instrument::instrument(self.pay_cti_inner(req), span.clone()).await;
         observe::call(
+            &span,
             "omt",
             "paycti",
             started,
@@ -207,8 +224,16 @@ impl OmtClient {
     /// `revoke`, timed (see `observe`).
     pub async fn revoke(&self, account: OmtAccountId) -> Result<OmtAnswer<()>, ProviderError> {
         let started = std::time::Instant::now();
-        let r = self.revoke_inner(account).await;
+        let span = tracing::info_span!(
+            "provider_call",
+            provider = "omt",
+            operation = "revoke",
+            otel.kind = "client",
+            outcome = tracing::field::Empty
+        );
+        let r = tracing::Instrument::instrument(self.revoke_inner(account), span.clone()).await;
         observe::call(
+            &span,
             "omt",
             "revoke",
             started,

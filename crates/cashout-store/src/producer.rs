@@ -60,17 +60,26 @@ impl Producer {
         order: CashoutOrder,
         trace_id: Option<TraceId>,
     ) -> Result<Enqueued, StoreError> {
+        self.enqueue_traced(order, trace_id, None).await
+    }
+
+    /// [`Producer::enqueue`] with the W3C `traceparent` of the caller's span, which every later
+    /// step of the cashout continues.
+    pub async fn enqueue_traced(
+        &self,
+        order: CashoutOrder,
+        trace_id: Option<TraceId>,
+        traceparent: Option<String>,
+    ) -> Result<Enqueued, StoreError> {
         let now = Utc::now();
-        let cashout = Cashout::new(order, trace_id.unwrap_or_else(TraceId::generate), now);
+        let mut cashout = Cashout::new(order, trace_id.unwrap_or_else(TraceId::generate), now);
+        cashout.traceparent = traceparent;
         let entry = cashout.entry(now, "created", None, Some(State::Created), "accepted");
         match self.store.create(&cashout, &entry).await? {
             CreateOutcome::Created => {
                 metrics::counter!("cashout_enqueued_total", "provider" => cashout.order.provider.as_str())
                     .increment(1);
-                let job = CashoutJob {
-                    cashout_id: cashout.id,
-                    trace_id: cashout.trace_id.to_string(),
-                };
+                let job = CashoutJob::for_cashout(&cashout);
                 if let Err(e) = self.queue.push(cashout.order.provider, job, now).await {
                     tracing::warn!(cashout_id = %cashout.id, error = %e,
                         "job push failed after the cashout was stored; the sweeper will enqueue it");
@@ -201,10 +210,7 @@ impl Producer {
 
     /// Enqueues a job for `cashout` to run now.
     pub async fn push_now(&self, cashout: &Cashout) -> Result<(), StoreError> {
-        let job = CashoutJob {
-            cashout_id: cashout.id,
-            trace_id: cashout.trace_id.to_string(),
-        };
+        let job = CashoutJob::for_cashout(cashout);
         self.queue
             .push(cashout.order.provider, job, Utc::now())
             .await

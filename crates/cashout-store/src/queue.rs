@@ -19,6 +19,20 @@ pub struct CashoutJob {
     pub cashout_id: CashoutId,
     /// The trace it belongs to.
     pub trace_id: String,
+    /// W3C `traceparent` of the enqueue span, so the worker's spans join the same trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+}
+
+impl CashoutJob {
+    /// The job that looks at `cashout`.
+    pub fn for_cashout(cashout: &cashout_core::Cashout) -> Self {
+        Self {
+            cashout_id: cashout.id,
+            trace_id: cashout.trace_id.to_string(),
+            traceparent: cashout.traceparent.clone(),
+        }
+    }
 }
 
 /// apalis-redis settings that decide liveness and pickup.

@@ -196,6 +196,14 @@ impl Driver {
     /// Handles one delivery of `job`.
     pub async fn handle(&self, job: &CashoutJob) -> Result<StepReport, StoreError> {
         let span = info_span!("drive", cashout_id = %job.cashout_id, trace_id = %job.trace_id);
+        if let Some(tp) = &job.traceparent {
+            // Continue the enqueue's trace: this delivery (and every poll and retry) is a child
+            // of the span that accepted the cashout.
+            use tracing_opentelemetry::OpenTelemetrySpanExt;
+            let carrier = std::collections::HashMap::from([("traceparent".to_owned(), tp.clone())]);
+            let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+            let _ = span.set_parent(parent);
+        }
         self.handle_inner(job.cashout_id).instrument(span).await
     }
 
@@ -797,10 +805,7 @@ impl Driver {
         if rec.state.is_terminal() || rec.parked.is_some() {
             return;
         }
-        let job = CashoutJob {
-            cashout_id: rec.id,
-            trace_id: rec.trace_id.to_string(),
-        };
+        let job = CashoutJob::for_cashout(&rec);
         if let Err(e) = self.queue.push(rec.order.provider, job, at).await {
             warn!(error = %e, "could not schedule the next step; the sweeper will");
         }

@@ -58,10 +58,7 @@ pub async fn sweep_once(driver: &Driver) -> Result<SweepReport, StoreError> {
         {
             continue;
         }
-        let job = CashoutJob {
-            cashout_id: rec.id,
-            trace_id: rec.trace_id.to_string(),
-        };
+        let job = CashoutJob::for_cashout(&rec);
         driver.queue().push(rec.order.provider, job, now).await?;
         report.requeued += 1;
     }

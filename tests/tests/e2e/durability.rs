@@ -13,6 +13,7 @@ fn job(app: &TestApp, id: CashoutId) -> CashoutJob {
     CashoutJob {
         cashout_id: id,
         trace_id: "0af7651916cd43dd8448eb211c80319c".to_owned(),
+        traceparent: None,
     }
 }
 

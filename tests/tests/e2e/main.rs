@@ -12,4 +12,5 @@ mod omno;
 mod omt;
 mod redis_restart;
 mod retries;
+mod traces;
 mod validation;
