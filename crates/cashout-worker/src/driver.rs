@@ -805,7 +805,7 @@ impl Driver {
         if rec.state.is_terminal() || rec.parked.is_some() {
             return;
         }
-        let job = CashoutJob::for_cashout(&rec);
+        let job = CashoutJob::for_cashout(rec);
         if let Err(e) = self.queue.push(rec.order.provider, job, at).await {
             warn!(error = %e, "could not schedule the next step; the sweeper will");
         }
