@@ -141,6 +141,8 @@ impl CamooClient {
             "provider_call",
             provider = "camoo",
             operation = "create",
+            http.method = "POST",
+            http.status_code = tracing::field::Empty,
             otel.kind = "client",
             outcome = tracing::field::Empty
         );
@@ -172,6 +174,8 @@ impl CamooClient {
             "provider_call",
             provider = "camoo",
             operation = "verify",
+            http.method = "GET",
+            http.status_code = tracing::field::Empty,
             otel.kind = "client",
             outcome = tracing::field::Empty
         );
@@ -201,6 +205,8 @@ impl CamooClient {
             "provider_call",
             provider = "camoo",
             operation = "account",
+            http.method = "GET",
+            http.status_code = tracing::field::Empty,
             otel.kind = "client",
             outcome = tracing::field::Empty
         );
@@ -228,6 +234,7 @@ async fn read<T: serde::de::DeserializeOwned>(
     ok: &[StatusCode],
 ) -> Result<T, ProviderError> {
     let status = resp.status();
+    tracing::Span::current().record("http.status_code", status.as_u16());
     let retry_after = resp
         .headers()
         .get(reqwest::header::RETRY_AFTER)

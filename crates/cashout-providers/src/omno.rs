@@ -123,6 +123,8 @@ impl OmnoClient {
             "provider_call",
             provider = "omno",
             operation = "create",
+            http.method = "POST",
+            http.status_code = tracing::field::Empty,
             otel.kind = "client",
             outcome = tracing::field::Empty
         );
@@ -158,6 +160,8 @@ impl OmnoClient {
             "provider_call",
             provider = "omno",
             operation = "confirm",
+            http.method = "PUT",
+            http.status_code = tracing::field::Empty,
             otel.kind = "client",
             outcome = tracing::field::Empty
         );
@@ -179,6 +183,8 @@ impl OmnoClient {
             "provider_call",
             provider = "omno",
             operation = "reject",
+            http.method = "PUT",
+            http.status_code = tracing::field::Empty,
             otel.kind = "client",
             outcome = tracing::field::Empty
         );
@@ -220,6 +226,8 @@ impl OmnoClient {
             "provider_call",
             provider = "omno",
             operation = "status",
+            http.method = "GET",
+            http.status_code = tracing::field::Empty,
             otel.kind = "client",
             outcome = tracing::field::Empty
         );

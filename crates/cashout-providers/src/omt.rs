@@ -143,6 +143,8 @@ impl OmtClient {
             "provider_call",
             provider = "omt",
             operation = "getcti",
+            http.method = "GET",
+            http.status_code = tracing::field::Empty,
             otel.kind = "client",
             outcome = tracing::field::Empty
         );
@@ -189,6 +191,8 @@ impl OmtClient {
             "provider_call",
             provider = "omt",
             operation = "paycti",
+            http.method = "POST",
+            http.status_code = tracing::field::Empty,
             otel.kind = "client",
             outcome = tracing::field::Empty
         );
@@ -228,6 +232,8 @@ impl OmtClient {
             "provider_call",
             provider = "omt",
             operation = "revoke",
+            http.method = "POST",
+            http.status_code = tracing::field::Empty,
             otel.kind = "client",
             outcome = tracing::field::Empty
         );

@@ -195,7 +195,13 @@ impl Driver {
 
     /// Handles one delivery of `job`.
     pub async fn handle(&self, job: &CashoutJob) -> Result<StepReport, StoreError> {
-        let span = info_span!("drive", cashout_id = %job.cashout_id, trace_id = %job.trace_id);
+        let span = info_span!(
+            "drive",
+            cashout_id = %job.cashout_id,
+            trace_id = %job.trace_id,
+            provider = tracing::field::Empty,
+            attempt = tracing::field::Empty
+        );
         if let Some(tp) = &job.traceparent {
             // Continue the enqueue's trace: this delivery (and every poll and retry) is a child
             // of the span that accepted the cashout.
@@ -238,6 +244,9 @@ impl Driver {
         if !rec.is_due(Utc::now() + EARLY_TOLERANCE) {
             return Ok(StepReport::NotDue);
         }
+        let span = tracing::Span::current();
+        span.record("provider", rec.order.provider.as_str());
+        span.record("attempt", rec.attempts + 1);
         let deliveries = self.store.count_delivery(&id).await?;
         if deliveries > self.config.max_deliveries {
             let detail =

@@ -212,6 +212,13 @@ async fn one_trace_covers_enqueue_worker_and_provider_call() {
         create.attributes.contains(&("outcome".into(), "ok".into())),
         "{create:?}"
     );
+    let has = |s: &Span, k: &str, v: &str| s.attributes.contains(&(k.to_owned(), v.to_owned()));
+    assert!(has(create, "http.method", "POST"), "{create:?}");
+    assert!(has(create, "http.status_code", "201"), "{create:?}");
+    assert!(
+        drives.iter().all(|d| has(d, "provider", "camoo")),
+        "{drives:?}"
+    );
     // No span carries a phone number or a secret.
     let all = format!("{:?}", spans.lock().unwrap());
     assert!(!all.contains(&phone(99, 1)[4..]) && !all.contains("sandbox-secret"));
@@ -220,5 +227,128 @@ async fn one_trace_covers_enqueue_worker_and_provider_call() {
     worker.start_kill().unwrap();
     let _ = api.wait().await;
     let _ = worker.wait().await;
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_secret_is_emitted_by_logs_traces_or_answers() {
+    let app = TestApp::spawn(Options::default()).await;
+    app.omt_seed(2001, 482_913, 500, 1).await;
+    let (otlp, spans) = receiver().await;
+    let dir =
+        std::env::temp_dir().join(format!("cashout-redact-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let api_port = free_port();
+    let logged = |role: &str, extra: &[(&str, String)]| {
+        let file = std::fs::File::create(dir.join(format!("{role}.log"))).unwrap();
+        let mut cmd = tokio::process::Command::new(cashout_bin());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CASHOUT_") || k.starts_with("OTEL_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.arg(role)
+            .envs(app.worker_env())
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp)
+            .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+            .env("RUST_LOG", "debug")
+            .env("CASHOUT_LOG__FORMAT", "json")
+            .envs(extra.iter().map(|(k, v)| (*k, v.clone())))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .kill_on_drop(true);
+        cmd.spawn().expect("spawn cashout")
+    };
+    let mut api = logged(
+        "api",
+        &[
+            ("CASHOUT_API__LISTEN", format!("127.0.0.1:{api_port}")),
+            ("CASHOUT_API__TOKENS", format!("tests:{TOKEN}")),
+        ],
+    );
+    let mut worker = logged("worker", &[]);
+    let base = format!("http://127.0.0.1:{api_port}");
+    let http = app.http.clone();
+    eventually(Duration::from_secs(20), "the api to answer", || {
+        let (http, url) = (http.clone(), format!("{base}/healthz"));
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+        }
+    })
+    .await;
+
+    let camoo_phone = phone(98, 1);
+    let bodies = [
+        TestApp::order("redact-camoo", &camoo_phone, 1_500),
+        TestApp::omt_order("redact-omt", 2001, 482_913, 50_000, "USD"),
+        TestApp::omno_order("redact-omno", "user-1", "auto"),
+    ];
+    let mut answers = String::new();
+    for body in &bodies {
+        let r = http
+            .post(format!("{base}/v1/cashouts"))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let v: serde_json::Value = r.json().await.unwrap();
+        answers.push_str(&v.to_string());
+        let id = v["id"].as_str().unwrap().to_owned();
+        let done = app.wait_settled(&id).await;
+        assert_eq!(done["state"], "confirmed", "{done:#}");
+        let r = http
+            .get(format!("{base}/v1/cashouts/{id}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        answers.push_str(&r.text().await.unwrap());
+    }
+    // Let the exporters flush, then stop.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    api.start_kill().unwrap();
+    worker.start_kill().unwrap();
+    let _ = api.wait().await;
+    let _ = worker.wait().await;
+
+    let logs = ["api", "worker"]
+        .iter()
+        .map(|r| std::fs::read_to_string(dir.join(format!("{r}.log"))).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        logs.contains("cashout accepted") && logs.contains("transition"),
+        "debug logs captured"
+    );
+    let traces = format!("{:?}", spans.lock().unwrap());
+    assert!(traces.contains("provider_call"), "spans captured");
+    let o = &app.options.sandbox;
+    let secrets = [
+        TOKEN.to_owned(),
+        o.camoo.api_key.clone(),
+        o.camoo.api_secret.clone(),
+        o.omt.password.clone(),
+        o.omno.token.clone(),
+        "482913".to_owned(),
+        camoo_phone[4..].to_owned(),
+        "71234567".to_owned(),
+        "1234567890".to_owned(),
+    ];
+    for secret in &secrets {
+        for (what, text) in [("logs", &logs), ("traces", &traces), ("answers", &answers)] {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{what} contain the secret {secret:?}"
+            );
+        }
+    }
     app.shutdown().await;
 }

@@ -223,6 +223,7 @@ pub(crate) fn path_segment(id: &str) -> String {
 
 pub(crate) async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ProviderError> {
     let status = resp.status();
+    tracing::Span::current().record("http.status_code", status.as_u16());
     let retry_after = resp
         .headers()
         .get(reqwest::header::RETRY_AFTER)

@@ -239,6 +239,7 @@ pub(crate) async fn read<T: DeserializeOwned>(
     resp: reqwest::Response,
 ) -> Result<OmtAnswer<T>, ProviderError> {
     let status = resp.status().as_u16();
+    tracing::Span::current().record("http.status_code", status);
     let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
     let http = |message: String| ProviderError::Http {
         status,
