@@ -3,7 +3,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::handlers::require_admin;
+use crate::handlers::{full_view, require_admin};
 use crate::view::CashoutView;
 use axum::Json;
 use axum::body::Bytes;
@@ -209,11 +209,7 @@ pub(crate) async fn show(
             ),
         ));
     }
-    let history = store
-        .history(&id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(CashoutView::new(&c, Some(history))))
+    full_view(state.producer.store(), &c).await
 }
 
 /// An optional operator note.
@@ -374,11 +370,7 @@ pub(crate) async fn resolve(
     .await
     .map_err(dlq_error)?;
     tracing::info!(cashout_id = %id, operator = %actor, state = %c.state, "dlq resolve");
-    let history = store
-        .history(&id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(CashoutView::new(&c, Some(history))))
+    full_view(state.producer.store(), &c).await
 }
 
 /// Remove from the DLQ and mark failed.
@@ -402,11 +394,7 @@ pub(crate) async fn discard(
         .await
         .map_err(dlq_error)?;
     tracing::info!(cashout_id = %id, operator = %actor, "dlq discard");
-    let history = store
-        .history(&id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(CashoutView::new(&c, Some(history))))
+    full_view(state.producer.store(), &c).await
 }
 
 #[cfg(test)]

@@ -73,6 +73,18 @@ fn trace_context(headers: &HeaderMap, span: &tracing::Span) -> (Option<TraceId>,
     (trace, header.filter(|_| valid))
 }
 
+/// A cashout with its history, as `GET` answers it.
+pub(crate) async fn full_view(
+    store: &cashout_store::Store,
+    c: &cashout_core::Cashout,
+) -> Result<Json<CashoutView>, ApiError> {
+    let history = store
+        .history(&c.id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(CashoutView::new(c, Some(history))))
+}
+
 /// Accept a cashout order.
 #[utoipa::path(
     post, path = "/v1/cashouts",
@@ -172,11 +184,7 @@ pub(crate) async fn get_cashout(
         .await
         .map_err(|e| ApiError::internal(&e))?
         .ok_or_else(not_found)?;
-    let history = store
-        .history(&id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(CashoutView::new(&c, Some(history))))
+    full_view(state.producer.store(), &c).await
 }
 
 /// Revoke a cashout: `created` → `revoked` with no provider call; a submitted OMT cashout is
@@ -208,13 +216,7 @@ pub(crate) async fn revoke_cashout(
     };
     let c = driver.revoke(&id, &caller).await.map_err(revoke_error)?;
     info!(cashout_id = %id, caller = %caller, "cashout revoked");
-    let history = state
-        .producer
-        .store()
-        .history(&id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(CashoutView::new(&c, Some(history))))
+    full_view(state.producer.store(), &c).await
 }
 
 fn revoke_error(e: cashout_worker::RevokeError) -> ApiError {
@@ -260,13 +262,7 @@ pub(crate) async fn approve_cashout(
     };
     let c = driver.approve(&id, &caller).await.map_err(revoke_error)?;
     info!(cashout_id = %id, caller = %caller, "cashout approved");
-    let history = state
-        .producer
-        .store()
-        .history(&id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(CashoutView::new(&c, Some(history))))
+    full_view(state.producer.store(), &c).await
 }
 
 /// OMNO's webhook (`{payoutId, orderId, status}`, unsigned). A hint only: it makes the next

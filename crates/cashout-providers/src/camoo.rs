@@ -5,12 +5,13 @@
 pub mod signature;
 pub mod transformers;
 
+use crate::client;
 use crate::error::ProviderError;
 use crate::observe;
 use crate::policy::{PollPolicy, RetryPolicy, Timeouts};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::{HeaderName, HeaderValue};
+use secrecy::SecretString;
 use serde::Deserialize;
 use std::time::Duration;
 pub use transformers::{Account, CreateCashout, Payment, PaymentStatus};
@@ -50,15 +51,7 @@ impl Default for CamooConfig {
     }
 }
 
-/// A setting that makes the client unusable.
-#[derive(Debug, thiserror::Error)]
-#[error("providers.camoo.{key}: {message}")]
-pub struct ConfigError {
-    /// The offending key.
-    pub key: &'static str,
-    /// Why.
-    pub message: String,
-}
+pub use crate::client::ConfigError;
 
 /// The Camoo HTTP client.
 #[derive(Clone)]
@@ -80,50 +73,31 @@ impl std::fmt::Debug for CamooClient {
 impl CamooClient {
     /// Builds a client; refuses empty credentials or a malformed base URL.
     pub fn new(config: &CamooConfig) -> Result<Self, ConfigError> {
-        let base = url::Url::parse(&config.base_url).map_err(|e| ConfigError {
-            key: "base_url",
-            message: e.to_string(),
-        })?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(ConfigError {
-                key: "base_url",
-                message: "must be an http(s) URL".to_owned(),
-            });
-        }
-        let header = |key: &'static str, v: &SecretString| {
-            if v.expose_secret().is_empty() {
-                return Err(ConfigError {
-                    key,
-                    message: "must be set".to_owned(),
-                });
-            }
-            let mut h = HeaderValue::from_str(v.expose_secret()).map_err(|_| ConfigError {
-                key,
-                message: "must be printable ASCII".to_owned(),
-            })?;
-            h.set_sensitive(true);
-            Ok(h)
-        };
-        let mut headers = HeaderMap::new();
-        headers.insert("X-Api-Key", header("api_key", &config.api_key)?);
-        headers.insert("X-Api-Secret", header("api_secret", &config.api_secret)?);
-        headers.insert("X-Api-Version", HeaderValue::from_static("v1"));
-        headers.insert("Accept", HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(Duration::from_millis(config.timeouts.connect_ms))
-            // Never follow redirects: a 303 after an executed create would be re-sent as a GET
-            // and read as a refusal, and the credential headers would travel to another host.
-            // A 3xx is an unknown outcome for a create and a contract problem for a read.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ConfigError {
-                key: "base_url",
-                message: e.to_string(),
-            })?;
+        const P: &str = "camoo";
+        let base_url = client::base_url(P, &config.base_url)?;
+        let key = client::required(P, "api_key", &config.api_key)?;
+        let secret = client::required(P, "api_secret", &config.api_secret)?;
+        let http = client::build(
+            P,
+            vec![
+                (
+                    HeaderName::from_static("x-api-key"),
+                    client::sensitive(P, "api_key", key)?,
+                ),
+                (
+                    HeaderName::from_static("x-api-secret"),
+                    client::sensitive(P, "api_secret", secret)?,
+                ),
+                (
+                    HeaderName::from_static("x-api-version"),
+                    HeaderValue::from_static("v1"),
+                ),
+            ],
+            config.timeouts.connect_ms,
+        )?;
         Ok(Self {
             http,
-            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            base_url,
             notification_url: config.notification_url.clone(),
             timeouts: config.timeouts.clone(),
         })

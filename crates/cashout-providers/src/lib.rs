@@ -3,11 +3,13 @@
 //! classifies itself into a [`cashout_core::Disposition`].
 
 pub mod camoo;
+mod client;
 mod error;
 mod observe;
 pub mod omno;
 pub mod omt;
 mod policy;
 
+pub use client::ConfigError;
 pub use error::{Operation, ProviderError};
 pub use policy::{PollPolicy, RetryPolicy, Timeouts};

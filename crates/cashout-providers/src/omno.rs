@@ -5,11 +5,12 @@
 
 pub mod transformers;
 
+use crate::client;
 use crate::error::ProviderError;
 use crate::observe;
 use crate::policy::{PollPolicy, RetryPolicy, Timeouts};
-use reqwest::header::{HeaderMap, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::AUTHORIZATION;
+use secrecy::SecretString;
 use serde::Deserialize;
 use std::time::Duration;
 pub use transformers::{CreatePayout, Created, OmnoStatus, Payout, PayoutStatus};
@@ -42,15 +43,7 @@ impl Default for OmnoConfig {
     }
 }
 
-/// A setting that makes the client unusable.
-#[derive(Debug, thiserror::Error)]
-#[error("providers.omno.{key}: {message}")]
-pub struct ConfigError {
-    /// The offending key.
-    pub key: &'static str,
-    /// Why.
-    pub message: String,
-}
+pub use crate::client::ConfigError;
 
 /// The OMNO HTTP client.
 #[derive(Clone)]
@@ -71,43 +64,14 @@ impl std::fmt::Debug for OmnoClient {
 impl OmnoClient {
     /// Builds a client; refuses an empty token or a bad URL.
     pub fn new(config: &OmnoConfig) -> Result<Self, ConfigError> {
-        let base = url::Url::parse(&config.base_url).map_err(|e| ConfigError {
-            key: "base_url",
-            message: e.to_string(),
-        })?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(ConfigError {
-                key: "base_url",
-                message: "must be an http(s) URL".to_owned(),
-            });
-        }
-        if config.token.expose_secret().is_empty() {
-            return Err(ConfigError {
-                key: "token",
-                message: "must be set".to_owned(),
-            });
-        }
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.token.expose_secret()))
-            .map_err(|_| ConfigError {
-            key: "token",
-            message: "must be printable ASCII".to_owned(),
-        })?;
-        auth.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(reqwest::header::AUTHORIZATION, auth);
-        headers.insert("Accept", HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(Duration::from_millis(config.timeouts.connect_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ConfigError {
-                key: "base_url",
-                message: e.to_string(),
-            })?;
+        const P: &str = "omno";
+        let base_url = client::base_url(P, &config.base_url)?;
+        let token = client::required(P, "token", &config.token)?;
+        let bearer = client::sensitive(P, "token", &format!("Bearer {token}"))?;
+        let http = client::build(P, vec![(AUTHORIZATION, bearer)], config.timeouts.connect_ms)?;
         Ok(Self {
             http,
-            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            base_url,
             timeouts: config.timeouts.clone(),
         })
     }

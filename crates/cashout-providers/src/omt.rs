@@ -5,12 +5,13 @@
 
 pub mod transformers;
 
+use crate::client;
 use crate::error::ProviderError;
 use crate::observe;
 use crate::policy::{RetryPolicy, Timeouts};
 use cashout_core::{OmtAccountId, Otp};
-use reqwest::header::{HeaderMap, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::AUTHORIZATION;
+use secrecy::SecretString;
 use serde::Deserialize;
 use std::time::Duration;
 pub use transformers::{CtiDetails, OmtAnswer, OmtFailure, PayCti};
@@ -49,15 +50,7 @@ impl Default for OmtConfig {
     }
 }
 
-/// A setting that makes the client unusable.
-#[derive(Debug, thiserror::Error)]
-#[error("providers.omt.{key}: {message}")]
-pub struct ConfigError {
-    /// The offending key.
-    pub key: &'static str,
-    /// Why.
-    pub message: String,
-}
+pub use crate::client::ConfigError;
 
 /// The OMT HTTP client.
 #[derive(Clone)]
@@ -78,52 +71,26 @@ impl std::fmt::Debug for OmtClient {
 impl OmtClient {
     /// Builds a client; refuses empty credentials, a guard above OMT's own limit, or a bad URL.
     pub fn new(config: &OmtConfig) -> Result<Self, ConfigError> {
-        let err = |key, message: &str| ConfigError {
-            key,
-            message: message.to_owned(),
-        };
-        let base = url::Url::parse(&config.base_url).map_err(|e| ConfigError {
-            key: "base_url",
-            message: e.to_string(),
-        })?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(err("base_url", "must be an http(s) URL"));
-        }
-        if config.username.expose_secret().is_empty() {
-            return Err(err("username", "must be set"));
-        }
-        if config.password.expose_secret().is_empty() {
-            return Err(err("password", "must be set"));
-        }
+        const P: &str = "omt";
+        let base_url = client::base_url(P, &config.base_url)?;
+        let user = client::required(P, "username", &config.username)?;
+        let password = client::required(P, "password", &config.password)?;
         if config.max_failed_attempts > 3 {
-            return Err(err(
+            return Err(ConfigError::new(
+                P,
                 "max_failed_attempts",
                 "must be at most 3: OMT locks the account at the 4th failure",
             ));
         }
-        let creds = format!(
-            "{}:{}",
-            config.username.expose_secret(),
-            config.password.expose_secret()
-        );
-        let mut auth = HeaderValue::from_str(&format!("Basic {}", base64(creds.as_bytes())))
-            .map_err(|_| err("username", "must be printable ASCII"))?;
-        auth.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(reqwest::header::AUTHORIZATION, auth);
-        headers.insert("Accept", HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(Duration::from_millis(config.timeouts.connect_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ConfigError {
-                key: "base_url",
-                message: e.to_string(),
-            })?;
+        let basic = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
+        let http = client::build(
+            P,
+            vec![(AUTHORIZATION, client::sensitive(P, "username", &basic)?)],
+            config.timeouts.connect_ms,
+        )?;
         Ok(Self {
             http,
-            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            base_url,
             timeouts: config.timeouts.clone(),
         })
     }
