@@ -14,7 +14,7 @@ use cashout_providers::{RetryPolicy, Timeouts};
 use cashout_sandbox::{SandboxConfig, SandboxHandle};
 use cashout_store::{JobQueue, Producer, QueueConfig, RedisConfig, Store};
 use cashout_worker::{
-    CamooSetup, Driver, OmnoSetup, OmtSetup, Providers, SweeperConfig, WorkerConfig,
+    CamooSetup, Driver, OmnoSetup, OmtSetup, Providers, WorkerConfig,
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -68,6 +68,10 @@ pub struct Options {
     pub camoo_timeout_ms: u64,
     /// Redis to use instead of [`redis_url`].
     pub redis_url: Option<String>,
+    /// `redis.redeliver_after_ms`: a delivered cashout with no step recorded comes back.
+    pub redeliver_after_ms: u64,
+    /// `redis.partitions`.
+    pub partitions: u16,
 }
 
 impl Default for Options {
@@ -91,19 +95,16 @@ impl Default for Options {
             },
             worker: WorkerConfig {
                 concurrency: 16,
-                poll_interval_ms: 50,
                 lease_ms: 5_000,
                 max_deliveries: 5,
-                sweeper: SweeperConfig {
-                    interval_ms: 300,
-                    grace_ms: 1_000,
-                    batch: 100,
-                    done_retention_secs: 3_600,
-                },
                 queue: QueueConfig {
-                    heartbeat_interval_ms: 500,
-                    missed_heartbeats: 3,
                     batch_size: 10,
+                    block_ms: 500,
+                    claim_idle_ms: 1_500,
+                    promote_interval_ms: 20,
+                    promote_chunk: 100,
+                    trim_interval_ms: 300,
+                    forget_consumer_after_ms: 60_000,
                 },
                 max_restarts: 5,
                 metrics_listen: String::new(),
@@ -111,6 +112,8 @@ impl Default for Options {
             notifications: false,
             camoo_timeout_ms: 3_000,
             redis_url: None,
+            redeliver_after_ms: 1_000,
+            partitions: 1,
         }
     }
 }
@@ -144,13 +147,15 @@ impl TestApp {
         let redis = RedisConfig {
             url: options.redis_url.clone().unwrap_or_else(redis_url),
             prefix: prefix.clone(),
+            redeliver_after_ms: options.redeliver_after_ms,
+            partitions: options.partitions,
             ..RedisConfig::default()
         };
         let conn = cashout_store::connect(&redis)
             .await
             .expect("redis: set CASHOUT_REDIS__URL or run a Redis on 127.0.0.1:6379");
         let store = Store::new(conn.clone(), &redis);
-        let queue = JobQueue::new(conn, store.keys().clone(), options.worker.queue.clone());
+        let queue = JobQueue::new(&store, &redis, options.worker.queue.clone()).expect("redis url");
         let producer = Producer::new(store, queue);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api_url = format!("http://{}", listener.local_addr().unwrap());
@@ -285,27 +290,27 @@ impl TestApp {
                 "CASHOUT_PROVIDERS__CAMOO__POLL__DEADLINE_SECS",
                 c.poll.deadline_secs.to_string(),
             ),
-            (
-                "CASHOUT_WORKER__POLL_INTERVAL_MS",
-                w.poll_interval_ms.to_string(),
-            ),
             ("CASHOUT_WORKER__METRICS_LISTEN", w.metrics_listen.clone()),
             ("CASHOUT_WORKER__LEASE_MS", w.lease_ms.to_string()),
             (
-                "CASHOUT_WORKER__SWEEPER__INTERVAL_MS",
-                w.sweeper.interval_ms.to_string(),
+                "CASHOUT_WORKER__QUEUE__BLOCK_MS",
+                w.queue.block_ms.to_string(),
             ),
             (
-                "CASHOUT_WORKER__SWEEPER__GRACE_MS",
-                w.sweeper.grace_ms.to_string(),
+                "CASHOUT_WORKER__QUEUE__CLAIM_IDLE_MS",
+                w.queue.claim_idle_ms.to_string(),
             ),
             (
-                "CASHOUT_WORKER__QUEUE__HEARTBEAT_INTERVAL_MS",
-                w.queue.heartbeat_interval_ms.to_string(),
+                "CASHOUT_WORKER__QUEUE__TRIM_INTERVAL_MS",
+                w.queue.trim_interval_ms.to_string(),
             ),
             (
-                "CASHOUT_WORKER__QUEUE__MISSED_HEARTBEATS",
-                w.queue.missed_heartbeats.to_string(),
+                "CASHOUT_REDIS__REDELIVER_AFTER_MS",
+                self.options.redeliver_after_ms.to_string(),
+            ),
+            (
+                "CASHOUT_REDIS__PARTITIONS",
+                self.options.partitions.to_string(),
             ),
         ];
         let o = self.omt_config();

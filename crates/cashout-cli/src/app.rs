@@ -14,7 +14,8 @@ pub async fn producer(s: &Settings) -> anyhow::Result<Producer> {
         .await
         .with_context(|| format!("redis.url: cannot connect to {}", redact_url(&s.redis.url)))?;
     let store = Store::new(conn.clone(), &s.redis);
-    let queue = JobQueue::new(conn, store.keys().clone(), s.worker.queue.clone());
+    let queue = JobQueue::new(&store, &s.redis, s.worker.queue.clone())
+        .with_context(|| format!("redis.url: {}", redact_url(&s.redis.url)))?;
     store.ping().await.context("redis did not answer PING")?;
     Ok(Producer::new(store, queue))
 }

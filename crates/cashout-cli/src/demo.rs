@@ -158,9 +158,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     omno.timeouts.create_ms = 5_000;
     omno.timeouts.status_ms = 5_000;
     omno.poll = settings.providers.camoo.poll.clone();
-    settings.worker.poll_interval_ms = 100;
-    settings.worker.sweeper.interval_ms = 1_000;
-    settings.worker.sweeper.grace_ms = 5_000;
+    settings.redis.redeliver_after_ms = 5_000;
     settings.validate()?;
 
     let producer = app::producer(&settings).await.context(

@@ -283,11 +283,10 @@ mod tests {
             assert_eq!(s.worker.lease_ms, d.worker.lease_ms);
             assert_eq!(s.providers.camoo.retry, d.providers.camoo.retry);
             assert_eq!(s.providers.camoo.timeouts, d.providers.camoo.timeouts);
-            assert_eq!(
-                s.worker.queue.missed_heartbeats,
-                d.worker.queue.missed_heartbeats
-            );
-            assert_eq!(s.worker.sweeper.grace_ms, d.worker.sweeper.grace_ms);
+            assert_eq!(s.worker.queue.claim_idle_ms, d.worker.queue.claim_idle_ms);
+            assert_eq!(s.worker.queue.batch_size, d.worker.queue.batch_size);
+            assert_eq!(s.redis.partitions, d.redis.partitions);
+            assert_eq!(s.redis.redeliver_after_ms, d.redis.redeliver_after_ms);
             assert_eq!(s.providers.camoo.poll, d.providers.camoo.poll);
             Ok(())
         });

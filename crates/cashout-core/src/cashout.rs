@@ -116,7 +116,8 @@ pub struct HistoryEntry {
     pub cause: String,
     /// The attempt this happened in.
     pub attempt: u32,
-    /// The trace id.
+    /// The trace id. Stored lines leave it out when it is the cashout's own.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub trace_id: String,
 }
 
@@ -124,11 +125,7 @@ impl Cashout {
     /// A new cashout in `created`, due now.
     pub fn new(order: CashoutOrder, trace_id: TraceId, now: DateTime<Utc>) -> Self {
         let id = CashoutId::generate();
-        let external_reference = match order.provider {
-            Provider::Omt => format!("CO{}", id.simple_upper()),
-            Provider::Omno => id.simple_upper().to_ascii_lowercase(),
-            Provider::Camoo => id.to_string(),
-        };
+        let external_reference = Self::reference_for(order.provider, &id);
         Self {
             id,
             fingerprint: order.fingerprint(),
@@ -157,6 +154,22 @@ impl Cashout {
             created_at: now,
             updated_at: now,
         }
+    }
+
+    /// The reference a provider is given for cashout `id`.
+    fn reference_for(provider: Provider, id: &CashoutId) -> String {
+        match provider {
+            Provider::Omt => format!("CO{}", id.simple_upper()),
+            Provider::Omno => id.simple_upper().to_ascii_lowercase(),
+            Provider::Camoo => id.to_string(),
+        }
+    }
+
+    /// Gives a cashout that was never stored another id (and the reference derived from it),
+    /// so that it falls in the storage partition of its idempotency key.
+    pub fn reassign_id(&mut self, id: CashoutId) {
+        self.id = id;
+        self.external_reference = Self::reference_for(self.order.provider, &id);
     }
 
     /// Forgets secrets the cashout no longer needs (the OMT OTP once GETCTI has answered).

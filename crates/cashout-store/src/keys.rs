@@ -1,4 +1,10 @@
 //! Every Redis key we use, derived from one prefix so tests and tenants never share keys.
+//!
+//! Keys are **partitioned** for Redis Cluster: every key of one cashout (record, history,
+//! idempotency key) and of one queue partition (stream, due and parked indexes) carries the
+//! hash tag `{p}` of its partition, `p = fnv1a(id) mod partitions`, so each script touches one
+//! slot. A cashout's id is drawn so that it lands in the partition of its idempotency key (see
+//! [`Keys::partition_of`]); nothing a worker needs on every step is global.
 
 use cashout_core::{CashoutId, IdempotencyKey, OmtAccountId, Provider};
 
@@ -6,13 +12,30 @@ use cashout_core::{CashoutId, IdempotencyKey, OmtAccountId, Provider};
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,
+    partitions: u16,
+}
+
+/// FNV-1a, 64 bit: stable across processes and versions (unlike `std`'s hasher).
+fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 impl Keys {
-    /// Keys under `prefix` (e.g. `cashout`).
+    /// Keys under `prefix` (e.g. `cashout`) in one partition.
     pub fn new(prefix: impl Into<String>) -> Self {
+        Self::with_partitions(prefix, 1)
+    }
+
+    /// Keys under `prefix` spread over `partitions` hash slots (at least 1).
+    pub fn with_partitions(prefix: impl Into<String>, partitions: u16) -> Self {
         Self {
             prefix: prefix.into(),
+            partitions: partitions.max(1),
         }
     }
 
@@ -21,39 +44,76 @@ impl Keys {
         &self.prefix
     }
 
-    /// Hash with the record (`data`, `version`, `deliveries`).
+    /// How many partitions.
+    pub fn partitions(&self) -> u16 {
+        self.partitions
+    }
+
+    /// Every partition number.
+    pub fn all_partitions(&self) -> impl Iterator<Item = u16> + use<> {
+        0..self.partitions
+    }
+
+    /// The partition of a string (a cashout id or an idempotency key).
+    pub fn partition_of(&self, s: &str) -> u16 {
+        u16::try_from(fnv1a(s) % u64::from(self.partitions)).unwrap_or(0)
+    }
+
+    /// The partition of a cashout.
+    pub fn partition(&self, id: &CashoutId) -> u16 {
+        self.partition_of(&id.to_string())
+    }
+
+    fn tagged(&self, p: u16) -> String {
+        format!("{}:{{{p}}}", self.prefix)
+    }
+
+    /// Hash with the record (`data`, `version`, `deliveries`, `due`, `lease`, `lease_until`).
     pub fn record(&self, id: &CashoutId) -> String {
-        format!("{}:cashout:{id}", self.prefix)
+        format!("{}:cashout:{id}", self.tagged(self.partition(id)))
     }
 
     /// List of history entries.
     pub fn history(&self, id: &CashoutId) -> String {
-        format!("{}:history:{id}", self.prefix)
+        format!("{}:history:{id}", self.tagged(self.partition(id)))
     }
 
-    /// Idempotency key → cashout id.
+    /// Idempotency key → cashout id (in the partition of the key, which is the cashout's).
     pub fn idempotency(&self, key: &IdempotencyKey) -> String {
-        format!("{}:idem:{key}", self.prefix)
+        let p = self.partition_of(key.as_str());
+        format!("{}:idem:{key}", self.tagged(p))
     }
 
-    /// Sorted set of non-terminal, unparked cashouts by when their next step is due (ms).
-    pub fn due(&self) -> String {
-        format!("{}:due", self.prefix)
+    /// Sorted set of a partition's non-terminal, unparked cashouts of one provider, scored by
+    /// when a worker must look at them next (ms): the step's due time while it waits, a
+    /// redelivery deadline once it is on the stream.
+    pub fn due(&self, provider: Provider, p: u16) -> String {
+        format!("{}:due:{provider}", self.tagged(p))
     }
 
-    /// Sorted set of parked cashouts (the dead-letter queue) by when they were parked (ms).
-    pub fn parked(&self) -> String {
-        format!("{}:parked", self.prefix)
+    /// [`Keys::due`] of the cashout's partition.
+    pub fn due_of(&self, id: &CashoutId, provider: Provider) -> String {
+        self.due(provider, self.partition(id))
     }
 
-    /// Per-cashout lease.
-    pub fn lease(&self, id: &CashoutId) -> String {
-        format!("{}:lease:{id}", self.prefix)
+    /// Sorted set of a partition's parked cashouts (the dead-letter queue) by parking time (ms).
+    pub fn parked(&self, p: u16) -> String {
+        format!("{}:parked", self.tagged(p))
     }
 
-    /// Set when the sweeper re-enqueues a cashout, so a backlog is not re-enqueued on every sweep.
-    pub fn swept(&self, id: &CashoutId) -> String {
-        format!("{}:swept:{id}", self.prefix)
+    /// [`Keys::parked`] of the cashout's partition.
+    pub fn parked_of(&self, id: &CashoutId) -> String {
+        self.parked(self.partition(id))
+    }
+
+    /// The stream of a provider's partition: entries are deliveries (`id`, trace context).
+    pub fn stream(&self, provider: Provider, p: u16) -> String {
+        format!("{}:queue:{provider}", self.tagged(p))
+    }
+
+    /// [`Keys::stream`] of the cashout's partition.
+    pub fn stream_of(&self, id: &CashoutId, provider: Provider) -> String {
+        self.stream(provider, self.partition(id))
     }
 
     /// Failed attempts OMT counted for an account (the lockout guard).
@@ -70,14 +130,33 @@ impl Keys {
     pub fn omt_lease(&self, account: OmtAccountId) -> String {
         format!("{}:omt:lease:{account}", self.prefix)
     }
+}
 
-    /// The sweeper's lock (one sweeper at a time).
-    pub fn sweeper_lock(&self) -> String {
-        format!("{}:sweeper:lock", self.prefix)
+/// The consumer group every worker of a stream belongs to.
+pub const GROUP: &str = "workers";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_partition_puts_everything_in_one_slot() {
+        let k = Keys::new("cashout");
+        let id = CashoutId::generate();
+        assert_eq!(k.partition(&id), 0);
+        assert!(k.record(&id).starts_with("cashout:{0}:cashout:"));
+        assert_eq!(k.stream(Provider::Camoo, 0), "cashout:{0}:queue:camoo");
     }
 
-    /// The apalis queue name for a provider (apalis appends `:data`, `:active`, …).
-    pub fn queue(&self, provider: Provider) -> String {
-        format!("{}:queue:{provider}", self.prefix)
+    #[test]
+    fn partitions_are_stable_and_bounded() {
+        let k = Keys::with_partitions("cashout", 8);
+        for i in 0..1_000 {
+            let s = format!("key-{i}");
+            assert!(k.partition_of(&s) < 8);
+            assert_eq!(k.partition_of(&s), k.partition_of(&s));
+        }
+        // FNV-1a of "a" is fixed: a change of hash would move every stored key.
+        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
     }
 }

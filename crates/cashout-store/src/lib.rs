@@ -1,17 +1,18 @@
 //! Redis persistence for cashouts: the record (source of truth) with its history, the
-//! idempotency index, the due and parked indexes, per-cashout leases, and the apalis-redis queues
-//! that deliver job ids to workers. [`Producer`] is the Rust client that writes straight to Redis.
+//! idempotency index, the due and parked indexes, per-cashout leases, and the Redis Streams that
+//! deliver cashout ids to apalis workers. [`Producer`] is the Rust client that writes straight to Redis.
 
+pub mod delivery;
 pub mod dlq;
 mod keys;
 pub mod producer;
 pub mod queue;
 mod store;
 
-pub use keys::Keys;
+pub use keys::{GROUP, Keys};
 pub use producer::{Enqueued, Nudge, Producer};
-pub use queue::{CashoutJob, JobQueue, QueueConfig};
+pub use queue::{AckLayer, CashoutJob, JobQueue, QueueConfig, StreamBackend};
 pub use store::{
-    Change, CreateOutcome, Modified, RedisConfig, SaveOutcome, Store, StoreError, connect,
+    Change, Claim, CreateOutcome, Modified, RedisConfig, SaveOutcome, Store, StoreError, WriteMode, connect,
     redact_url,
 };

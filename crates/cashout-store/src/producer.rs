@@ -1,6 +1,5 @@
 //! The producer library: accepts a parsed order, writes the cashout and its idempotency key in
-//! one atomic step, then enqueues a job. If the push fails after the write, the cashout is still
-//! accepted: it sits in the due index and the sweeper enqueues it.
+//! one atomic step that also puts its first delivery on the provider's stream.
 
 use crate::queue::{CashoutJob, JobQueue};
 use crate::store::{Change, CreateOutcome, Modified, Store, StoreError};
@@ -74,16 +73,12 @@ impl Producer {
         let now = Utc::now();
         let mut cashout = Cashout::new(order, trace_id.unwrap_or_else(TraceId::generate), now);
         cashout.traceparent = traceparent;
+        self.store.place(&mut cashout);
         let entry = cashout.entry(now, "created", None, Some(State::Created), "accepted");
         match self.store.create(&cashout, &entry).await? {
             CreateOutcome::Created => {
                 metrics::counter!("cashout_enqueued_total", "provider" => cashout.order.provider.as_str())
                     .increment(1);
-                let job = CashoutJob::for_cashout(&cashout);
-                if let Err(e) = self.queue.push(cashout.order.provider, job, now).await {
-                    tracing::warn!(cashout_id = %cashout.id, error = %e,
-                        "job push failed after the cashout was stored; the sweeper will enqueue it");
-                }
                 Ok(Enqueued::Created(cashout))
             }
             CreateOutcome::Existing(id) => {
@@ -197,18 +192,15 @@ impl Producer {
             })
             .await?;
         match res {
-            Modified::Written(next, _, v) => {
-                if v == Nudge::Scheduled {
-                    self.push_now(&next).await?;
-                }
-                Ok(v)
-            }
+            // The write itself delivered the step it made due.
+            Modified::Written(_, _, v) => Ok(v),
             Modified::Skipped(_, v) => Ok(v),
             Modified::NotFound => Ok(Nudge::NotFound),
         }
     }
 
-    /// Enqueues a job for `cashout` to run now.
+    /// Enqueues a job for `cashout` to run now (a write that makes a step due delivers it
+    /// already; this is for a look without a write).
     pub async fn push_now(&self, cashout: &Cashout) -> Result<(), StoreError> {
         let job = CashoutJob::for_cashout(cashout);
         self.queue

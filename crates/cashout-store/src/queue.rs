@@ -1,27 +1,69 @@
-//! The delivery layer: one apalis-redis queue per provider. A job carries only a cashout id and
-//! its trace id; the record in Redis says what to do. Delivery is at least once, so every consumer
-//! must treat a job as "look at this cashout", never as "do this step".
+//! The delivery layer: one Redis stream per provider and partition, read by apalis workers in a
+//! consumer group through [`StreamBackend`], our own apalis-core 1.0 [`Backend`].
+//!
+//! A stream entry carries only a cashout id: "look at this cashout". Delivery is at least once,
+//! so every consumer must treat an entry that way, never as "do this step".
+//! - **Now**: a step due now is `XADD`ed by the same script that writes the record.
+//! - **Later**: a step due later waits in the partition's `due` zset (millisecond scores);
+//!   [`JobQueue::promote`] moves what is due onto the stream in bounded chunks.
+//! - **Redelivery**: an entry on the stream gets a deadline in the `due` zset
+//!   (`redis.redeliver_after_ms`); a step recorded before then replaces it. So a lost or deleted
+//!   entry is delivered again: the zset is the net under everything.
+//! - **Dead consumers**: entries read but never acknowledged are claimed by a live consumer
+//!   after `claim_idle_ms` (`XAUTOCLAIM`).
+//! - **Ack**: after the handler returns, by the step's last write (same script) or by
+//!   [`AckLayer`]; never before.
+//! - **Trimming**: below the oldest entry the group still needs, never an unacked one.
 
-use crate::keys::Keys;
-use crate::store::{StoreError, TRIM_DONE};
-use apalis::prelude::{TaskBuilder, TaskSink};
-use apalis_redis::{Config, RedisStorage};
+use crate::delivery::{self, Entry};
+use crate::keys::{GROUP, Keys};
+use crate::store::{RedisConfig, Store, StoreError};
+use apalis::prelude::{Backend, Task, TaskBuilder, WorkerContext};
+use apalis_core::backend::BackendConfig;
+use apalis_core::backend::finalize::Ephemeral;
+use apalis_core::task::task_id::RandomId;
 use cashout_core::{CashoutId, Provider};
 use chrono::{DateTime, Utc};
-use redis::aio::ConnectionManager;
+use futures::future::BoxFuture;
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Script, Value};
 use serde::{Deserialize, Serialize};
+use std::pin::Pin;
+use std::sync::LazyLock;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+static PROMOTE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/promote.lua")));
+static PUSH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/push.lua")));
+static TRIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/trim.lua")));
+/// Acknowledges entries a stopping consumer had read but not handled and puts them back on the
+/// stream at once (no wait for the claim idle time).
+static HAND_BACK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "for i = 1, #ARGV, 2 do \
+           redis.call('XACK', KEYS[1], KEYS[2], ARGV[i]) \
+           redis.call('XADD', KEYS[1], '*', 'id', ARGV[i + 1]) \
+         end return #ARGV / 2",
+    )
+});
 
 /// What a job carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CashoutJob {
     /// The cashout to look at.
     pub cashout_id: CashoutId,
-    /// The trace it belongs to.
+    /// The trace it belongs to (empty when the entry did not carry it: the record has it).
+    #[serde(default)]
     pub trace_id: String,
-    /// W3C `traceparent` of the enqueue span, so the worker's spans join the same trace.
+    /// W3C `traceparent` of the enqueue span, so the worker's spans join the same trace. The
+    /// record keeps it too; a job read from a stream carries only the id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// The stream entry this job was read from, if it was.
+    #[serde(skip)]
+    pub entry: Option<Entry>,
 }
 
 impl CashoutJob {
@@ -31,46 +73,60 @@ impl CashoutJob {
             cashout_id: cashout.id,
             trace_id: cashout.trace_id.to_string(),
             traceparent: cashout.traceparent.clone(),
+            entry: None,
         }
     }
 }
 
-/// apalis-redis settings that decide liveness and pickup.
+/// How workers read their streams.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueueConfig {
-    /// How often a worker heartbeats (and looks for dead workers' jobs).
-    pub heartbeat_interval_ms: u64,
-    /// Missed heartbeats before a worker is dead and its in-flight jobs are re-enqueued:
-    /// orphan recovery takes `heartbeat_interval_ms × missed_heartbeats` (default 5 s × 6 = 30 s).
-    pub missed_heartbeats: usize,
-    /// Jobs fetched per poll.
+    /// Entries read per `XREADGROUP`.
     pub batch_size: usize,
+    /// How long one `XREADGROUP` blocks waiting for entries (a new entry wakes it at once).
+    pub block_ms: u64,
+    /// A consumer's entry unacknowledged for this long is claimed by another (the consumer
+    /// is taken for dead): orphan recovery time.
+    pub claim_idle_ms: u64,
+    /// The longest the promoter sleeps between looks at the due zsets.
+    pub promote_interval_ms: u64,
+    /// Cashouts moved from a due zset to its stream per script call.
+    pub promote_chunk: usize,
+    /// How often streams are trimmed and idle consumers without pending entries removed.
+    pub trim_interval_ms: u64,
+    /// A consumer idle for this long with nothing pending is removed from the group.
+    pub forget_consumer_after_ms: u64,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
         Self {
-            heartbeat_interval_ms: 5_000,
-            missed_heartbeats: 6,
-            batch_size: 10,
+            batch_size: 64,
+            block_ms: 2_000,
+            claim_idle_ms: 15_000,
+            promote_interval_ms: 20,
+            promote_chunk: 500,
+            trim_interval_ms: 1_000,
+            forget_consumer_after_ms: 3_600_000,
         }
     }
 }
 
 impl QueueConfig {
-    /// `heartbeat × missed`: how long a dead worker's jobs wait before another worker takes them.
+    /// How long a dead worker's jobs wait before another worker takes them.
     pub fn orphan_recovery(&self) -> Duration {
-        Duration::from_millis(self.heartbeat_interval_ms)
-            .saturating_mul(u32::try_from(self.missed_heartbeats).unwrap_or(u32::MAX))
+        Duration::from_millis(self.claim_idle_ms)
     }
 }
 
-/// Pushes jobs onto the per-provider queues.
+/// Pushes, promotes and trims the streams; opens consumers.
 #[derive(Clone)]
 pub struct JobQueue {
     conn: ConnectionManager,
+    client: redis::Client,
     keys: Keys,
+    redeliver: Duration,
     config: QueueConfig,
 }
 
@@ -82,77 +138,584 @@ impl std::fmt::Debug for JobQueue {
     }
 }
 
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn ms_of(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 impl JobQueue {
-    /// Queues under the store's prefix.
-    pub fn new(conn: ConnectionManager, keys: Keys, config: QueueConfig) -> Self {
-        Self { conn, keys, config }
+    /// The queues of `store`'s keys; `redis` says where blocking readers connect.
+    pub fn new(store: &Store, redis: &RedisConfig, config: QueueConfig) -> Result<Self, StoreError> {
+        Ok(Self {
+            conn: store.connection(),
+            client: redis::Client::open(redis.url.as_str())?,
+            keys: store.keys().clone(),
+            redeliver: store.redelivery(),
+            config,
+        })
     }
 
-    /// The apalis-redis config of a provider's queue.
-    pub fn apalis_config(&self, provider: Provider) -> Config {
-        Config::default()
-            .queue(self.keys.queue(provider))
-            .heartbeat_interval(Duration::from_millis(self.config.heartbeat_interval_ms))
-            .missed_heartbeats(self.config.missed_heartbeats)
-            .batch_size(self.config.batch_size.max(1))
-            .emit_events(false)
+    /// The settings.
+    pub fn config(&self) -> &QueueConfig {
+        &self.config
     }
 
-    /// An apalis storage for a provider's queue (for workers).
-    pub fn storage(&self, provider: Provider) -> RedisStorage<CashoutJob> {
-        RedisStorage::new(self.conn.clone()).with_config(self.apalis_config(provider))
-    }
-
-    /// Enqueues a job to run at `at` (or now, when `at` is in the past). apalis-redis schedules
-    /// in whole seconds and runs a job once its second has started, so we round *up*: a job never
-    /// runs before its time.
+    /// Asks for a look at a cashout at `at`: onto its stream now when `at` has come, else into
+    /// its due zset (never postponing an earlier look).
     pub async fn push(
         &self,
         provider: Provider,
         job: CashoutJob,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let secs = u64::try_from((at.timestamp_millis() + 999).div_euclid(1000)).unwrap_or(0);
-        let task = TaskBuilder::new(job).run_at_timestamp(secs).build();
-        let mut storage = self.storage(provider);
-        storage
-            .push_task(task)
-            .await
-            .map_err(|e| StoreError::Queue(e.to_string()))
+        let id = job.cashout_id;
+        let mut c = self.conn.clone();
+        let _: i64 = PUSH
+            .key(self.keys.due_of(&id, provider))
+            .key(self.keys.stream_of(&id, provider))
+            .arg(id.to_string())
+            .arg(at.timestamp_millis())
+            .arg(now_ms())
+            .arg(ms_of(self.redeliver))
+            .invoke_async(&mut c)
+            .await?;
+        Ok(())
     }
 
-    /// Deletes the data of finished apalis tasks older than `cutoff` (looking at up to `sample`
-    /// of them). Returns how many were removed.
-    pub async fn trim_done(
+    /// Moves what is due in one partition's zset onto its stream, in chunks of
+    /// `promote_chunk`. Returns how many moved and when the next one is due (ms).
+    pub async fn promote(
         &self,
         provider: Provider,
-        cutoff: DateTime<Utc>,
-        sample: usize,
-    ) -> Result<u64, StoreError> {
-        let cfg = self.apalis_config(provider);
+        partition: u16,
+    ) -> Result<(u64, Option<i64>), StoreError> {
         let mut c = self.conn.clone();
-        let n: u64 = TRIM_DONE
-            .key(cfg.done_jobs_set())
-            .key(cfg.job_data_hash())
-            .arg(cfg.job_meta_hash())
-            .arg(cutoff.timestamp())
-            .arg(sample)
+        let (moved, next): (u64, String) = PROMOTE
+            .key(self.keys.due(provider, partition))
+            .key(self.keys.stream(provider, partition))
+            .arg(now_ms())
+            .arg(self.config.promote_chunk.max(1))
+            .arg(ms_of(self.redeliver))
+            .invoke_async(&mut c)
+            .await?;
+        #[allow(clippy::cast_possible_truncation)]
+        let next = next.parse::<f64>().ok().map(|f| f as i64);
+        Ok((moved, next))
+    }
+
+    /// Trims one stream below what its group still needs and forgets idle consumers that have
+    /// nothing pending. Returns the entries trimmed.
+    pub async fn trim(&self, provider: Provider, partition: u16) -> Result<u64, StoreError> {
+        let mut c = self.conn.clone();
+        let n: u64 = TRIM
+            .key(self.keys.stream(provider, partition))
+            .arg(self.config.forget_consumer_after_ms)
             .invoke_async(&mut c)
             .await?;
         Ok(n)
     }
 
-    /// Jobs waiting (active + scheduled) on a provider's queue.
+    /// Entries waiting on a provider's streams: not yet read by the group, or read and not
+    /// yet acknowledged (all of them when no worker ever read the stream).
     pub async fn depth(&self, provider: Provider) -> Result<u64, StoreError> {
-        let cfg = self.apalis_config(provider);
         let mut c = self.conn.clone();
-        let (a, s): (u64, u64) = redis::pipe()
-            .cmd("LLEN")
-            .arg(cfg.active_jobs_list())
-            .cmd("ZCARD")
-            .arg(cfg.scheduled_jobs_set())
+        let mut total = 0;
+        for p in self.keys.all_partitions() {
+            let key = self.keys.stream(provider, p);
+            let groups: Result<Vec<Vec<Value>>, _> = redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg(&key)
+                .query_async(&mut c)
+                .await;
+            let info = groups.ok().and_then(|g| g.into_iter().next()).map(pairs);
+            let n = match info {
+                Some(g) => {
+                    let lag = g.iter().find(|(k, _)| k == "lag").and_then(|(_, v)| int(v));
+                    let pending = g
+                        .iter()
+                        .find(|(k, _)| k == "pending")
+                        .and_then(|(_, v)| int(v));
+                    match lag {
+                        Some(lag) => lag + pending.unwrap_or(0),
+                        None => redis::cmd("XLEN").arg(&key).query_async(&mut c).await?,
+                    }
+                }
+                None => redis::cmd("XLEN").arg(&key).query_async(&mut c).await?,
+            };
+            total += n;
+        }
+        Ok(total)
+    }
+
+    /// A consumer of a provider's streams (all partitions) named `consumer`, which must be
+    /// unique to this process and start. Readers stop when `stop` turns true, or when the
+    /// backend is closed.
+    pub fn consumer(&self, provider: Provider, consumer: String) -> StreamBackend {
+        let (tx, rx) = mpsc::channel(self.config.batch_size.max(1));
+        let (stop, stop_rx) = watch::channel(false);
+        for p in self.keys.all_partitions() {
+            let reader = Reader {
+                queue: self.clone(),
+                stream: self.keys.stream(provider, p),
+                consumer: consumer.clone(),
+                tx: tx.clone(),
+                stop: stop_rx.clone(),
+            };
+            tokio::spawn(reader.run());
+        }
+        StreamBackend {
+            rx,
+            stop,
+            queue: self.clone(),
+            provider,
+            consumer,
+            closing: None,
+        }
+    }
+
+    async fn blocking_connection(&self) -> Result<MultiplexedConnection, StoreError> {
+        // A blocking read holds its connection: no response timeout, and nothing else on it.
+        let cfg = AsyncConnectionConfig::new()
+            .set_response_timeout(None)
+            .set_connection_timeout(Some(Duration::from_secs(2)));
+        Ok(self
+            .client
+            .get_multiplexed_async_connection_with_config(&cfg)
+            .await?)
+    }
+}
+
+fn int(v: &Value) -> Option<u64> {
+    match v {
+        Value::Int(i) => u64::try_from(*i).ok(),
+        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A flat `[k1, v1, k2, v2, …]` reply (or a RESP3 map) as pairs.
+fn pairs(v: Vec<Value>) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut it = v.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        if let Some(k) = text(&k) {
+            out.push((k, v));
+        }
+    }
+    out
+}
+
+/// Stream entries `[[id, [field, value, …]], …]` as (entry id, cashout id) pairs. Entries
+/// without a payload (deleted) or with a malformed id are skipped (and reported).
+fn entries(v: &Value) -> Vec<(String, Option<CashoutId>)> {
+    let Value::Array(items) = v else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Value::Array(parts) = item else { continue };
+        let Some(entry_id) = parts.first().and_then(text) else {
+            continue;
+        };
+        let cashout = match parts.get(1) {
+            Some(Value::Array(fields)) => fields
+                .chunks(2)
+                .find(|kv| kv.first().and_then(text).as_deref() == Some("id"))
+                .and_then(|kv| kv.get(1).and_then(text))
+                .and_then(|s| CashoutId::parse(&s).ok()),
+            _ => None,
+        };
+        out.push((entry_id, cashout));
+    }
+    out
+}
+
+/// One blocking reader of one stream for one consumer.
+struct Reader {
+    queue: JobQueue,
+    stream: String,
+    consumer: String,
+    tx: mpsc::Sender<Task<CashoutJob>>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Reader {
+    async fn run(mut self) {
+        let cfg = self.queue.config.clone();
+        let mut conn: Option<MultiplexedConnection> = None;
+        let mut failures: u32 = 0;
+        let mut claim_cursor = "0-0".to_owned();
+        let claim_every = Duration::from_millis((cfg.claim_idle_ms / 3).max(100));
+        let mut last_claim = tokio::time::Instant::now() - claim_every;
+        loop {
+            if *self.stop.borrow() || self.tx.is_closed() {
+                return;
+            }
+            let c = match conn.as_mut() {
+                Some(c) => c,
+                None => match self.connect().await {
+                    Ok(c) => {
+                        failures = 0;
+                        conn.insert(c)
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        warn!(stream = %self.stream, error = %e, "stream reader cannot connect; retrying");
+                        self.pause(failures).await;
+                        continue;
+                    }
+                },
+            };
+            let res = if last_claim.elapsed() >= claim_every {
+                last_claim = tokio::time::Instant::now();
+                self.claim(c, &mut claim_cursor).await
+            } else {
+                self.read(c).await
+            };
+            match res {
+                Ok(found) => {
+                    failures = 0;
+                    for (entry_id, id) in found {
+                        let Some(id) = id else {
+                            // Not ours to run (deleted payload, foreign entry): acknowledge it
+                            // so it does not come back; the due zset still covers its cashout.
+                            warn!(stream = %self.stream, entry = %entry_id, "stream entry without a cashout id; acknowledged");
+                            let _: Result<i64, _> = redis::cmd("XACK")
+                                .arg(&self.stream)
+                                .arg(GROUP)
+                                .arg(&entry_id)
+                                .query_async(c)
+                                .await;
+                            continue;
+                        };
+                        let job = CashoutJob {
+                            cashout_id: id,
+                            trace_id: String::new(),
+                            traceparent: None,
+                            entry: Some(Entry {
+                                stream: self.stream.clone(),
+                                id: entry_id,
+                            }),
+                        };
+                        if self.tx.send(TaskBuilder::new(job).build()).await.is_err() {
+                            // The worker is gone; what we read stays pending for a claim.
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    warn!(stream = %self.stream, error = %e, "stream read failed; reconnecting");
+                    conn = None;
+                    self.pause(failures).await;
+                }
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<MultiplexedConnection, StoreError> {
+        let mut c = self.queue.blocking_connection().await?;
+        // The group reads from the start of the stream: entries pushed before any worker
+        // existed are delivered too.
+        let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.stream)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
             .query_async(&mut c)
+            .await;
+        match created {
+            Ok(()) => info!(stream = %self.stream, "consumer group created"),
+            Err(e) if e.code() == Some("BUSYGROUP") => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(c)
+    }
+
+    async fn pause(&mut self, failures: u32) {
+        let d = Duration::from_millis(100u64.saturating_mul(1 << failures.min(6)));
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = self.stop.wait_for(|v| *v) => {}
+        }
+    }
+
+    async fn read(
+        &self,
+        c: &mut MultiplexedConnection,
+    ) -> Result<Vec<(String, Option<CashoutId>)>, StoreError> {
+        let cfg = &self.queue.config;
+        let reply: Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg(&self.consumer)
+            .arg("COUNT")
+            .arg(cfg.batch_size.max(1))
+            .arg("BLOCK")
+            .arg(cfg.block_ms.max(1))
+            .arg("STREAMS")
+            .arg(&self.stream)
+            .arg(">")
+            .query_async(c)
             .await?;
-        Ok(a + s)
+        // [[stream, entries]] (or a RESP3 map), or nil on timeout.
+        Ok(match reply {
+            Value::Array(streams) => streams
+                .iter()
+                .filter_map(|s| match s {
+                    Value::Array(kv) => kv.get(1).map(entries),
+                    _ => None,
+                })
+                .flatten()
+                .collect(),
+            Value::Map(m) => m.iter().flat_map(|(_, v)| entries(v)).collect(),
+            _ => Vec::new(),
+        })
+    }
+
+    async fn claim(
+        &self,
+        c: &mut MultiplexedConnection,
+        cursor: &mut String,
+    ) -> Result<Vec<(String, Option<CashoutId>)>, StoreError> {
+        let cfg = &self.queue.config;
+        let reply: Vec<Value> = redis::cmd("XAUTOCLAIM")
+            .arg(&self.stream)
+            .arg(GROUP)
+            .arg(&self.consumer)
+            .arg(cfg.claim_idle_ms.max(1))
+            .arg(cursor.as_str())
+            .arg("COUNT")
+            .arg(cfg.batch_size.max(1))
+            .query_async(c)
+            .await?;
+        *cursor = reply.first().and_then(text).unwrap_or_else(|| "0-0".into());
+        let found = reply.get(1).map(entries).unwrap_or_default();
+        if !found.is_empty() {
+            info!(stream = %self.stream, claimed = found.len(), "claimed entries of a dead consumer");
+        }
+        Ok(found)
+    }
+}
+
+/// An apalis backend over a provider's streams: yields one task per entry read, hands back
+/// what it read but did not run when it closes, and leaves the group on a clean stop.
+pub struct StreamBackend {
+    rx: mpsc::Receiver<Task<CashoutJob>>,
+    stop: watch::Sender<bool>,
+    queue: JobQueue,
+    provider: Provider,
+    consumer: String,
+    closing: Option<BoxFuture<'static, Result<(), StoreError>>>,
+}
+
+impl std::fmt::Debug for StreamBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamBackend")
+            .field("provider", &self.provider)
+            .field("consumer", &self.consumer)
+            .finish()
+    }
+}
+
+impl StreamBackend {
+    async fn close(
+        queue: JobQueue,
+        consumer: String,
+        provider: Provider,
+        unrun: Vec<Entry>,
+        ids: Vec<CashoutId>,
+    ) -> Result<(), StoreError> {
+        let mut c = queue.conn.clone();
+        let mut by_stream: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (e, id) in unrun.into_iter().zip(ids) {
+            let args = by_stream.entry(e.stream).or_default();
+            args.push(e.id);
+            args.push(id.to_string());
+        }
+        for (stream, args) in by_stream {
+            let mut inv = HAND_BACK.prepare_invoke();
+            inv.key(&stream).key(GROUP);
+            for a in &args {
+                inv.arg(a);
+            }
+            let n: i64 = inv.invoke_async(&mut c).await?;
+            debug!(%stream, handed_back = n, "unrun entries handed back");
+        }
+        for p in queue.keys.all_partitions() {
+            let stream = queue.keys.stream(provider, p);
+            // Leave the group only with nothing pending: deleting a consumer drops its
+            // pending entries, which must be claimed instead.
+            let pending: Value = redis::cmd("XPENDING")
+                .arg(&stream)
+                .arg(GROUP)
+                .arg("-")
+                .arg("+")
+                .arg(1)
+                .arg(&consumer)
+                .query_async(&mut c)
+                .await
+                .unwrap_or(Value::Nil);
+            let empty = matches!(&pending, Value::Array(a) if a.is_empty());
+            if empty {
+                let _: Result<i64, _> = redis::cmd("XGROUP")
+                    .arg("DELCONSUMER")
+                    .arg(&stream)
+                    .arg(GROUP)
+                    .arg(&consumer)
+                    .query_async(&mut c)
+                    .await;
+            } else {
+                info!(%stream, %consumer, "consumer left with pending entries; another worker claims them");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Backend for StreamBackend {
+    type Task = Task<CashoutJob>;
+    type Error = StoreError;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>, _: &WorkerContext) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        _: &WorkerContext,
+    ) -> Poll<Option<Result<Self::Task, Self::Error>>> {
+        self.rx.poll_recv(cx).map(|t| t.map(Ok))
+    }
+
+    fn poll_close(&mut self, cx: &mut Context<'_>, _: &WorkerContext) -> Poll<Result<(), Self::Error>> {
+        if self.closing.is_none() {
+            let _ = self.stop.send(true);
+            self.rx.close();
+            let mut unrun = Vec::new();
+            let mut ids = Vec::new();
+            while let Ok(t) = self.rx.try_recv() {
+                if let Some(e) = t.args.entry {
+                    unrun.push(e);
+                    ids.push(t.args.cashout_id);
+                }
+            }
+            self.closing = Some(Box::pin(Self::close(
+                self.queue.clone(),
+                self.consumer.clone(),
+                self.provider,
+                unrun,
+                ids,
+            )));
+        }
+        match self.closing.as_mut() {
+            Some(f) => f.as_mut().poll(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl BackendConfig for StreamBackend {
+    type Args = CashoutJob;
+    type Id = RandomId;
+    type Kind = Ephemeral;
+    type Config = QueueConfig;
+    type Layer = AckLayer;
+
+    fn config(&self) -> &Self::Config {
+        &self.queue.config
+    }
+
+    fn middleware(&mut self, _: &mut WorkerContext) -> Self::Layer {
+        AckLayer {
+            conn: self.queue.conn.clone(),
+        }
+    }
+}
+
+/// Runs each task inside its [delivery scope](crate::delivery) and acknowledges its entry
+/// after the handler returns `Ok`, unless the step's last write already did. A handler error
+/// (Redis unreachable) leaves the entry pending: it is claimed again after the idle time.
+#[derive(Clone)]
+pub struct AckLayer {
+    conn: ConnectionManager,
+}
+
+impl<S> tower::Layer<S> for AckLayer {
+    type Service = AckService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AckService {
+            inner,
+            conn: self.conn.clone(),
+        }
+    }
+}
+
+/// See [`AckLayer`].
+#[derive(Clone)]
+pub struct AckService<S> {
+    inner: S,
+    conn: ConnectionManager,
+}
+
+impl<S> tower::Service<Task<CashoutJob>> for AckService<S>
+where
+    S: tower::Service<Task<CashoutJob>>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, task: Task<CashoutJob>) -> Self::Future {
+        let entry = task.args.entry.clone();
+        let fut = self.inner.call(task);
+        let mut conn = self.conn.clone();
+        // The delivery runs in a task of its own: once started, it finishes (and records what
+        // the provider answered) even if the worker that polled it stops.
+        let handle = tokio::spawn(async move {
+            let (res, outcome) = delivery::scope(entry.clone(), fut).await;
+            if let (Ok(_), Some(e), false) = (&res, &entry, outcome.acked) {
+                let acked: Result<i64, _> = redis::cmd("XACK")
+                    .arg(&e.stream)
+                    .arg(GROUP)
+                    .arg(&e.id)
+                    .query_async(&mut conn)
+                    .await;
+                if let Err(err) = acked {
+                    warn!(entry = %e.id, error = %err, "ack failed; the entry is delivered again after the claim idle time");
+                }
+            }
+            res
+        });
+        Box::pin(async move {
+            match handle.await {
+                Ok(res) => res,
+                Err(e) => match e.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    // Cancelled: the runtime is going away; the entry stays pending.
+                    Err(_) => std::future::pending().await,
+                },
+            }
+        })
     }
 }

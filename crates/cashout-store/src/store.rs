@@ -1,6 +1,6 @@
 //! The cashout store: records, history and indexes, each write atomic (Lua).
 
-use crate::keys::Keys;
+use crate::keys::{GROUP, Keys};
 use cashout_core::{Cashout, CashoutId, HistoryEntry, IdempotencyKey, OmtAccountId};
 use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
@@ -11,13 +11,9 @@ use std::time::Duration;
 
 static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/create.lua")));
 static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/save.lua")));
-/// `HINCRBY` only on an existing record, so an expired one is not recreated without a TTL.
-static COUNT_DELIVERY: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "if redis.call('EXISTS', KEYS[1]) == 1 then \
-           return redis.call('HINCRBY', KEYS[1], 'deliveries', 1) end return 0",
-    )
-});
+static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/claim.lua")));
+static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/release.lua")));
+static UNLOCK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/unlock.lua")));
 /// Counts a possible failed attempt unless `max` are counted already (-1).
 static OMT_RESERVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -33,9 +29,6 @@ static OMT_RELEASE: LazyLock<Script> = LazyLock::new(|| {
            return redis.call('DECR', KEYS[1]) end return 0",
     )
 });
-static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/release.lua")));
-pub(crate) static TRIM_DONE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/trim_done.lua")));
 
 /// How to reach Redis. Its `Debug` hides a password in the URL.
 #[derive(Clone, Deserialize)]
@@ -52,6 +45,13 @@ pub struct RedisConfig {
     pub connection_timeout_ms: u64,
     /// How long a finished cashout is kept (record, history, idempotency key).
     pub retention_days: u64,
+    /// Hash-tagged partitions the keys are spread over (Redis Cluster: several per master).
+    /// Changing it moves every key: set it once, before the first cashout.
+    pub partitions: u16,
+    /// A cashout put on a stream is delivered again if no step is recorded within this time
+    /// (a lost or deleted entry; a dead worker's entries are claimed sooner, see
+    /// `worker.queue.claim_idle_ms`).
+    pub redeliver_after_ms: u64,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -62,6 +62,8 @@ impl std::fmt::Debug for RedisConfig {
             .field("response_timeout_ms", &self.response_timeout_ms)
             .field("connection_timeout_ms", &self.connection_timeout_ms)
             .field("retention_days", &self.retention_days)
+            .field("partitions", &self.partitions)
+            .field("redeliver_after_ms", &self.redeliver_after_ms)
             .finish()
     }
 }
@@ -86,6 +88,8 @@ impl Default for RedisConfig {
             response_timeout_ms: 5_000,
             connection_timeout_ms: 2_000,
             retention_days: 30,
+            partitions: 1,
+            redeliver_after_ms: 60_000,
         }
     }
 }
@@ -126,7 +130,7 @@ pub async fn connect(config: &RedisConfig) -> Result<ConnectionManager, StoreErr
 /// Result of [`Store::create`].
 #[derive(Debug)]
 pub enum CreateOutcome {
-    /// A new cashout was written.
+    /// A new cashout was written (and delivered, or scheduled).
     Created,
     /// The idempotency key was taken by this cashout.
     Existing(CashoutId),
@@ -166,12 +170,55 @@ pub enum Modified<T> {
     NotFound,
 }
 
+/// What a write does besides the record, in the same script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteMode {
+    /// The write completes a step: the delivery counter is reset, and inside a delivery the
+    /// lease is given back and the stream entry acknowledged.
+    pub completes_step: bool,
+    /// Deliver the next step: onto the stream when it is due now, else into the due zset.
+    /// When unset (shutting down), the due zset only: a live process promotes it.
+    pub push: bool,
+}
+
+impl WriteMode {
+    /// A write in the middle of a step (an intent): nothing delivered, the step goes on.
+    pub const INTERIM: Self = Self {
+        completes_step: false,
+        push: false,
+    };
+    /// A write that ends a step and delivers the next one.
+    pub const STEP: Self = Self {
+        completes_step: true,
+        push: true,
+    };
+    /// A write outside a delivery (API, operator, notification): delivers what is due.
+    pub const EXTERNAL: Self = Self {
+        completes_step: false,
+        push: true,
+    };
+}
+
+/// What [`Store::claim`] found.
+#[derive(Debug)]
+pub enum Claim {
+    /// No such record.
+    Missing,
+    /// Terminal, parked, or not yet due.
+    NotDue,
+    /// Another holder has the lease.
+    Busy,
+    /// Ours, with the delivery count since the last completed step.
+    Claimed(Box<Cashout>, u32),
+}
+
 /// Cashout records in Redis.
 #[derive(Clone)]
 pub struct Store {
     conn: ConnectionManager,
     keys: Keys,
     retention: Duration,
+    redeliver: Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -184,6 +231,10 @@ fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+fn ms_of(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> String {
     // Our own types always serialize: no maps with non-string keys, no failing impls.
     serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"serialize_error\":\"{e}\"}}"))
@@ -194,8 +245,9 @@ impl Store {
     pub fn new(conn: ConnectionManager, config: &RedisConfig) -> Self {
         Self {
             conn,
-            keys: Keys::new(config.prefix.clone()),
+            keys: Keys::with_partitions(config.prefix.clone(), config.partitions),
             retention: Duration::from_secs(config.retention_days.saturating_mul(86_400)),
+            redeliver: Duration::from_millis(config.redeliver_after_ms.max(1)),
         }
     }
 
@@ -209,6 +261,11 @@ impl Store {
         self.conn.clone()
     }
 
+    /// How long a delivered cashout waits for a step before it is delivered again.
+    pub fn redelivery(&self) -> Duration {
+        self.redeliver
+    }
+
     /// `PING`.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
@@ -216,23 +273,42 @@ impl Store {
         Ok(())
     }
 
-    /// Writes a new cashout and its idempotency key atomically, unless the key is taken.
+    /// Draws `cashout`'s id again until it falls in its idempotency key's partition, so the
+    /// create script touches one hash slot. With one partition, the id is kept.
+    pub fn place(&self, cashout: &mut Cashout) {
+        let want = self
+            .keys
+            .partition_of(cashout.order.idempotency_key.as_str());
+        while self.keys.partition(&cashout.id) != want {
+            cashout.reassign_id(CashoutId::generate());
+        }
+    }
+
+    /// Writes a new cashout and its idempotency key atomically, unless the key is taken, and
+    /// delivers its first step (onto the stream when due now). The id must be
+    /// [placed](Store::place).
     pub async fn create(
         &self,
         cashout: &Cashout,
         entry: &HistoryEntry,
     ) -> Result<CreateOutcome, StoreError> {
+        let now = Utc::now();
+        let provider = cashout.order.provider;
+        let due = cashout.next_action_at.map_or(ms(now), ms);
         let mut c = self.conn.clone();
         let (created, id): (i64, String) = CREATE
             .key(self.keys.idempotency(&cashout.order.idempotency_key))
             .key(self.keys.record(&cashout.id))
             .key(self.keys.history(&cashout.id))
-            .key(self.keys.due())
+            .key(self.keys.due_of(&cashout.id, provider))
+            .key(self.keys.stream_of(&cashout.id, provider))
             .arg(cashout.id.to_string())
             .arg(to_json(cashout))
             .arg(cashout.version)
-            .arg(to_json(entry))
-            .arg(cashout.next_action_at.map_or(0, ms))
+            .arg(compact_entry(entry, &cashout.trace_id.to_string()))
+            .arg(due)
+            .arg(ms(now).saturating_add_unsigned(ms_of(self.redeliver)))
+            .arg(if due <= ms(now) { "1" } else { "0" })
             .invoke_async(&mut c)
             .await?;
         if created == 1 {
@@ -245,18 +321,101 @@ impl Store {
         Ok(CreateOutcome::Existing(existing))
     }
 
+    fn decode(&self, id: &CashoutId, data: &str) -> Result<Cashout, StoreError> {
+        serde_json::from_str(data).map_err(|e| StoreError::Corrupt {
+            key: self.keys.record(id),
+            message: e.to_string(),
+        })
+    }
+
     /// Reads a record.
     pub async fn get(&self, id: &CashoutId) -> Result<Option<Cashout>, StoreError> {
         let key = self.keys.record(id);
         let mut c = self.conn.clone();
         let data: Option<String> = c.hget(&key, "data").await?;
-        data.map(|d| {
-            serde_json::from_str(&d).map_err(|e| StoreError::Corrupt {
-                key: key.clone(),
-                message: e.to_string(),
-            })
+        data.map(|d| self.decode(id, &d)).transpose()
+    }
+
+    /// Takes `id` for one delivery in one round trip: reads the record, checks that a step is
+    /// due (within `early`), takes its lease under `token` for `lease` and counts the
+    /// delivery. Inside a [delivery scope](crate::delivery), later writes start from the
+    /// record read here.
+    pub async fn claim(
+        &self,
+        id: &CashoutId,
+        token: &str,
+        lease: Duration,
+        early: Duration,
+    ) -> Result<Claim, StoreError> {
+        self.claim_with(id, token, lease, early, true).await
+    }
+
+    async fn claim_with(
+        &self,
+        id: &CashoutId,
+        token: &str,
+        lease: Duration,
+        early: Duration,
+        delivery: bool,
+    ) -> Result<Claim, StoreError> {
+        let mut c = self.conn.clone();
+        let v: Vec<redis::Value> = CLAIM
+            .key(self.keys.record(id))
+            .arg(ms(Utc::now()))
+            .arg(ms_of(early))
+            .arg(token)
+            .arg(ms_of(lease).max(1))
+            .arg(if delivery { "1" } else { "0" })
+            .arg(if delivery { "1" } else { "0" })
+            .invoke_async(&mut c)
+            .await?;
+        let key = self.keys.record(id);
+        let parse_err = |e: redis::ParsingError| StoreError::Corrupt {
+            key: key.clone(),
+            message: e.to_string(),
+        };
+        let code: i64 = match v.first() {
+            Some(x) => redis::from_redis_value_ref(x).map_err(parse_err)?,
+            None => 0,
+        };
+        Ok(match (code, v.get(1), v.get(3)) {
+            (1, ..) => Claim::NotDue,
+            (2, ..) => Claim::Busy,
+            (3, Some(data), Some(n)) => {
+                let data: String = redis::from_redis_value_ref(data).map_err(parse_err)?;
+                let n: i64 = redis::from_redis_value_ref(n).map_err(parse_err)?;
+                let rec = self.decode(id, &data)?;
+                crate::delivery::claimed(*id, token, &rec);
+                Claim::Claimed(Box::new(rec), u32::try_from(n).unwrap_or(u32::MAX))
+            }
+            _ => Claim::Missing,
         })
-        .transpose()
+    }
+
+    /// Takes the per-cashout lease for `ttl` unless someone holds it (an operator action such
+    /// as a revoke; no due check, no delivery counted).
+    pub async fn try_lease(
+        &self,
+        id: &CashoutId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(matches!(
+            self.claim_with(id, owner, ttl, Duration::ZERO, false)
+                .await?,
+            Claim::Claimed(..)
+        ))
+    }
+
+    /// Gives the lease back if we still hold it.
+    pub async fn release_lease(&self, id: &CashoutId, owner: &str) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: i64 = RELEASE
+            .key(self.keys.record(id))
+            .arg(owner)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(())
     }
 
     /// The cashout an idempotency key points to.
@@ -271,96 +430,154 @@ impl Store {
         let key = self.keys.history(id);
         let mut c = self.conn.clone();
         let lines: Vec<String> = c.lrange(&key, 0, -1).await?;
+        let rec_trace = self.get(id).await.ok().flatten().map(|r| r.trace_id);
         lines
             .iter()
             .map(|l| {
-                serde_json::from_str(l).map_err(|e| StoreError::Corrupt {
-                    key: key.clone(),
-                    message: e.to_string(),
-                })
+                let mut e: HistoryEntry =
+                    serde_json::from_str(l).map_err(|e| StoreError::Corrupt {
+                        key: key.clone(),
+                        message: e.to_string(),
+                    })?;
+                if e.trace_id.is_empty()
+                    && let Some(t) = &rec_trace
+                {
+                    e.trace_id = t.to_string();
+                }
+                Ok(e)
             })
             .collect()
     }
 
-    /// Writes `next` if the stored version is still `expected`, with its history lines, and keeps
-    /// the due and parked indexes in step. Sets `next.version` and `next.updated_at`.
-    /// `completes_step` resets the delivery counter (progress was made).
+    /// Writes `next` if the stored version is still `expected`, with its history lines, keeps
+    /// the due and parked indexes in step and delivers the next step as `mode` says, in one
+    /// script. `prev` is the record `next` was made from. Sets `next.version` and
+    /// `next.updated_at`.
     pub async fn save(
         &self,
-        expected: u64,
+        prev: &Cashout,
         next: &mut Cashout,
         entries: &[HistoryEntry],
-        completes_step: bool,
+        mode: WriteMode,
         now: DateTime<Utc>,
     ) -> Result<SaveOutcome, StoreError> {
+        let expected = prev.version;
         next.version = expected + 1;
         next.updated_at = now;
+        let provider = next.order.provider;
         let due = if next.state.is_terminal() || next.parked.is_some() {
-            String::new()
+            None
         } else {
-            next.next_action_at
-                .map_or(String::new(), |t| ms(t).to_string())
+            next.next_action_at.map(ms)
         };
-        let parked = next
-            .parked
-            .as_ref()
-            .map_or(String::new(), |p| ms(p.at).to_string());
+        let deliver_now = mode.push && due.is_some_and(|d| d <= ms(now));
+        let due_op = match due {
+            None => String::new(),
+            Some(_) if deliver_now => ms(now)
+                .saturating_add_unsigned(ms_of(self.redeliver))
+                .to_string(),
+            Some(d) => d.to_string(),
+        };
+        let parked_op = match (&prev.parked, &next.parked) {
+            (_, Some(p)) if prev.parked.as_ref() != Some(p) => ms(p.at).to_string(),
+            (Some(_), None) => "r".to_owned(),
+            _ => String::new(),
+        };
         let retention = if next.state.is_terminal() && !self.retention.is_zero() {
             self.retention.as_millis().to_string()
         } else {
             String::new()
         };
+        let (lease, entry) = if mode.completes_step {
+            crate::delivery::finishing(&next.id)
+        } else {
+            (None, None)
+        };
+        let stream = entry
+            .as_ref()
+            .map_or_else(|| self.keys.stream_of(&next.id, provider), |e| e.stream.clone());
+        let trace = next.trace_id.to_string();
         let mut inv = SAVE.prepare_invoke();
         inv.key(self.keys.record(&next.id))
             .key(self.keys.history(&next.id))
-            .key(self.keys.due())
-            .key(self.keys.parked())
+            .key(self.keys.due_of(&next.id, provider))
+            .key(self.keys.parked_of(&next.id))
             .key(self.keys.idempotency(&next.order.idempotency_key))
+            .key(stream)
             .arg(expected)
             .arg(next.version)
             .arg(to_json(next))
             .arg(next.id.to_string())
-            .arg(due)
-            .arg(parked)
-            .arg(if completes_step { "1" } else { "0" })
-            .arg(retention);
+            .arg(due.map_or(String::new(), |d| d.to_string()))
+            .arg(due_op)
+            .arg(parked_op)
+            .arg(if mode.completes_step { "1" } else { "0" })
+            .arg(retention)
+            .arg(if deliver_now { "1" } else { "0" })
+            .arg(lease.as_deref().unwrap_or(""))
+            .arg(entry.as_ref().map_or("", |e| e.id.as_str()))
+            .arg(GROUP);
         for e in entries {
-            inv.arg(to_json(e));
+            inv.arg(compact_entry(e, &trace));
         }
         let mut c = self.conn.clone();
         let ok: i64 = inv.invoke_async(&mut c).await?;
-        Ok(if ok == 1 {
-            SaveOutcome::Saved
+        if ok == 1 {
+            crate::delivery::finished(&next.id, lease.is_some(), entry.is_some());
+            crate::delivery::remember(&next.id, Some(next));
+            Ok(SaveOutcome::Saved)
         } else {
-            SaveOutcome::Conflict
-        })
+            crate::delivery::remember(&next.id, None);
+            Ok(SaveOutcome::Conflict)
+        }
     }
 
     /// Applies `f` to the freshest record and writes the result with a compare-and-set; on a
     /// conflict, re-reads and applies `f` again, so `f` must decide from the record it is given.
+    /// A write outside a delivery delivers whatever it makes due ([`WriteMode::EXTERNAL`]).
     pub async fn modify<T, F>(
         &self,
         id: &CashoutId,
         completes_step: bool,
+        f: F,
+    ) -> Result<Modified<T>, StoreError>
+    where
+        F: FnMut(&mut Cashout, DateTime<Utc>) -> Change<T>,
+    {
+        let mode = WriteMode {
+            completes_step,
+            push: true,
+        };
+        self.modify_with(id, mode, f).await
+    }
+
+    /// [`Store::modify`] with an explicit [`WriteMode`]. Inside a delivery, the first try starts
+    /// from the record as last claimed or written, without a read.
+    pub async fn modify_with<T, F>(
+        &self,
+        id: &CashoutId,
+        mode: WriteMode,
         mut f: F,
     ) -> Result<Modified<T>, StoreError>
     where
         F: FnMut(&mut Cashout, DateTime<Utc>) -> Change<T>,
     {
         const TRIES: usize = 16;
+        let mut known = crate::delivery::cached(id);
         for _ in 0..TRIES {
-            let Some(rec) = self.get(id).await? else {
-                return Ok(Modified::NotFound);
+            let rec = match known.take() {
+                Some(r) => r,
+                None => match self.get(id).await? {
+                    Some(r) => r,
+                    None => return Ok(Modified::NotFound),
+                },
             };
             let now = Utc::now();
             let mut next = rec.clone();
             match f(&mut next, now) {
                 Change::Skip(v) => return Ok(Modified::Skipped(rec, v)),
                 Change::Write { entries, value } => {
-                    match self
-                        .save(rec.version, &mut next, &entries, completes_step, now)
-                        .await?
-                    {
+                    match self.save(&rec, &mut next, &entries, mode, now).await? {
                         SaveOutcome::Saved => return Ok(Modified::Written(next, entries, value)),
                         SaveOutcome::Conflict => continue,
                     }
@@ -368,50 +585,6 @@ impl Store {
             }
         }
         Err(StoreError::Contention)
-    }
-
-    /// Counts one more delivery of this cashout's job and returns the count since the last
-    /// completed step (0 when the record no longer exists).
-    pub async fn count_delivery(&self, id: &CashoutId) -> Result<u32, StoreError> {
-        let mut c = self.conn.clone();
-        let n: i64 = COUNT_DELIVERY
-            .key(self.keys.record(id))
-            .invoke_async(&mut c)
-            .await?;
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
-    }
-
-    /// Removes a cashout from the due index (its record is gone).
-    pub async fn forget_due(&self, id: &CashoutId) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
-        let _: i64 = c.zrem(self.keys.due(), id.to_string()).await?;
-        Ok(())
-    }
-
-    /// Takes the per-cashout lease for `ttl` unless someone holds it.
-    pub async fn try_lease(
-        &self,
-        id: &CashoutId,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        self.try_lock(&self.keys.lease(id), owner, ttl).await
-    }
-
-    /// Gives the lease back if we still hold it.
-    pub async fn release_lease(&self, id: &CashoutId, owner: &str) -> Result<(), StoreError> {
-        self.unlock(&self.keys.lease(id), owner).await
-    }
-
-    /// True while someone holds the cashout's lease.
-    pub async fn is_leased(&self, id: &CashoutId) -> Result<bool, StoreError> {
-        let mut c = self.conn.clone();
-        Ok(c.exists(self.keys.lease(id)).await?)
-    }
-
-    /// Claims the right to re-enqueue `id` once per `ttl` (the sweeper's grace period).
-    pub async fn claim_sweep(&self, id: &CashoutId, ttl: Duration) -> Result<bool, StoreError> {
-        self.try_lock(&self.keys.swept(id), "1", ttl).await
     }
 
     /// Failed attempts recorded for an OMT account.
@@ -464,12 +637,11 @@ impl Store {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
-        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let _: () = redis::cmd("SET")
             .arg(self.keys.omt_locked(account))
             .arg(reason)
             .arg("PX")
-            .arg(ms)
+            .arg(ms_of(ttl).max(1))
             .query_async(&mut c)
             .await?;
         Ok(())
@@ -488,8 +660,16 @@ impl Store {
         owner: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        self.try_lock(&self.keys.omt_lease(account), owner, ttl)
-            .await
+        let mut c = self.conn.clone();
+        let res: Option<String> = redis::cmd("SET")
+            .arg(self.keys.omt_lease(account))
+            .arg(owner)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms_of(ttl).max(1))
+            .query_async(&mut c)
+            .await?;
+        Ok(res.is_some())
     }
 
     /// Gives the account lease back.
@@ -498,80 +678,17 @@ impl Store {
         account: OmtAccountId,
         owner: &str,
     ) -> Result<(), StoreError> {
-        self.unlock(&self.keys.omt_lease(account), owner).await
-    }
-
-    /// Takes the sweeper lock.
-    pub async fn try_sweeper_lock(&self, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
-        self.try_lock(&self.keys.sweeper_lock(), owner, ttl).await
-    }
-
-    /// Gives the sweeper lock back.
-    pub async fn release_sweeper_lock(&self, owner: &str) -> Result<(), StoreError> {
-        self.unlock(&self.keys.sweeper_lock(), owner).await
-    }
-
-    async fn try_lock(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
         let mut c = self.conn.clone();
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let res: Option<String> = redis::cmd("SET")
-            .arg(key)
+        let _: i64 = UNLOCK
+            .key(self.keys.omt_lease(account))
             .arg(owner)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl_ms)
-            .query_async(&mut c)
+            .invoke_async(&mut c)
             .await?;
-        Ok(res.is_some())
-    }
-
-    async fn unlock(&self, key: &str, owner: &str) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
-        let _: i64 = RELEASE.key(key).arg(owner).invoke_async(&mut c).await?;
         Ok(())
     }
 
-    /// Cashouts whose next step was due at or before `before`, oldest first.
-    pub async fn overdue(
-        &self,
-        before: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<CashoutId>, StoreError> {
-        let mut c = self.conn.clone();
-        let ids: Vec<String> = redis::cmd("ZRANGE")
-            .arg(self.keys.due())
-            .arg("-inf")
-            .arg(ms(before))
-            .arg("BYSCORE")
-            .arg("LIMIT")
-            .arg(0)
-            .arg(limit)
-            .query_async(&mut c)
-            .await?;
-        Ok(ids
-            .iter()
-            .filter_map(|s| CashoutId::parse(s).ok())
-            .collect())
-    }
-
-    /// Parked cashout ids, oldest first.
-    pub async fn parked(&self, limit: usize) -> Result<Vec<CashoutId>, StoreError> {
-        let mut c = self.conn.clone();
-        let ids: Vec<String> = c
-            .zrange(
-                self.keys.parked(),
-                0,
-                isize::try_from(limit).unwrap_or(isize::MAX) - 1,
-            )
-            .await?;
-        Ok(ids
-            .iter()
-            .filter_map(|s| CashoutId::parse(s).ok())
-            .collect())
-    }
-
-    /// Parked ids with their parking time (ms), from `min_ms` on, in order: `count` of them
-    /// after skipping `offset`.
+    /// Parked ids with their parking time (ms), from `min_ms` on, in order over all
+    /// partitions: `count` of them after skipping `offset`.
     pub async fn parked_range(
         &self,
         min_ms: i64,
@@ -579,31 +696,61 @@ impl Store {
         count: usize,
     ) -> Result<Vec<(String, i64)>, StoreError> {
         let mut c = self.conn.clone();
-        let raw: Vec<(String, f64)> = redis::cmd("ZRANGE")
-            .arg(self.keys.parked())
-            .arg(min_ms)
-            .arg("+inf")
-            .arg("BYSCORE")
-            .arg("LIMIT")
-            .arg(offset)
-            .arg(count)
-            .arg("WITHSCORES")
-            .query_async(&mut c)
-            .await?;
-        #[allow(clippy::cast_possible_truncation)]
-        Ok(raw.into_iter().map(|(id, s)| (id, s as i64)).collect())
+        let mut all: Vec<(String, i64)> = Vec::new();
+        // Each partition's first `offset + count` are enough to know the merged page.
+        for p in self.keys.all_partitions() {
+            let raw: Vec<(String, f64)> = redis::cmd("ZRANGE")
+                .arg(self.keys.parked(p))
+                .arg(min_ms)
+                .arg("+inf")
+                .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(offset.saturating_add(count))
+                .arg("WITHSCORES")
+                .query_async(&mut c)
+                .await?;
+            #[allow(clippy::cast_possible_truncation)]
+            all.extend(raw.into_iter().map(|(id, s)| (id, s as i64)));
+        }
+        all.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        Ok(all.into_iter().skip(offset).take(count).collect())
     }
 
     /// Number of parked cashouts.
     pub async fn parked_count(&self) -> Result<u64, StoreError> {
         let mut c = self.conn.clone();
-        Ok(c.zcard(self.keys.parked()).await?)
+        let mut n = 0;
+        for p in self.keys.all_partitions() {
+            let k: u64 = c.zcard(self.keys.parked(p)).await?;
+            n += k;
+        }
+        Ok(n)
     }
 
     /// Number of non-terminal, unparked cashouts.
     pub async fn pending_count(&self) -> Result<u64, StoreError> {
         let mut c = self.conn.clone();
-        Ok(c.zcard(self.keys.due()).await?)
+        let mut n = 0;
+        for p in self.keys.all_partitions() {
+            for provider in cashout_core::Provider::ALL {
+                let k: u64 = c.zcard(self.keys.due(provider, p)).await?;
+                n += k;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A history line as stored: without the trace id when it is the record's own (it is put
+/// back on read), so a line costs its content only.
+fn compact_entry(e: &HistoryEntry, record_trace: &str) -> String {
+    if e.trace_id == record_trace {
+        let mut e = e.clone();
+        e.trace_id = String::new();
+        to_json(&e)
+    } else {
+        to_json(e)
     }
 }
 

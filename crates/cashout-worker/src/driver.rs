@@ -1,5 +1,6 @@
-//! One delivery of a cashout job: re-read the record, take the cashout's lease, do the next step,
-//! write the outcome with a compare-and-set, schedule the next delivery. A duplicate or early
+//! One delivery of a cashout job: claim the record (read, due check, lease and delivery count in
+//! one script), do the next step, write the outcome with a compare-and-set that also schedules
+//! the next delivery, gives the lease back and acknowledges the entry. A duplicate or early
 //! delivery finds nothing due and does nothing.
 
 use crate::config::WorkerConfig;
@@ -10,15 +11,17 @@ use cashout_core::{
 };
 use cashout_providers::camoo::{CamooClient, CreateCashout, PaymentStatus};
 use cashout_providers::{Operation, PollPolicy, ProviderError, RetryPolicy};
-use cashout_store::{CashoutJob, Change, JobQueue, Modified, Store, StoreError};
-use chrono::{DateTime, TimeDelta, Utc};
+use cashout_store::{
+    CashoutJob, Change, Claim, JobQueue, Modified, Store, StoreError, WriteMode, delivery,
+};
+use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 /// A job may arrive this much before its record says the step is due (clock skew between
 /// processes); anything earlier is a stale duplicate.
-const EARLY_TOLERANCE: TimeDelta = TimeDelta::milliseconds(500);
+const EARLY_TOLERANCE: Duration = Duration::from_millis(500);
 
 /// The longest `Retry-After` we honour; a larger one is capped (and would overflow a time).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3_600);
@@ -193,16 +196,38 @@ impl Driver {
         &self.owner
     }
 
-    /// Handles one delivery of `job`.
+    /// Handles one delivery of `job`: claims the cashout (one script: read, due check, lease,
+    /// delivery count), performs its next step, and gives the lease back unless the step's
+    /// last write already did.
     pub async fn handle(&self, job: &CashoutJob) -> Result<StepReport, StoreError> {
+        if delivery::in_scope() {
+            self.handle_inner(job).await
+        } else {
+            delivery::scope(None, self.handle_inner(job)).await.0
+        }
+    }
+
+    async fn handle_inner(&self, job: &CashoutJob) -> Result<StepReport, StoreError> {
+        let id = job.cashout_id;
+        let token = format!("{}:{}", self.owner, rand::random::<u64>());
+        let (rec, deliveries) = match self
+            .store
+            .claim(&id, &token, self.config.lease(), EARLY_TOLERANCE)
+            .await?
+        {
+            Claim::Missing => return Ok(StepReport::Missing),
+            Claim::NotDue => return Ok(StepReport::NotDue),
+            Claim::Busy => return Ok(StepReport::Busy),
+            Claim::Claimed(rec, n) => (*rec, n),
+        };
         let span = info_span!(
             "drive",
-            cashout_id = %job.cashout_id,
-            trace_id = %job.trace_id,
-            provider = tracing::field::Empty,
-            attempt = tracing::field::Empty
+            cashout_id = %id,
+            trace_id = %rec.trace_id,
+            provider = rec.order.provider.as_str(),
+            attempt = rec.attempts + 1
         );
-        if let Some(tp) = &job.traceparent {
+        if let Some(tp) = rec.traceparent.as_ref().or(job.traceparent.as_ref()) {
             // Continue the enqueue's trace: this delivery (and every poll and retry) is a child
             // of the span that accepted the cashout.
             use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -210,48 +235,25 @@ impl Driver {
             let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
             let _ = span.set_parent(parent);
         }
-        self.handle_inner(job.cashout_id).instrument(span).await
+        async {
+            let result = self.step(rec, deliveries).await;
+            if !delivery::lease_released()
+                && let Err(e) = self.store.release_lease(&id, &token).await
+            {
+                warn!(error = %e, "could not release the lease; it expires by itself");
+            }
+            result
+        }
+        .instrument(span)
+        .await
     }
 
-    async fn handle_inner(&self, id: CashoutId) -> Result<StepReport, StoreError> {
-        let Some(rec) = self.store.get(&id).await? else {
-            return Ok(StepReport::Missing);
-        };
-        if !rec.is_due(Utc::now() + EARLY_TOLERANCE) {
-            return Ok(StepReport::NotDue);
-        }
-        let token = format!("{}:{}", self.owner, rand::random::<u64>());
-        if !self
-            .store
-            .try_lease(&id, &token, self.config.lease())
-            .await?
-        {
-            return Ok(StepReport::Busy);
-        }
-        let result = self.step(id).await;
-        if let Err(e) = self.store.release_lease(&id, &token).await {
-            warn!(error = %e, "could not release the lease; it expires by itself");
-        }
-        result
-    }
-
-    /// The next step of a leased cashout.
-    async fn step(&self, id: CashoutId) -> Result<StepReport, StoreError> {
-        // Re-read under the lease: the copy read before may be stale.
-        let Some(rec) = self.store.get(&id).await? else {
-            return Ok(StepReport::Missing);
-        };
-        if !rec.is_due(Utc::now() + EARLY_TOLERANCE) {
-            return Ok(StepReport::NotDue);
-        }
-        let span = tracing::Span::current();
-        span.record("provider", rec.order.provider.as_str());
-        span.record("attempt", rec.attempts + 1);
-        let deliveries = self.store.count_delivery(&id).await?;
+    /// The next step of a claimed cashout.
+    async fn step(&self, rec: Cashout, deliveries: u32) -> Result<StepReport, StoreError> {
         if deliveries > self.config.max_deliveries {
             let detail =
                 format!("delivered {deliveries} times without completing a step (crash loop?)");
-            return self.park(&id, ParkReason::Poison, detail).await;
+            return self.park(&rec.id, ParkReason::Poison, detail).await;
         }
         match rec.order.provider {
             Provider::Camoo => self.camoo_step(rec).await,
@@ -735,8 +737,10 @@ impl Driver {
     /// Applies `f` to the freshest record with [`Store::modify`] (compare-and-set, re-applied on
     /// a conflict) and retries Redis errors with a short backoff: an answer from a provider must
     /// not be lost to a transient write failure. Each logical write carries an id, so one whose
-    /// reply was lost is recognised on the next try instead of being applied twice. When `push`
-    /// is set and the result is due again, the next job is scheduled.
+    /// reply was lost is recognised on the next try instead of being applied twice. The same
+    /// script delivers the next step when `push` is set (onto the stream when due now, into the
+    /// due zset otherwise) and, for a write that completes the step, gives the lease back and
+    /// acknowledges the stream entry.
     pub(crate) async fn update<T, F>(
         &self,
         id: &CashoutId,
@@ -764,7 +768,7 @@ impl Driver {
             }
             let res = self
                 .store
-                .modify(id, completes_step, |r, now| {
+                .modify_with(id, WriteMode { completes_step, push }, |r, now| {
                     if r.last_write.as_deref() == Some(write_id.as_str()) {
                         // Our previous try was written; only its reply was lost.
                         return Change::Skip(None);
@@ -797,27 +801,11 @@ impl Driver {
                 continue;
             };
             log_entries(&next, &entries);
-            if push {
-                self.schedule(&next).await;
-            }
             return Ok(Modified::Written(next, entries, value));
         }
         let err = last_err.unwrap_or(StoreError::Contention);
         error!(error = %err, "could not record a step; the sweeper will look again");
         Err(err)
-    }
-
-    /// Pushes the next job of a cashout that is due again. A failed push is not fatal: the
-    /// sweeper finds overdue cashouts.
-    pub(crate) async fn schedule(&self, rec: &Cashout) {
-        let Some(at) = rec.next_action_at else { return };
-        if rec.state.is_terminal() || rec.parked.is_some() {
-            return;
-        }
-        let job = CashoutJob::for_cashout(rec);
-        if let Err(e) = self.queue.push(rec.order.provider, job, at).await {
-            warn!(error = %e, "could not schedule the next step; the sweeper will");
-        }
     }
 }
 

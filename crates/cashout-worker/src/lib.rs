@@ -1,6 +1,7 @@
-//! The workers. apalis-redis delivers cashout ids; [`Driver`] re-reads the record and performs
-//! the next step under a per-cashout lease; the [`sweeper`] re-enqueues whatever is overdue; the
-//! [`runtime`] supervises one apalis worker per provider queue and restarts it with a backoff.
+//! The workers. Redis Streams deliver cashout ids to apalis workers; [`Driver`] claims the
+//! record and performs the next step under a per-cashout lease; the [`sweeper`] promotes due
+//! steps (and redeliveries) onto the streams; the [`runtime`] supervises one apalis worker per
+//! provider and restarts it with a backoff.
 
 mod config;
 mod driver;
@@ -12,7 +13,7 @@ pub mod schedule;
 pub mod sweeper;
 
 pub use cashout_providers::RetryPolicy;
-pub use config::{SweeperConfig, WorkerConfig};
+pub use config::WorkerConfig;
 pub use driver::{CamooSetup, Driver, OmnoSetup, OmtSetup, Providers, StepReport};
 pub use revoke::RevokeError;
 pub use runtime::{WorkerExit, run, worker_name};

@@ -1,12 +1,11 @@
-//! Runs the workers of one process: one apalis worker per provider queue, each supervised and
-//! restarted with a backoff under a fresh name (apalis refuses a name reused within its liveness
-//! threshold), plus the sweeper. When every queue's worker has given up, [`run`] returns an
+//! Runs the workers of one process: one apalis worker per provider over our stream backend, each
+//! supervised and restarted with a backoff under a fresh consumer name, plus the promoter. When every queue's worker has given up, [`run`] returns an
 //! error so the process exits non-zero instead of idling while it looks alive.
 
 use crate::driver::Driver;
 use crate::schedule::exponential;
 use crate::sweeper;
-use apalis::prelude::{BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use cashout_core::Provider;
 use cashout_store::CashoutJob;
 use std::sync::Arc;
@@ -41,13 +40,18 @@ async fn handle_job(job: CashoutJob, driver: Data<Arc<Driver>>) -> Result<(), Bo
     let result = driver.handle(&job).await;
     inflight.decrement(1.0);
     match result {
-        Ok(report) => debug!(cashout_id = %job.cashout_id, ?report, "delivery handled"),
-        Err(e) => warn!(cashout_id = %job.cashout_id, error = %e,
-            "delivery failed on redis; the sweeper will deliver it again"),
+        Ok(report) => {
+            debug!(cashout_id = %job.cashout_id, ?report, "delivery handled");
+            Ok(())
+        }
+        Err(e) => {
+            // Not acknowledged: the entry is claimed again after the idle time, and the due
+            // zset delivers the cashout again in any case.
+            warn!(cashout_id = %job.cashout_id, error = %e,
+                "delivery failed on redis; it will be delivered again");
+            Err(Box::new(e))
+        }
     }
-    // Always Ok: retries and delays are ours (apalis-redis' own rescheduling ignores
-    // max_attempts and backoff; see docs/queue.md).
-    Ok(())
 }
 
 /// Runs until `shutdown` turns true (then returns `Ok`) or every worker has died.
@@ -105,10 +109,7 @@ async fn supervise(
             return Ok(());
         }
         let name = worker_name(provider);
-        let backend = driver
-            .queue()
-            .storage(provider)
-            .poll_with_interval(Duration::from_millis(cfg.poll_interval_ms.max(10)));
+        let backend = driver.queue().consumer(provider, name.clone());
         let worker = WorkerBuilder::new(name.clone())
             .backend(backend)
             .concurrency(cfg.concurrency.max(1))

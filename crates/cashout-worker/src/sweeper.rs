@@ -1,103 +1,111 @@
-//! The sweeper: the net under every lost job. Once per interval, in one process at a time (a
-//! Redis lock), it re-enqueues non-terminal, unparked cashouts whose next step is overdue by more
-//! than the grace period (each at most once per grace period), and trims apalis' finished-job
-//! data.
+//! The promoter, which is also the net under every lost job. In every worker process, for each
+//! consumed provider and partition, it moves cashouts whose time has come from the due zset onto
+//! the stream (one script, bounded chunks), sleeping until the earliest next due time (at most
+//! `worker.queue.promote_interval_ms`). Since a delivered cashout keeps a redelivery deadline in
+//! the zset until a step is recorded, a job lost to a crash, a deleted stream or a bug comes
+//! back by the same path. It also trims the streams. Several processes promoting at once is
+//! harmless: each move is atomic.
 
 use crate::driver::Driver;
-use cashout_store::{CashoutJob, StoreError};
-use chrono::{TimeDelta, Utc};
+use cashout_store::StoreError;
+use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, warn};
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SweepReport {
-    /// Cashouts enqueued again.
-    pub requeued: usize,
-    /// Finished apalis jobs whose data was deleted.
+    /// Cashouts moved onto a stream (due steps and redeliveries).
+    pub promoted: u64,
+    /// Stream entries trimmed.
     pub trimmed: u64,
+    /// The earliest due time left (ms), if any.
+    pub next_due_ms: Option<i64>,
 }
 
-/// One sweep, without the lock (tests call it directly).
-pub async fn sweep_once(driver: &Driver) -> Result<SweepReport, StoreError> {
-    let cfg = &driver.config().sweeper;
-    let store = driver.store();
-    let now = Utc::now();
-    let cutoff = now - TimeDelta::milliseconds(i64::try_from(cfg.grace_ms).unwrap_or(i64::MAX));
+/// Chunks promoted per stream per sweep at most, so one huge backlog does not starve the others
+/// (the next sweep follows at once when there is more).
+const MAX_CHUNKS: usize = 8;
+
+/// One promotion pass over every consumed stream (tests call it directly).
+pub async fn promote_once(driver: &Driver) -> Result<SweepReport, StoreError> {
+    let queue = driver.queue();
+    let chunk = queue.config().promote_chunk.max(1) as u64;
     let mut report = SweepReport::default();
-    for id in store.overdue(cutoff, cfg.batch).await? {
-        if store.is_leased(&id).await? {
-            continue;
-        }
-        let rec = match store.get(&id).await {
-            Ok(Some(rec)) => rec,
-            Ok(None) => {
-                // The record is gone (deleted by hand, evicted): drop the stale index entry so
-                // it does not take a place in every sweep.
-                warn!(cashout_id = %id, "due index names a missing record; removing it");
-                store.forget_due(&id).await?;
-                continue;
-            }
-            Err(StoreError::Corrupt { key, message }) => {
-                // One unreadable record must not stop the sweep for all the others.
-                error!(%key, %message, "unreadable cashout record; skipped");
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        if !rec.is_due(now) {
-            continue;
-        }
-        // Once per grace period at most: a backlog that workers have not reached yet must not
-        // be pushed again on every sweep.
-        if !store
-            .claim_sweep(&id, Duration::from_millis(cfg.grace_ms.max(1)))
-            .await?
-        {
-            continue;
-        }
-        let job = CashoutJob::for_cashout(&rec);
-        driver.queue().push(rec.order.provider, job, now).await?;
-        report.requeued += 1;
-    }
-    let done_cutoff =
-        now - TimeDelta::seconds(i64::try_from(cfg.done_retention_secs).unwrap_or(i64::MAX));
     for provider in driver.providers().enabled() {
-        report.trimmed += driver.queue().trim_done(provider, done_cutoff, 200).await?;
+        for p in driver.store().keys().all_partitions() {
+            for _ in 0..MAX_CHUNKS {
+                let (moved, next) = queue.promote(provider, p).await?;
+                report.promoted += moved;
+                if moved < chunk {
+                    report.next_due_ms = match (report.next_due_ms, next) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    break;
+                }
+                // More is due right now.
+                report.next_due_ms = Some(0);
+            }
+        }
     }
     Ok(report)
 }
 
-/// Runs the sweeper until `shutdown` turns true.
-pub async fn run(driver: Arc<Driver>, mut shutdown: watch::Receiver<bool>) {
-    let interval = Duration::from_millis(driver.config().sweeper.interval_ms.max(100));
-    let owner = format!("{}:sweeper", driver.owner());
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.wait_for(|v| *v) => return,
+/// One full sweep: promotion and trimming.
+pub async fn sweep_once(driver: &Driver) -> Result<SweepReport, StoreError> {
+    let mut report = promote_once(driver).await?;
+    for provider in driver.providers().enabled() {
+        for p in driver.store().keys().all_partitions() {
+            report.trimmed += driver.queue().trim(provider, p).await?;
         }
-        match driver.store().try_sweeper_lock(&owner, interval * 3).await {
-            Ok(true) => {
-                match sweep_once(&driver).await {
-                    Ok(r) if r.requeued > 0 => {
-                        info!(
-                            requeued = r.requeued,
-                            trimmed = r.trimmed,
-                            "sweeper re-enqueued overdue cashouts"
-                        );
-                    }
-                    Ok(r) => debug!(trimmed = r.trimmed, "sweep"),
-                    Err(e) => warn!(error = %e, "sweep failed"),
+    }
+    Ok(report)
+}
+
+/// Runs the promoter until `shutdown` turns true.
+pub async fn run(driver: Arc<Driver>, mut shutdown: watch::Receiver<bool>) {
+    let cfg = driver.queue().config().clone();
+    let max_sleep = Duration::from_millis(cfg.promote_interval_ms.max(1));
+    let trim_every = Duration::from_millis(cfg.trim_interval_ms.max(10));
+    let mut last_trim = tokio::time::Instant::now();
+    let mut failures: u32 = 0;
+    loop {
+        let res = if last_trim.elapsed() >= trim_every {
+            last_trim = tokio::time::Instant::now();
+            sweep_once(&driver).await
+        } else {
+            promote_once(&driver).await
+        };
+        let sleep = match res {
+            Ok(r) => {
+                failures = 0;
+                if r.promoted > 0 || r.trimmed > 0 {
+                    debug!(promoted = r.promoted, trimmed = r.trimmed, "sweep");
                 }
-                if let Err(e) = driver.store().release_sweeper_lock(&owner).await {
-                    debug!(error = %e, "sweeper lock release failed; it expires");
-                }
+                let now = Utc::now().timestamp_millis();
+                r.next_due_ms.map_or(max_sleep, |t| {
+                    Duration::from_millis(u64::try_from(t - now).unwrap_or(0)).min(max_sleep)
+                })
             }
-            Ok(false) => debug!("another process is sweeping"),
-            Err(e) => warn!(error = %e, "sweeper could not reach redis"),
+            Err(e) => {
+                failures += 1;
+                warn!(error = %e, "promoter could not reach redis");
+                Duration::from_millis(100u64.saturating_mul(1 << failures.min(5)))
+            }
+        };
+        if sleep.is_zero() {
+            tokio::task::yield_now().await;
+            if *shutdown.borrow() {
+                return;
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = shutdown.wait_for(|v| *v) => return,
         }
     }
 }

@@ -14,6 +14,7 @@ fn job(app: &TestApp, id: CashoutId) -> CashoutJob {
         cashout_id: id,
         trace_id: "0af7651916cd43dd8448eb211c80319c".to_owned(),
         traceparent: None,
+        entry: None,
     }
 }
 

@@ -136,7 +136,12 @@ async fn deadline_passed_parks_it_still_submitted() {
     let due: Vec<String> = {
         let mut c = app.producer.store().connection();
         redis::cmd("ZRANGE")
-            .arg(app.producer.store().keys().due())
+            .arg(
+                app.producer
+                    .store()
+                    .keys()
+                    .due_of(&id.parse().unwrap(), cashout_core::Provider::Camoo),
+            )
             .arg(0)
             .arg(-1)
             .query_async(&mut c)

@@ -227,6 +227,7 @@ async fn no_retry_job_is_scheduled_while_shutting_down() {
         cashout_id: id,
         trace_id: "0af7651916cd43dd8448eb211c80319c".to_owned(),
         traceparent: None,
+        entry: None,
     };
     let r = driver.handle(&job).await.unwrap();
     assert!(

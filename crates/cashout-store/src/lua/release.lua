@@ -1,6 +1,7 @@
--- Deletes a lease only if we still own it.
--- KEYS[1] lease key; ARGV[1] owner token
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+-- Gives a cashout's lease back, only if we still hold it.
+-- KEYS[1] record hash; ARGV[1] lease token
+if redis.call('HGET', KEYS[1], 'lease') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'lease', '', 'lease_until', 0)
+  return 1
 end
 return 0

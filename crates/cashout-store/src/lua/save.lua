@@ -1,33 +1,54 @@
--- Compare-and-set write of a cashout record, its indexes and new history lines, in one step.
+-- Compare-and-set write of a cashout record with its indexes, new history lines, the next
+-- delivery, the lease release and the ack of the current delivery: one step, one round trip.
 -- KEYS[1] record hash, KEYS[2] history list, KEYS[3] due zset, KEYS[4] parked zset,
--- KEYS[5] idempotency key
+-- KEYS[5] idempotency key, KEYS[6] stream
 -- ARGV[1] expected version, ARGV[2] new version, ARGV[3] record json, ARGV[4] id,
--- ARGV[5] due score ('' = not due), ARGV[6] parked score ('' = not parked),
--- ARGV[7] '1' when the write completes a step (resets the delivery counter),
--- ARGV[8] retention ms for a terminal record ('' = keep), ARGV[9..] history entries
-if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then
+-- ARGV[5] due (ms, '' = nothing due: terminal or parked),
+-- ARGV[6] due zset: '' remove, 'k' keep as is, else the score (ms),
+-- ARGV[7] parked zset: '' leave, 'r' remove, else the score (ms),
+-- ARGV[8] '1' when the write completes a step (resets the delivery counter),
+-- ARGV[9] retention ms for a terminal record ('' = keep),
+-- ARGV[10] '1' to deliver now (XADD),
+-- ARGV[11] lease token to give back ('' = keep), ARGV[12] stream entry to ack ('' = none),
+-- ARGV[13] consumer group, ARGV[14..] history entries
+local cur = redis.call('HMGET', KEYS[1], 'version', 'lease')
+if cur[1] ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'data', ARGV[3], 'version', ARGV[2])
-if ARGV[7] == '1' then
-  redis.call('HSET', KEYS[1], 'deliveries', 0)
+local f = {'data', ARGV[3], 'version', ARGV[2], 'due', ARGV[5]}
+if ARGV[8] == '1' then
+  f[#f + 1] = 'deliveries'
+  f[#f + 1] = 0
 end
-if ARGV[5] == '' then
-  redis.call('ZREM', KEYS[3], ARGV[4])
-else
-  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
+if ARGV[11] ~= '' and cur[2] == ARGV[11] then
+  f[#f + 1] = 'lease'
+  f[#f + 1] = ''
+  f[#f + 1] = 'lease_until'
+  f[#f + 1] = 0
 end
+redis.call('HSET', KEYS[1], unpack(f))
 if ARGV[6] == '' then
+  redis.call('ZREM', KEYS[3], ARGV[4])
+elseif ARGV[6] ~= 'k' then
+  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[4])
+end
+if ARGV[7] == 'r' then
   redis.call('ZREM', KEYS[4], ARGV[4])
-else
-  redis.call('ZADD', KEYS[4], ARGV[6], ARGV[4])
+elseif ARGV[7] ~= '' then
+  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[4])
 end
-for i = 9, #ARGV do
-  redis.call('RPUSH', KEYS[2], ARGV[i])
+if #ARGV >= 14 then
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 14))
 end
-if ARGV[8] ~= '' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[8])
-  redis.call('PEXPIRE', KEYS[2], ARGV[8])
-  redis.call('PEXPIRE', KEYS[5], ARGV[8])
+if ARGV[9] ~= '' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[9])
+  redis.call('PEXPIRE', KEYS[2], ARGV[9])
+  redis.call('PEXPIRE', KEYS[5], ARGV[9])
+end
+if ARGV[10] == '1' then
+  redis.call('XADD', KEYS[6], '*', 'id', ARGV[4])
+end
+if ARGV[12] ~= '' then
+  redis.call('XACK', KEYS[6], ARGV[13], ARGV[12])
 end
 return 1
