@@ -13,9 +13,7 @@ use cashout_providers::omt::{OmtClient, OmtConfig};
 use cashout_providers::{RetryPolicy, Timeouts};
 use cashout_sandbox::{SandboxConfig, SandboxHandle};
 use cashout_store::{JobQueue, Producer, QueueConfig, RedisConfig, Store};
-use cashout_worker::{
-    CamooSetup, Driver, OmnoSetup, OmtSetup, Providers, WorkerConfig,
-};
+use cashout_worker::{CamooSetup, Driver, OmnoSetup, OmtSetup, Providers, WorkerConfig};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::future::Future;

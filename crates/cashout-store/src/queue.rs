@@ -148,7 +148,11 @@ fn ms_of(d: Duration) -> u64 {
 
 impl JobQueue {
     /// The queues of `store`'s keys; `redis` says where blocking readers connect.
-    pub fn new(store: &Store, redis: &RedisConfig, config: QueueConfig) -> Result<Self, StoreError> {
+    pub fn new(
+        store: &Store,
+        redis: &RedisConfig,
+        config: QueueConfig,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
             conn: store.connection(),
             client: redis::Client::open(redis.url.as_str())?,
@@ -341,12 +345,17 @@ fn entries(v: &Value) -> Vec<(String, Option<CashoutId>)> {
     out
 }
 
+/// A reader that cannot reach Redis for this long stops, and with it its worker: the
+/// supervisor restarts it with a backoff, and gives up (the process exits non-zero) after
+/// `worker.max_restarts` restarts in a row. In-flight deliveries run on regardless.
+const READER_GIVE_UP: Duration = Duration::from_secs(5);
+
 /// One blocking reader of one stream for one consumer.
 struct Reader {
     queue: JobQueue,
     stream: String,
     consumer: String,
-    tx: mpsc::Sender<Task<CashoutJob>>,
+    tx: mpsc::Sender<Result<Task<CashoutJob>, StoreError>>,
     stop: watch::Receiver<bool>,
 }
 
@@ -355,6 +364,7 @@ impl Reader {
         let cfg = self.queue.config.clone();
         let mut conn: Option<MultiplexedConnection> = None;
         let mut failures: u32 = 0;
+        let mut failing_since: Option<tokio::time::Instant> = None;
         let mut claim_cursor = "0-0".to_owned();
         let claim_every = Duration::from_millis((cfg.claim_idle_ms / 3).max(100));
         let mut last_claim = tokio::time::Instant::now() - claim_every;
@@ -362,15 +372,23 @@ impl Reader {
             if *self.stop.borrow() || self.tx.is_closed() {
                 return;
             }
+            if failing_since.is_some_and(|t| t.elapsed() > READER_GIVE_UP) {
+                warn!(stream = %self.stream, "redis unreachable; the stream reader stops");
+                let e = StoreError::Queue(format!(
+                    "{}: redis unreachable for {} s",
+                    self.stream,
+                    READER_GIVE_UP.as_secs()
+                ));
+                let _ = self.tx.send(Err(e)).await;
+                return;
+            }
             let c = match conn.as_mut() {
                 Some(c) => c,
                 None => match self.connect().await {
-                    Ok(c) => {
-                        failures = 0;
-                        conn.insert(c)
-                    }
+                    Ok(c) => conn.insert(c),
                     Err(e) => {
                         failures += 1;
+                        failing_since.get_or_insert_with(tokio::time::Instant::now);
                         warn!(stream = %self.stream, error = %e, "stream reader cannot connect; retrying");
                         self.pause(failures).await;
                         continue;
@@ -386,6 +404,7 @@ impl Reader {
             match res {
                 Ok(found) => {
                     failures = 0;
+                    failing_since = None;
                     for (entry_id, id) in found {
                         let Some(id) = id else {
                             // Not ours to run (deleted payload, foreign entry): acknowledge it
@@ -408,7 +427,12 @@ impl Reader {
                                 id: entry_id,
                             }),
                         };
-                        if self.tx.send(TaskBuilder::new(job).build()).await.is_err() {
+                        if self
+                            .tx
+                            .send(Ok(TaskBuilder::new(job).build()))
+                            .await
+                            .is_err()
+                        {
                             // The worker is gone; what we read stays pending for a claim.
                             return;
                         }
@@ -416,6 +440,7 @@ impl Reader {
                 }
                 Err(e) => {
                     failures += 1;
+                    failing_since.get_or_insert_with(tokio::time::Instant::now);
                     warn!(stream = %self.stream, error = %e, "stream read failed; reconnecting");
                     conn = None;
                     self.pause(failures).await;
@@ -445,7 +470,7 @@ impl Reader {
     }
 
     async fn pause(&mut self, failures: u32) {
-        let d = Duration::from_millis(100u64.saturating_mul(1 << failures.min(6)));
+        let d = Duration::from_millis(50u64.saturating_mul(1 << failures.min(4)));
         tokio::select! {
             _ = tokio::time::sleep(d) => {}
             _ = self.stop.wait_for(|v| *v) => {}
@@ -513,7 +538,7 @@ impl Reader {
 /// An apalis backend over a provider's streams: yields one task per entry read, hands back
 /// what it read but did not run when it closes, and leaves the group on a clean stop.
 pub struct StreamBackend {
-    rx: mpsc::Receiver<Task<CashoutJob>>,
+    rx: mpsc::Receiver<Result<Task<CashoutJob>, StoreError>>,
     stop: watch::Sender<bool>,
     queue: JobQueue,
     provider: Provider,
@@ -589,7 +614,11 @@ impl Backend for StreamBackend {
     type Task = Task<CashoutJob>;
     type Error = StoreError;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>, _: &WorkerContext) -> Poll<Result<(), Self::Error>> {
+    fn poll_ready(
+        &mut self,
+        _: &mut Context<'_>,
+        _: &WorkerContext,
+    ) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
@@ -598,17 +627,23 @@ impl Backend for StreamBackend {
         cx: &mut Context<'_>,
         _: &WorkerContext,
     ) -> Poll<Option<Result<Self::Task, Self::Error>>> {
-        self.rx.poll_recv(cx).map(|t| t.map(Ok))
+        self.rx.poll_recv(cx)
     }
 
-    fn poll_close(&mut self, cx: &mut Context<'_>, _: &WorkerContext) -> Poll<Result<(), Self::Error>> {
+    fn poll_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        _: &WorkerContext,
+    ) -> Poll<Result<(), Self::Error>> {
         if self.closing.is_none() {
             let _ = self.stop.send(true);
             self.rx.close();
             let mut unrun = Vec::new();
             let mut ids = Vec::new();
             while let Ok(t) = self.rx.try_recv() {
-                if let Some(e) = t.args.entry {
+                if let Ok(t) = t
+                    && let Some(e) = t.args.entry
+                {
                     unrun.push(e);
                     ids.push(t.args.cashout_id);
                 }

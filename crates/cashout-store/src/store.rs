@@ -493,9 +493,10 @@ impl Store {
         } else {
             (None, None)
         };
-        let stream = entry
-            .as_ref()
-            .map_or_else(|| self.keys.stream_of(&next.id, provider), |e| e.stream.clone());
+        let stream = entry.as_ref().map_or_else(
+            || self.keys.stream_of(&next.id, provider),
+            |e| e.stream.clone(),
+        );
         let trace = next.trace_id.to_string();
         let mut inv = SAVE.prepare_invoke();
         inv.key(self.keys.record(&next.id))

@@ -768,23 +768,30 @@ impl Driver {
             }
             let res = self
                 .store
-                .modify_with(id, WriteMode { completes_step, push }, |r, now| {
-                    if r.last_write.as_deref() == Some(write_id.as_str()) {
-                        // Our previous try was written; only its reply was lost.
-                        return Change::Skip(None);
-                    }
-                    match f(r, now) {
-                        Change::Write { entries, value } => {
-                            r.last_write = Some(write_id.clone());
-                            sent = Some(value.clone());
-                            Change::Write {
-                                entries,
-                                value: Some(value),
-                            }
+                .modify_with(
+                    id,
+                    WriteMode {
+                        completes_step,
+                        push,
+                    },
+                    |r, now| {
+                        if r.last_write.as_deref() == Some(write_id.as_str()) {
+                            // Our previous try was written; only its reply was lost.
+                            return Change::Skip(None);
                         }
-                        Change::Skip(v) => Change::Skip(Some(v)),
-                    }
-                })
+                        match f(r, now) {
+                            Change::Write { entries, value } => {
+                                r.last_write = Some(write_id.clone());
+                                sent = Some(value.clone());
+                                Change::Write {
+                                    entries,
+                                    value: Some(value),
+                                }
+                            }
+                            Change::Skip(v) => Change::Skip(Some(v)),
+                        }
+                    },
+                )
                 .await;
             let (next, entries, value) = match res {
                 Ok(Modified::Written(next, entries, value)) => (next, entries, value),
