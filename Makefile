@@ -26,6 +26,13 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+## make bench: release build, a private Redis and a Camoo stand-in; prints throughput, pickup,
+## enqueue latency, latency-bound throughput, peak RSS and Redis cost per cashout.
+## BENCH_N (20000), BENCH_RUNS (3), BENCH_SLOW_N (10000) change the sizes.
+bench:
+	$(CARGO) build --release -p cashout-cli -p cashout-bench --bins
+	scripts/with-redis.sh target/release/cashout-bench
+
 clean:
 	$(CARGO) clean
 	rm -rf .cashout

@@ -2,6 +2,7 @@
 //! idempotency index, the due and parked indexes, per-cashout leases, and the Redis Streams that
 //! deliver cashout ids to apalis workers. [`Producer`] is the Rust client that writes straight to Redis.
 
+pub mod conn;
 pub mod delivery;
 pub mod dlq;
 mod keys;
@@ -9,10 +10,11 @@ pub mod producer;
 pub mod queue;
 mod store;
 
+pub use conn::{RedisConn, connect};
 pub use keys::{GROUP, Keys};
 pub use producer::{Enqueued, Nudge, Producer};
 pub use queue::{AckLayer, CashoutJob, JobQueue, QueueConfig, StreamBackend};
 pub use store::{
     Change, Claim, CreateOutcome, Modified, RedisConfig, SaveOutcome, Store, StoreError, WriteMode,
-    connect, redact_url,
+    redact_url,
 };

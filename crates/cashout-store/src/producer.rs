@@ -42,6 +42,7 @@ impl Producer {
 
     /// Sets the gauges read from Redis at scrape time: the DLQ size and each queue's depth.
     pub async fn refresh_gauges(&self) -> Result<(), StoreError> {
+        metrics::counter!("cashout_redis_round_trips_total").absolute(crate::conn::round_trips());
         let parked = self.store.parked_count().await?;
         metrics::gauge!("cashout_dlq_size").set(parked as f64);
         let pending = self.store.pending_count().await?;

@@ -15,6 +15,7 @@
 //!   [`AckLayer`]; never before.
 //! - **Trimming**: below the oldest entry the group still needs, never an unacked one.
 
+use crate::conn::{Connector, RedisConn};
 use crate::delivery::{self, Entry};
 use crate::keys::{GROUP, Keys};
 use crate::store::{RedisConfig, Store, StoreError};
@@ -25,8 +26,7 @@ use apalis_core::task::task_id::RandomId;
 use cashout_core::{CashoutId, Provider};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use redis::aio::{ConnectionManager, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Script, Value};
+use redis::{Script, Value};
 use serde::{Deserialize, Serialize};
 use std::pin::Pin;
 use std::sync::LazyLock;
@@ -123,8 +123,8 @@ impl QueueConfig {
 /// Pushes, promotes and trims the streams; opens consumers.
 #[derive(Clone)]
 pub struct JobQueue {
-    conn: ConnectionManager,
-    client: redis::Client,
+    conn: RedisConn,
+    connector: Connector,
     keys: Keys,
     redeliver: Duration,
     config: QueueConfig,
@@ -155,7 +155,7 @@ impl JobQueue {
     ) -> Result<Self, StoreError> {
         Ok(Self {
             conn: store.connection(),
-            client: redis::Client::open(redis.url.as_str())?,
+            connector: Connector::new(redis, Duration::from_millis(config.block_ms))?,
             keys: store.keys().clone(),
             redeliver: store.redelivery(),
             config,
@@ -280,15 +280,9 @@ impl JobQueue {
         }
     }
 
-    async fn blocking_connection(&self) -> Result<MultiplexedConnection, StoreError> {
-        // A blocking read holds its connection: no response timeout, and nothing else on it.
-        let cfg = AsyncConnectionConfig::new()
-            .set_response_timeout(None)
-            .set_connection_timeout(Some(Duration::from_secs(2)));
-        Ok(self
-            .client
-            .get_multiplexed_async_connection_with_config(&cfg)
-            .await?)
+    async fn blocking_connection(&self) -> Result<RedisConn, StoreError> {
+        // A blocking read holds its connection: nothing else goes on it.
+        self.connector.blocking().await
     }
 }
 
@@ -362,7 +356,7 @@ struct Reader {
 impl Reader {
     async fn run(mut self) {
         let cfg = self.queue.config.clone();
-        let mut conn: Option<MultiplexedConnection> = None;
+        let mut conn: Option<RedisConn> = None;
         let mut failures: u32 = 0;
         let mut failing_since: Option<tokio::time::Instant> = None;
         let mut claim_cursor = "0-0".to_owned();
@@ -449,7 +443,7 @@ impl Reader {
         }
     }
 
-    async fn connect(&self) -> Result<MultiplexedConnection, StoreError> {
+    async fn connect(&self) -> Result<RedisConn, StoreError> {
         let mut c = self.queue.blocking_connection().await?;
         // The group reads from the start of the stream: entries pushed before any worker
         // existed are delivered too.
@@ -479,7 +473,7 @@ impl Reader {
 
     async fn read(
         &self,
-        c: &mut MultiplexedConnection,
+        c: &mut RedisConn,
     ) -> Result<Vec<(String, Option<CashoutId>)>, StoreError> {
         let cfg = &self.queue.config;
         let reply: Value = redis::cmd("XREADGROUP")
@@ -512,7 +506,7 @@ impl Reader {
 
     async fn claim(
         &self,
-        c: &mut MultiplexedConnection,
+        c: &mut RedisConn,
         cursor: &mut String,
     ) -> Result<Vec<(String, Option<CashoutId>)>, StoreError> {
         let cfg = &self.queue.config;
@@ -686,7 +680,7 @@ impl BackendConfig for StreamBackend {
 /// (Redis unreachable) leaves the entry pending: it is claimed again after the idle time.
 #[derive(Clone)]
 pub struct AckLayer {
-    conn: ConnectionManager,
+    conn: RedisConn,
 }
 
 impl<S> tower::Layer<S> for AckLayer {
@@ -703,7 +697,7 @@ impl<S> tower::Layer<S> for AckLayer {
 #[derive(Clone)]
 pub struct AckService<S> {
     inner: S,
-    conn: ConnectionManager,
+    conn: RedisConn,
 }
 
 impl<S> tower::Service<Task<CashoutJob>> for AckService<S>

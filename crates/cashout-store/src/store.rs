@@ -1,9 +1,9 @@
 //! The cashout store: records, history and indexes, each write atomic (Lua).
 
+use crate::conn::RedisConn;
 use crate::keys::{GROUP, Keys};
 use cashout_core::{Cashout, CashoutId, HistoryEntry, IdempotencyKey, OmtAccountId};
 use chrono::{DateTime, Utc};
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use serde::Deserialize;
 use std::sync::LazyLock;
@@ -34,7 +34,7 @@ static OMT_RELEASE: LazyLock<Script> = LazyLock::new(|| {
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://host:port/db`.
+    /// `redis://host:port/db`, or a comma-separated list of cluster seed nodes.
     pub url: String,
     /// Prefix of every key we write.
     pub prefix: String,
@@ -114,17 +114,6 @@ pub enum StoreError {
     /// Pushing a job to the queue failed.
     #[error("queue: {0}")]
     Queue(String),
-}
-
-/// Opens a connection manager (reconnects by itself) with our timeouts.
-pub async fn connect(config: &RedisConfig) -> Result<ConnectionManager, StoreError> {
-    let client = redis::Client::open(config.url.as_str())?;
-    let cm = redis::aio::ConnectionManagerConfig::new()
-        .set_response_timeout(Some(Duration::from_millis(config.response_timeout_ms)))
-        .set_connection_timeout(Some(Duration::from_millis(config.connection_timeout_ms)))
-        .set_number_of_retries(3)
-        .set_max_delay(Duration::from_secs(2));
-    Ok(client.get_connection_manager_with_config(cm).await?)
 }
 
 /// Result of [`Store::create`].
@@ -215,7 +204,7 @@ pub enum Claim {
 /// Cashout records in Redis.
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
+    conn: RedisConn,
     keys: Keys,
     retention: Duration,
     redeliver: Duration,
@@ -242,7 +231,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 
 impl Store {
     /// A store over an open connection.
-    pub fn new(conn: ConnectionManager, config: &RedisConfig) -> Self {
+    pub fn new(conn: RedisConn, config: &RedisConfig) -> Self {
         Self {
             conn,
             keys: Keys::with_partitions(config.prefix.clone(), config.partitions),
@@ -257,7 +246,7 @@ impl Store {
     }
 
     /// The connection (cheap to clone).
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConn {
         self.conn.clone()
     }
 

@@ -12,5 +12,6 @@ mod omno;
 mod omt;
 mod redis_restart;
 mod retries;
+mod streams;
 mod traces;
 mod validation;
