@@ -407,6 +407,53 @@ impl Bench {
         ids.into_iter().collect()
     }
 
+    /// Memory of one finished cashout's keys, by key.
+    async fn breakdown(&mut self) -> Result<()> {
+        let mut keys: Vec<String> = Vec::new();
+        let (_, some): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(0)
+            .arg("MATCH")
+            .arg(format!("{PREFIX}:{{0}}:cashout:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut self.redis_conn)
+            .await?;
+        let Some(record) = some.first() else {
+            return Ok(());
+        };
+        let id = record.rsplit(':').next().unwrap_or("");
+        keys.push(record.clone());
+        keys.push(format!("{PREFIX}:{{0}}:history:{id}"));
+        let data: String = redis::cmd("HGET")
+            .arg(record)
+            .arg("data")
+            .query_async(&mut self.redis_conn)
+            .await?;
+        let v: Value = serde_json::from_str(&data)?;
+        if let Some(k) = v["order"]["idempotency_key"].as_str() {
+            keys.push(format!("{PREFIX}:{{0}}:idem:{k}"));
+        }
+        let mut parts = Vec::new();
+        for k in &keys {
+            let n: Option<u64> = redis::cmd("MEMORY")
+                .arg("USAGE")
+                .arg(k)
+                .query_async(&mut self.redis_conn)
+                .await?;
+            parts.push(format!(
+                "{} {} B",
+                k.split(':').nth(2).unwrap_or(k),
+                n.unwrap_or(0)
+            ));
+        }
+        println!(
+            "  one finished cashout: {} (record json {} B)",
+            parts.join(", "),
+            data.len()
+        );
+        Ok(())
+    }
+
     fn check_money(&self) -> Result<()> {
         let refs = self
             .stub
@@ -501,6 +548,22 @@ async fn main() -> Result<()> {
             rt / nf,
             mem / nf
         );
+        if cost.is_none() {
+            b.breakdown().await?;
+            let info = b.info("commandstats").await?;
+            let mut by: Vec<(String, f64)> = info
+                .lines()
+                .filter_map(|l| {
+                    let name = l.strip_prefix("cmdstat_")?.split(':').next()?.to_owned();
+                    let calls: f64 = l.split("calls=").nth(1)?.split(',').next()?.parse().ok()?;
+                    Some((name, calls / nf))
+                })
+                .filter(|(n, c)| *c >= 0.05 && !n.starts_with("info") && !n.starts_with("config"))
+                .collect();
+            by.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let list: Vec<String> = by.iter().map(|(n, c)| format!("{n} {c:.2}")).collect();
+            println!("  commands per cashout: {}", list.join(", "));
+        }
         cost.get_or_insert((cmds / nf, rt / nf, mem / nf));
     }
     b.check_money()?;

@@ -26,50 +26,58 @@ pub struct Cashout {
     /// Fixed at creation.
     pub external_reference: String,
     /// The provider's id for the payout, stored the moment it is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_ref: Option<String>,
     /// The last raw status the provider reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_status: Option<String>,
     /// Set before a payout-creating request leaves: a record with an intent and no provider
     /// reference is *in doubt*, never "unsent".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submit_intent: Option<SubmitIntent>,
     /// A provider reference learned from a signed notification, not yet checked by a status read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hinted_provider_ref: Option<String>,
     /// Provider calls made for the current step (reset when a step completes).
     pub attempts: u32,
     /// Status reads made since submission.
     pub polls: u32,
     /// When the next step is due. `None` for terminal or parked cashouts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_action_at: Option<DateTime<Utc>>,
     /// When the provider accepted the payout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_at: Option<DateTime<Utc>>,
     /// Start of the current polling window: the deadline counts from here. Set at submission
     /// and again when an operator replays the cashout.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub polling_since: Option<DateTime<Utc>>,
     /// OMT: the customer's name exactly as GETCTI returned it (PAYCTI sends this spelling).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_customer_name: Option<String>,
     /// OMNO manual approval: set by `POST …/approve`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub approved: bool,
     /// OMNO: a confirm is being sent (its token); a record with it and no `confirmed_at` has a
     /// confirm whose answer is not known yet.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_intent: Option<String>,
     /// OMNO: when the payout was confirmed.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmed_at: Option<DateTime<Utc>>,
     /// Set while the cashout sits in the dead-letter queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parked: Option<Parked>,
     /// The last error seen, redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     /// The trace this cashout belongs to.
     pub trace_id: TraceId,
     /// W3C `traceparent` of the enqueue span: every later step is a child of it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
     /// Id of the last logical write, so a write whose reply was lost is not applied twice.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_write: Option<String>,
     /// When we accepted it.
     pub created_at: DateTime<Utc>,

@@ -423,11 +423,10 @@ impl Store {
         lines
             .iter()
             .map(|l| {
-                let mut e: HistoryEntry =
-                    serde_json::from_str(l).map_err(|e| StoreError::Corrupt {
-                        key: key.clone(),
-                        message: e.to_string(),
-                    })?;
+                let mut e = parse_entry(l).map_err(|e| StoreError::Corrupt {
+                    key: key.clone(),
+                    message: e.to_string(),
+                })?;
                 if e.trace_id.is_empty()
                     && let Some(t) = &rec_trace
                 {
@@ -732,15 +731,56 @@ impl Store {
     }
 }
 
-/// A history line as stored: without the trace id when it is the record's own (it is put
-/// back on read), so a line costs its content only.
+/// A history line as stored: short field names, the time in microseconds, and without the
+/// trace id when it is the record's own (it is put back on read), so a line costs little more
+/// than its cause. Lines in the long form ([`HistoryEntry`]) are read too.
+#[derive(serde::Serialize, Deserialize)]
+struct StoredEntry {
+    t: i64,
+    k: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    f: Option<cashout_core::State>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    o: Option<cashout_core::State>,
+    c: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    a: u32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    r: String,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 fn compact_entry(e: &HistoryEntry, record_trace: &str) -> String {
-    if e.trace_id == record_trace {
-        let mut e = e.clone();
-        e.trace_id = String::new();
-        to_json(&e)
-    } else {
-        to_json(e)
+    to_json(&StoredEntry {
+        t: e.at.timestamp_micros(),
+        k: e.kind.clone(),
+        f: e.from,
+        o: e.to,
+        c: e.cause.clone(),
+        a: e.attempt,
+        r: if e.trace_id == record_trace {
+            String::new()
+        } else {
+            e.trace_id.clone()
+        },
+    })
+}
+
+fn parse_entry(line: &str) -> Result<HistoryEntry, serde_json::Error> {
+    match serde_json::from_str::<StoredEntry>(line) {
+        Ok(s) => Ok(HistoryEntry {
+            at: DateTime::from_timestamp_micros(s.t).unwrap_or_default(),
+            kind: s.k,
+            from: s.f,
+            to: s.o,
+            cause: s.c,
+            attempt: s.a,
+            trace_id: s.r,
+        }),
+        Err(_) => serde_json::from_str(line),
     }
 }
 

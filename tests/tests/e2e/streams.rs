@@ -226,10 +226,12 @@ async fn claim_ack_and_trim() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphaned_entries_are_claimed() {
-    let mut opts = Options::default();
+    let mut opts = Options {
+        // No redelivery from the due zset within the test: only a claim can recover them.
+        redeliver_after_ms: 600_000,
+        ..Options::default()
+    };
     opts.worker.queue.claim_idle_ms = 500;
-    // No redelivery from the due zset within the test: only a claim can recover the entries.
-    opts.redeliver_after_ms = 600_000;
     let mut app = TestApp::spawn(opts).await;
     let n = 5;
     let ids = enqueue_many(&app, "orphan", n).await;
@@ -427,15 +429,17 @@ fn backlog_n() -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backlog_of_50k_is_paid_once() {
     let n = backlog_n();
-    let mut opts = Options::default();
+    let mut opts = Options {
+        // Generous under load: a slow create must not be taken for a lost answer.
+        camoo_timeout_ms: 30_000,
+        // No redelivery of a cashout waiting in the backlog: each is delivered once per step.
+        redeliver_after_ms: 600_000,
+        ..Options::default()
+    };
     opts.worker.concurrency = 64;
     opts.worker.queue.batch_size = 64;
     opts.worker.queue.promote_chunk = 500;
-    // Generous under load: a slow create must not be taken for a lost answer.
     opts.worker.lease_ms = 60_000;
-    opts.camoo_timeout_ms = 30_000;
-    // No redelivery of a cashout waiting in the backlog: each is delivered once per step.
-    opts.redeliver_after_ms = 600_000;
     opts.sandbox.camoo.settle_delay_ms = 0;
     let mut app = TestApp::spawn(opts).await;
     let (s, z, p) = (stream(&app), due(&app), parked(&app));
@@ -521,9 +525,11 @@ async fn backlog_of_50k_is_paid_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_worker_with_100_in_flight_is_finished_by_another() {
     let n: usize = 100;
-    let mut opts = Options::default();
     // A verify is held far longer than the kill takes; the lease outlasts the call timeout.
-    opts.camoo_timeout_ms = 8_000;
+    let mut opts = Options {
+        camoo_timeout_ms: 8_000,
+        ..Options::default()
+    };
     opts.worker.lease_ms = 10_000;
     opts.sandbox.camoo.settle_delay_ms = 0;
     let mut app = TestApp::spawn(opts).await;
