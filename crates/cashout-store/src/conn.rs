@@ -105,7 +105,7 @@ pub async fn connect(config: &RedisConfig) -> Result<RedisConn, StoreError> {
 #[derive(Clone)]
 pub(crate) enum Connector {
     Single(redis::Client),
-    Cluster(ClusterClient),
+    Cluster(Box<ClusterClient>),
 }
 
 impl Connector {
@@ -116,7 +116,7 @@ impl Connector {
                 .connection_timeout(Duration::from_millis(config.connection_timeout_ms))
                 .retries(1)
                 .build()?;
-            return Ok(Self::Cluster(client));
+            return Ok(Self::Cluster(Box::new(client)));
         }
         Ok(Self::Single(redis::Client::open(config.url.as_str())?))
     }

@@ -390,8 +390,15 @@ impl Reader {
                 },
             };
             let res = if last_claim.elapsed() >= claim_every {
-                last_claim = tokio::time::Instant::now();
-                self.claim(c, &mut claim_cursor).await
+                let res = self.claim(c, &mut claim_cursor).await;
+                // A full batch: there may be more to claim; claim again before reading.
+                if res
+                    .as_ref()
+                    .map_or(true, |f| f.len() < cfg.batch_size.max(1))
+                {
+                    last_claim = tokio::time::Instant::now();
+                }
+                res
             } else {
                 self.read(c).await
             };

@@ -354,6 +354,7 @@ impl Store {
             .arg(ms_of(early))
             .arg(token)
             .arg(ms_of(lease).max(1))
+            // A delivery requires a due step and counts itself; an operator's lease does neither.
             .arg(if delivery { "1" } else { "0" })
             .arg(if delivery { "1" } else { "0" })
             .invoke_async(&mut c)
@@ -369,6 +370,27 @@ impl Store {
         };
         Ok(match (code, v.get(1), v.get(3)) {
             (1, ..) => Claim::NotDue,
+            (2, Some(data), _) if delivery => {
+                // Look again no sooner than the holder's lease ends: a dead holder's cashout
+                // then comes back exactly when it can be taken, without a redelivery per
+                // deadline meanwhile.
+                let data: String = redis::from_redis_value_ref(data).map_err(parse_err)?;
+                let until: i64 = v
+                    .get(2)
+                    .map(redis::from_redis_value_ref)
+                    .transpose()
+                    .map_err(parse_err)?
+                    .unwrap_or(0);
+                let rec = self.decode(id, &data)?;
+                let _: i64 = redis::cmd("ZADD")
+                    .arg(self.keys.due_of(id, rec.order.provider))
+                    .arg("GT")
+                    .arg(until)
+                    .arg(id.to_string())
+                    .query_async(&mut c)
+                    .await?;
+                Claim::Busy
+            }
             (2, ..) => Claim::Busy,
             (3, Some(data), Some(n)) => {
                 let data: String = redis::from_redis_value_ref(data).map_err(parse_err)?;

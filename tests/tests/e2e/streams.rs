@@ -392,12 +392,9 @@ async fn chunked_promotion_moves_a_backlog_in_bounded_chunks() {
     app.shutdown().await;
 }
 
-/// `promote.lua` gives each promoted id its deadline with one `ZADD` of `unpack(z)`, `z` holding
-/// two values per id: Lua's C stack (8,000 slots) refuses a chunk of 4,000 or more. Nothing caps
-/// `worker.queue.promote_chunk`, and a Lua error does not undo the `XADD`s already made, so each
-/// failing call adds a chunk of entries again while the ids stay due.
+/// A chunk of 4,000 ids is 8,000 values for `ZADD`: more than Lua's `unpack` takes at once (a
+/// Lua error would not undo the `XADD`s already made). `promote.lua` adds deadlines in slices.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "exposes a backend bug: promote_chunk >= 4000 makes every promote fail (see doc)"]
 async fn a_promote_chunk_of_4000_promotes_without_a_lua_error() {
     let mut opts = Options::default();
     opts.worker.queue.promote_chunk = 4_000;

@@ -3,7 +3,8 @@
 -- KEYS[1] record hash
 -- ARGV[1] now (ms), ARGV[2] early tolerance (ms), ARGV[3] lease token, ARGV[4] lease (ms),
 -- ARGV[5] '1' to require a due step, ARGV[6] '1' to count a delivery
--- Returns {0} missing, {1} not due, {2} leased by another, {3, data, version, deliveries}.
+-- Returns {0} missing, {1} not due, {2, data, lease_until} leased by another,
+-- {3, data, version, deliveries}.
 local r = redis.call('HMGET', KEYS[1], 'data', 'version', 'deliveries', 'due', 'lease', 'lease_until')
 if not r[1] then
   return {0}
@@ -16,7 +17,7 @@ if ARGV[5] == '1' then
   end
 end
 if r[5] and r[5] ~= '' and r[5] ~= ARGV[3] and tonumber(r[6] or '0') > now then
-  return {2}
+  return {2, r[1], r[6]}
 end
 local n = tonumber(r[3] or '0')
 if ARGV[6] == '1' then

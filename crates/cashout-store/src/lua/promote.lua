@@ -7,13 +7,20 @@
 local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
 if #ids > 0 then
   local deadline = tonumber(ARGV[1]) + tonumber(ARGV[3])
+  -- ZADD in slices: Lua's unpack refuses ~8,000 values, whatever the chunk size.
   local z = {}
   for i, id in ipairs(ids) do
     redis.call('XADD', KEYS[2], '*', 'id', id)
     z[#z + 1] = deadline
     z[#z + 1] = id
+    if #z >= 1000 then
+      redis.call('ZADD', KEYS[1], unpack(z))
+      z = {}
+    end
   end
-  redis.call('ZADD', KEYS[1], unpack(z))
+  if #z > 0 then
+    redis.call('ZADD', KEYS[1], unpack(z))
+  end
 end
 local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {#ids, nxt[2] or ''}
