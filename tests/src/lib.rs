@@ -1005,3 +1005,125 @@ impl Drop for PrivateRedis {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A Redis Cluster of three masters (no replicas) on free loopback ports, created with
+/// `redis-cli --cluster create`. Killed and its directories removed on drop.
+pub struct PrivateCluster {
+    /// The masters' ports.
+    pub ports: Vec<u16>,
+    dir: PathBuf,
+    children: Vec<std::process::Child>,
+}
+
+impl PrivateCluster {
+    /// Starts three nodes, joins them into a cluster and waits until it is ok.
+    pub fn start() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("cashout-cluster-{}", uuid::Uuid::new_v4().simple()));
+        let mut ports = Vec::new();
+        let mut children = Vec::new();
+        for _ in 0..3 {
+            // A port whose cluster bus port (+10000) is free as well.
+            let port = loop {
+                let p = std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port();
+                if p < 55_000
+                    && !ports.contains(&p)
+                    && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok()
+                {
+                    break p;
+                }
+            };
+            let d = dir.join(port.to_string());
+            std::fs::create_dir_all(&d).unwrap();
+            let child = std::process::Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(&d)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server must be installed (make test installs it)");
+            ports.push(port);
+            children.push(child);
+        }
+        let c = Self {
+            ports,
+            dir,
+            children,
+        };
+        let start = Instant::now();
+        for p in &c.ports {
+            while std::net::TcpStream::connect(("127.0.0.1", *p)).is_err() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "node did not start"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let nodes: Vec<String> = c.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let out = std::process::Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli");
+        assert!(
+            out.status.success(),
+            "cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        for p in &c.ports {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{p}")).unwrap();
+            loop {
+                let info: Option<String> = client
+                    .get_connection()
+                    .ok()
+                    .and_then(|mut conn| redis::cmd("CLUSTER").arg("INFO").query(&mut conn).ok());
+                if info.is_some_and(|i| i.contains("cluster_state:ok")) {
+                    break;
+                }
+                assert!(start.elapsed() < Duration::from_secs(30), "cluster not ok");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        c
+    }
+
+    /// The seed-node list for `redis.url`.
+    pub fn url(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Keys held by each master.
+    pub fn dbsizes(&self) -> Vec<u64> {
+        self.ports
+            .iter()
+            .map(|p| {
+                let client = redis::Client::open(format!("redis://127.0.0.1:{p}")).unwrap();
+                let mut conn = client.get_connection().unwrap();
+                redis::cmd("DBSIZE").query(&mut conn).unwrap()
+            })
+            .collect()
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

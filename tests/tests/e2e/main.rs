@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod cluster;
 mod dlq;
 mod durability;
 mod flow;
