@@ -479,13 +479,14 @@ impl Bench {
             }
             let lines: Vec<Vec<String>> = pipe.query_async(&mut self.redis_conn).await?;
             for l in lines {
-                let at = |s: &String| -> Option<chrono::DateTime<chrono::Utc>> {
+                // Stored lines carry their time in microseconds (`t`).
+                let at = |s: &String| -> Option<i64> {
                     let v: Value = serde_json::from_str(s).ok()?;
-                    v["at"].as_str()?.parse().ok()
+                    v["t"].as_i64()
                 };
                 if let (Some(a), Some(b)) = (l.first().and_then(at), l.get(1).and_then(at)) {
                     #[allow(clippy::cast_precision_loss)]
-                    out.push((b - a).num_microseconds().unwrap_or(0) as f64 / 1_000.0);
+                    out.push((b - a) as f64 / 1_000.0);
                 }
             }
         }
