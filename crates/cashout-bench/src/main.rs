@@ -424,11 +424,12 @@ impl Bench {
         let id = record.rsplit(':').next().unwrap_or("");
         keys.push(record.clone());
         keys.push(format!("{PREFIX}:{{0}}:history:{id}"));
-        let data: String = redis::cmd("HGET")
+        let stored: String = redis::cmd("GET")
             .arg(record)
-            .arg("data")
             .query_async(&mut self.redis_conn)
             .await?;
+        // The JSON follows the record's 87-byte header.
+        let data = stored.get(87..).unwrap_or("").to_owned();
         let v: Value = serde_json::from_str(&data)?;
         if let Some(k) = v["order"]["idempotency_key"].as_str() {
             keys.push(format!("{PREFIX}:{{0}}:idem:{k}"));

@@ -15,6 +15,6 @@ pub use keys::{GROUP, Keys};
 pub use producer::{Enqueued, Nudge, Producer};
 pub use queue::{AckLayer, CashoutJob, JobQueue, QueueConfig, StreamBackend};
 pub use store::{
-    Change, Claim, CreateOutcome, Modified, RedisConfig, SaveOutcome, Store, StoreError, WriteMode,
-    redact_url,
+    Change, Claim, CreateOutcome, Modified, RECORD_HEADER_LEN, RedisConfig, SaveOutcome, Store,
+    StoreError, WriteMode, redact_url,
 };

@@ -9,10 +9,18 @@ use serde::Deserialize;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/create.lua")));
-static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/save.lua")));
-static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/claim.lua")));
-static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/release.lua")));
+/// The record's layout and its helpers, shared by every script that reads or writes a record.
+const RECORD_LUA: &str = include_str!("lua/record.lua");
+fn record_script(body: &str) -> Script {
+    Script::new(&format!("{RECORD_LUA}\n{body}"))
+}
+static CREATE: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/create.lua")));
+static SAVE: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/save.lua")));
+static CLAIM: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/claim.lua")));
+static RELEASE: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/release.lua")));
+
+/// Length of the record's fixed header (see `lua/record.lua`); the JSON follows it.
+pub const RECORD_HEADER_LEN: usize = 87;
 static UNLOCK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/unlock.lua")));
 /// Counts a possible failed attempt unless `max` are counted already (-1).
 static OMT_RESERVE: LazyLock<Script> = LazyLock::new(|| {
@@ -310,6 +318,19 @@ impl Store {
         Ok(CreateOutcome::Existing(existing))
     }
 
+    /// The JSON of a stored record (the record without its header).
+    fn body<'a>(&self, id: &CashoutId, stored: &'a str) -> Result<&'a str, StoreError> {
+        match (stored.as_bytes().first(), stored.get(RECORD_HEADER_LEN..)) {
+            (Some(b'V'), Some(json)) if stored.as_bytes()[RECORD_HEADER_LEN - 1] == b'\n' => {
+                Ok(json)
+            }
+            _ => Err(StoreError::Corrupt {
+                key: self.keys.record(id),
+                message: "the record has no header".to_owned(),
+            }),
+        }
+    }
+
     fn decode(&self, id: &CashoutId, data: &str) -> Result<Cashout, StoreError> {
         serde_json::from_str(data).map_err(|e| StoreError::Corrupt {
             key: self.keys.record(id),
@@ -321,8 +342,10 @@ impl Store {
     pub async fn get(&self, id: &CashoutId) -> Result<Option<Cashout>, StoreError> {
         let key = self.keys.record(id);
         let mut c = self.conn.clone();
-        let data: Option<String> = c.hget(&key, "data").await?;
-        data.map(|d| self.decode(id, &d)).transpose()
+        let stored: Option<String> = c.get(&key).await?;
+        stored
+            .map(|d| self.body(id, &d).and_then(|json| self.decode(id, json)))
+            .transpose()
     }
 
     /// Takes `id` for one delivery in one round trip: reads the record, checks that a step is
@@ -368,7 +391,7 @@ impl Store {
             Some(x) => redis::from_redis_value_ref(x).map_err(parse_err)?,
             None => 0,
         };
-        Ok(match (code, v.get(1), v.get(3)) {
+        Ok(match (code, v.get(1), v.get(2)) {
             (1, ..) => Claim::NotDue,
             (2, Some(data), _) if delivery => {
                 // Look again no sooner than the holder's lease ends: a dead holder's cashout

@@ -209,10 +209,11 @@ async fn a_crash_looping_cashout_is_parked_as_poison() {
         .await;
     // Five deliveries that never completed a step (each killed its worker).
     let mut c = app.producer.store().connection();
-    let _: i64 = redis::cmd("HSET")
+    // The delivery count sits at offset 40 of the record's header (see `lua/record.lua`).
+    let _: i64 = redis::cmd("SETRANGE")
         .arg(app.producer.store().keys().record(&id))
-        .arg("deliveries")
-        .arg(5)
+        .arg(40)
+        .arg("00005")
         .query_async(&mut c)
         .await
         .unwrap();

@@ -1,29 +1,28 @@
 -- Takes a cashout for one delivery, in one step: reads the record, checks that a step is due,
--- takes the lease (fields of the record) and counts the delivery.
--- KEYS[1] record hash
+-- takes the lease and counts the delivery (one in-place write of the header).
+-- KEYS[1] record
 -- ARGV[1] now (ms), ARGV[2] early tolerance (ms), ARGV[3] lease token, ARGV[4] lease (ms),
 -- ARGV[5] '1' to require a due step, ARGV[6] '1' to count a delivery
--- Returns {0} missing, {1} not due, {2, data, lease_until} leased by another,
--- {3, data, version, deliveries}.
-local r = redis.call('HMGET', KEYS[1], 'data', 'version', 'deliveries', 'due', 'lease', 'lease_until')
-if not r[1] then
+-- Returns {0} missing, {1} not due, {2, json, lease_until} leased by another,
+-- {3, json, deliveries}.
+local v = redis.call('GET', KEYS[1])
+if not v then
   return {0}
 end
+local h = parse(v)
 local now = tonumber(ARGV[1])
-if ARGV[5] == '1' then
-  local due = tonumber(r[4] or '')
-  if not due or due > now + tonumber(ARGV[2]) then
-    return {1}
-  end
+if ARGV[5] == '1' and (not h.due or h.due > now + tonumber(ARGV[2])) then
+  return {1}
 end
-if r[5] and r[5] ~= '' and r[5] ~= ARGV[3] and tonumber(r[6] or '0') > now then
-  return {2, r[1], r[6]}
+local tok = redis.sha1hex(ARGV[3])
+if h.token ~= NO_TOKEN and h.token ~= tok and h.lease_until > now then
+  return {2, string.sub(v, 88), h.lease_until}
 end
-local n = tonumber(r[3] or '0')
+local n = h.deliveries
 if ARGV[6] == '1' then
   n = n + 1
-  redis.call('HSET', KEYS[1], 'lease', ARGV[3], 'lease_until', now + tonumber(ARGV[4]), 'deliveries', n)
-else
-  redis.call('HSET', KEYS[1], 'lease', ARGV[3], 'lease_until', now + tonumber(ARGV[4]))
 end
-return {3, r[1], r[2], n}
+-- Lease end, deliveries and token sit side by side from offset 26 (0-based).
+redis.call('SETRANGE', KEYS[1], 26,
+  pad(now + tonumber(ARGV[4]), 13) .. 'N' .. pad(math.min(n, 99999), 5) .. 'T' .. tok)
+return {3, string.sub(v, 88), n}

@@ -1,7 +1,8 @@
 -- Gives a cashout's lease back, only if we still hold it.
--- KEYS[1] record hash; ARGV[1] lease token
-if redis.call('HGET', KEYS[1], 'lease') == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'lease', '', 'lease_until', 0)
-  return 1
+-- KEYS[1] record; ARGV[1] lease token
+local v = redis.call('GETRANGE', KEYS[1], 0, 86)
+if #v < 87 or string.sub(v, 47, 86) ~= redis.sha1hex(ARGV[1]) then
+  return 0
 end
-return 0
+redis.call('SETRANGE', KEYS[1], 26, pad(0, 13) .. 'N' .. string.sub(v, 41, 45) .. 'T' .. NO_TOKEN)
+return 1

@@ -1,6 +1,6 @@
 -- Compare-and-set write of a cashout record with its indexes, new history lines, the next
 -- delivery, the lease release and the ack of the current delivery: one step, one round trip.
--- KEYS[1] record hash, KEYS[2] history list, KEYS[3] due zset, KEYS[4] parked zset,
+-- KEYS[1] record, KEYS[2] history list, KEYS[3] due zset, KEYS[4] parked zset,
 -- KEYS[5] idempotency key, KEYS[6] stream
 -- ARGV[1] expected version, ARGV[2] new version, ARGV[3] record json, ARGV[4] id,
 -- ARGV[5] due (ms, '' = nothing due: terminal or parked),
@@ -11,22 +11,20 @@
 -- ARGV[10] '1' to deliver now (XADD),
 -- ARGV[11] lease token to give back ('' = keep), ARGV[12] stream entry to ack ('' = none),
 -- ARGV[13] consumer group, ARGV[14..] history entries
-local cur = redis.call('HMGET', KEYS[1], 'version', 'lease')
-if cur[1] ~= ARGV[1] then
+local cur = redis.call('GETRANGE', KEYS[1], 0, 86)
+if #cur < 87 or string.sub(cur, 2, 11) ~= pad(tonumber(ARGV[1]), 10) then
   return 0
 end
-local f = {'data', ARGV[3], 'version', ARGV[2], 'due', ARGV[5]}
+local h = parse(cur)
+local deliveries = h.deliveries
 if ARGV[8] == '1' then
-  f[#f + 1] = 'deliveries'
-  f[#f + 1] = 0
+  deliveries = 0
 end
-if ARGV[11] ~= '' and cur[2] == ARGV[11] then
-  f[#f + 1] = 'lease'
-  f[#f + 1] = ''
-  f[#f + 1] = 'lease_until'
-  f[#f + 1] = 0
+local lease_until, token = h.lease_until, h.token
+if ARGV[11] ~= '' and token == redis.sha1hex(ARGV[11]) then
+  lease_until, token = 0, NO_TOKEN
 end
-redis.call('HSET', KEYS[1], unpack(f))
+redis.call('SET', KEYS[1], header(tonumber(ARGV[2]), ARGV[5], lease_until, deliveries, token) .. ARGV[3], 'KEEPTTL')
 if ARGV[6] == '' then
   redis.call('ZREM', KEYS[3], ARGV[4])
 elseif ARGV[6] ~= 'k' then
