@@ -9,7 +9,8 @@ use crate::state::{Decision, Event, IllegalTransition, State, transition};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// One cashout, as stored.
+/// One cashout, as stored. Its own times are stored in milliseconds (its history keeps
+/// microseconds); absent fields are left out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cashout {
     /// Our id.
@@ -43,14 +44,26 @@ pub struct Cashout {
     /// Status reads made since submission.
     pub polls: u32,
     /// When the next step is due. `None` for terminal or parked cashouts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "chrono::serde::ts_milliseconds_option"
+    )]
     pub next_action_at: Option<DateTime<Utc>>,
     /// When the provider accepted the payout.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "chrono::serde::ts_milliseconds_option"
+    )]
     pub submitted_at: Option<DateTime<Utc>>,
     /// Start of the current polling window: the deadline counts from here. Set at submission
     /// and again when an operator replays the cashout.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "chrono::serde::ts_milliseconds_option"
+    )]
     pub polling_since: Option<DateTime<Utc>>,
     /// OMT: the customer's name exactly as GETCTI returned it (PAYCTI sends this spelling).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,7 +76,11 @@ pub struct Cashout {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_intent: Option<String>,
     /// OMNO: when the payout was confirmed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "chrono::serde::ts_milliseconds_option"
+    )]
     pub confirmed_at: Option<DateTime<Utc>>,
     /// Set while the cashout sits in the dead-letter queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,8 +97,10 @@ pub struct Cashout {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_write: Option<String>,
     /// When we accepted it.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
     pub created_at: DateTime<Utc>,
     /// Last write.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
     pub updated_at: DateTime<Utc>,
 }
 
