@@ -18,6 +18,7 @@ static CREATE: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("l
 static SAVE: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/save.lua")));
 static CLAIM: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/claim.lua")));
 static RELEASE: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/release.lua")));
+static RENEW: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/renew.lua")));
 
 /// Length of the record's fixed header (see `lua/record.lua`); the JSON follows it.
 pub const RECORD_HEADER_LEN: usize = 87;
@@ -450,6 +451,24 @@ impl Store {
             .invoke_async(&mut c)
             .await?;
         Ok(())
+    }
+
+    /// Extends the lease we hold on `id` to `ttl` from now (the step's heartbeat). Returns false
+    /// when the lease is no longer ours.
+    pub async fn renew_lease(
+        &self,
+        id: &CashoutId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.conn.clone();
+        let n: i64 = RENEW
+            .key(self.keys.record(id))
+            .arg(owner)
+            .arg(ms(Utc::now()).saturating_add_unsigned(ms_of(ttl)))
+            .invoke_async(&mut c)
+            .await?;
+        Ok(n == 1)
     }
 
     /// The cashout an idempotency key points to.

@@ -10,7 +10,8 @@ use std::time::Duration;
 pub struct WorkerConfig {
     /// Jobs handled at once per provider queue, per process.
     pub concurrency: usize,
-    /// How long one worker may hold a cashout; must exceed the longest provider call.
+    /// How long a claimed cashout is held without a heartbeat: the step renews it every third of
+    /// this while it runs, so a dead worker's cashouts can be taken again this soon after.
     pub lease_ms: u64,
     /// Deliveries without a completed step before a cashout is parked as `poison`.
     pub max_deliveries: u32,
@@ -27,7 +28,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             concurrency: 32,
-            lease_ms: 30_000,
+            lease_ms: 10_000,
             max_deliveries: 5,
             queue: QueueConfig::default(),
             max_restarts: 10,

@@ -236,7 +236,25 @@ impl Driver {
             let _ = span.set_parent(parent);
         }
         async {
-            let result = self.step(rec, deliveries).await;
+            // The lease is renewed every third of its length while the step runs, so it can
+            // be short (a dead worker's cashouts come back soon) whatever the call timeouts.
+            let lease = self.config.lease();
+            let step = self.step(rec, deliveries);
+            tokio::pin!(step);
+            let result = loop {
+                tokio::select! {
+                    r = &mut step => break r,
+                    _ = tokio::time::sleep(lease / 3) => {
+                        if !delivery::lease_released() {
+                            match self.store.renew_lease(&id, &token, lease).await {
+                                Ok(true) => {}
+                                Ok(false) => warn!("the cashout's lease was lost during the step"),
+                                Err(e) => warn!(error = %e, "could not renew the lease"),
+                            }
+                        }
+                    }
+                }
+            };
             if !delivery::lease_released()
                 && let Err(e) = self.store.release_lease(&id, &token).await
             {

@@ -82,7 +82,8 @@ impl Driver {
                 .await;
         }
         let token = Self::token();
-        let ttl = self.config().lease() * 2;
+        // Not renewed: it must outlast GETCTI and PAYCTI at their longest.
+        let ttl = (self.config().lease() * 2).max(setup.config.timeouts.longest() * 3);
         if !self.store().try_omt_lease(account, &token, ttl).await? {
             // Another cashout of this account is with OMT: look again shortly. Waiting is a
             // step of its own (it resets the delivery count): it is not a crash loop.

@@ -44,10 +44,18 @@ enum Refusal {
 impl Driver {
     /// Revokes a cashout for `actor` (a token name or an operator).
     pub async fn revoke(&self, id: &CashoutId, actor: &str) -> Result<Cashout, RevokeError> {
+        // As a delivery does: the write that ends the action gives the lease back in the same
+        // script that delivers the next step, so no worker finds the cashout busy after it.
+        cashout_store::delivery::scope(None, self.revoke_unscoped(id, actor))
+            .await
+            .0
+    }
+
+    async fn revoke_unscoped(&self, id: &CashoutId, actor: &str) -> Result<Cashout, RevokeError> {
         let token = Self::token();
         if !self
             .store()
-            .try_lease(id, &token, self.config().lease())
+            .try_lease(id, &token, operator_lease(self.config().lease()))
             .await?
         {
             return Err(RevokeError::InFlight);
@@ -145,10 +153,16 @@ impl Driver {
 
     /// Approves a manual-approval OMNO cashout: its confirm becomes due now.
     pub async fn approve(&self, id: &CashoutId, actor: &str) -> Result<Cashout, RevokeError> {
+        cashout_store::delivery::scope(None, self.approve_unscoped(id, actor))
+            .await
+            .0
+    }
+
+    async fn approve_unscoped(&self, id: &CashoutId, actor: &str) -> Result<Cashout, RevokeError> {
         let token = Self::token();
         if !self
             .store()
-            .try_lease(id, &token, self.config().lease())
+            .try_lease(id, &token, operator_lease(self.config().lease()))
             .await?
         {
             return Err(RevokeError::InFlight);
@@ -233,4 +247,10 @@ impl Driver {
         .await
         .map(|_| ())
     }
+}
+
+/// An operator action holds the cashout's lease without a heartbeat across one provider call:
+/// long enough for any call's timeout.
+fn operator_lease(lease: std::time::Duration) -> std::time::Duration {
+    lease.max(std::time::Duration::from_secs(60))
 }

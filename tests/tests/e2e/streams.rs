@@ -612,3 +612,58 @@ async fn killed_worker_with_100_in_flight_is_finished_by_another() {
     .await;
     app.shutdown().await;
 }
+
+/// A step longer than the lease keeps it: the lease is renewed while the call runs, so a
+/// second delivery meanwhile finds the cashout busy and sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_step_longer_than_the_lease_keeps_its_lease() {
+    let mut opts = Options {
+        camoo_timeout_ms: 8_000,
+        ..Options::default()
+    };
+    opts.worker.lease_ms = 1_200;
+    let app = TestApp::spawn(opts).await;
+    let id = app
+        .enqueue(&TestApp::order("heartbeat-1", &phone(61, 1), 1500))
+        .await;
+    app.fault(
+        "create",
+        1,
+        json!({"kind": "delay", "delay_ms": 3_000, "phase": "before"}),
+    )
+    .await;
+    let job = cashout_store::CashoutJob {
+        cashout_id: id,
+        trace_id: String::new(),
+        traceparent: None,
+        entry: None,
+    };
+    let (d1, d2) = (app.driver(), app.driver());
+    let first = {
+        let job = job.clone();
+        tokio::spawn(async move { d1.handle(&job).await })
+    };
+    // Well past the lease's length, with the create still held.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    let second = d2.handle(&job).await.unwrap();
+    assert!(
+        matches!(
+            second,
+            cashout_worker::StepReport::Busy | cashout_worker::StepReport::NotDue
+        ),
+        "{second:?}"
+    );
+    let first = first.await.unwrap().unwrap();
+    assert!(
+        matches!(
+            first,
+            cashout_worker::StepReport::Progressed {
+                state: State::Submitted,
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+    assert_eq!(app.camoo_calls().await["create"], 1);
+    app.shutdown().await;
+}
