@@ -851,6 +851,42 @@ fn parse_entry(line: &str) -> Result<HistoryEntry, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cashout_core::State;
+
+    fn entry(trace: &str) -> HistoryEntry {
+        HistoryEntry {
+            at: DateTime::from_timestamp_micros(1_796_304_250_036_123).unwrap(),
+            kind: "transition".into(),
+            from: Some(State::Created),
+            to: Some(State::Submitted),
+            cause: "camoo accepted: payment 1 (PENDING)".into(),
+            attempt: 1,
+            trace_id: trace.into(),
+        }
+    }
+
+    #[test]
+    fn stored_history_lines_round_trip_and_drop_the_records_own_trace() {
+        let own = "0af7651916cd43dd8448eb211c80319c";
+        let line = compact_entry(&entry(own), own);
+        assert!(!line.contains(own), "{line}");
+        let back = parse_entry(&line).unwrap();
+        // The trace id is put back by `Store::history`, from the record.
+        assert_eq!(
+            back,
+            HistoryEntry {
+                trace_id: String::new(),
+                ..entry(own)
+            }
+        );
+        // Another trace is kept.
+        let other = compact_entry(&entry("ffff"), own);
+        assert_eq!(parse_entry(&other).unwrap(), entry("ffff"));
+        // Lines written in the long form are still read.
+        let long = serde_json::to_string(&entry(own)).unwrap();
+        assert_eq!(parse_entry(&long).unwrap(), entry(own));
+        assert!(line.len() < long.len() - 40, "{line} vs {long}");
+    }
 
     #[test]
     fn urls_lose_their_password() {
