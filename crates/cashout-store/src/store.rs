@@ -77,8 +77,19 @@ impl std::fmt::Debug for RedisConfig {
     }
 }
 
-/// A Redis URL with any password replaced by `***`.
+/// A Redis URL (or a comma-separated list of them) with any password replaced by `***`.
 pub fn redact_url(url: &str) -> String {
+    if url.contains(',') {
+        return url
+            .split(',')
+            .map(redact_one)
+            .collect::<Vec<_>>()
+            .join(",");
+    }
+    redact_one(url)
+}
+
+fn redact_one(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
@@ -896,6 +907,10 @@ mod tests {
         );
         assert_eq!(redact_url("redis://u:s3cret@h"), "redis://u:***@h");
         assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
+        assert_eq!(
+            redact_url("redis://:a@h1:7000,redis://:b@h2:7001"),
+            "redis://:***@h1:7000,redis://:***@h2:7001"
+        );
         let c = RedisConfig {
             url: "redis://:s3cret@h".into(),
             ..RedisConfig::default()
