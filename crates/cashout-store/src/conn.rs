@@ -104,28 +104,34 @@ pub async fn connect(config: &RedisConfig) -> Result<RedisConn, StoreError> {
 /// reader; on a cluster a cluster connection whose response timeout outlasts `block`.
 #[derive(Clone)]
 pub(crate) enum Connector {
-    Single(redis::Client),
+    Single(redis::Client, Duration),
     Cluster(Box<ClusterClient>),
 }
 
 impl Connector {
     pub(crate) fn new(config: &RedisConfig, block: Duration) -> Result<Self, StoreError> {
+        // A blocking read answers within `block`; past that plus a command's timeout, the
+        // connection is taken for dead (a half-open TCP connection would hang for hours).
+        let timeout = block + Duration::from_millis(config.response_timeout_ms);
         if is_cluster(&config.url) {
             let client = ClusterClient::builder(nodes(&config.url))
-                .response_timeout(block + Duration::from_millis(config.response_timeout_ms))
+                .response_timeout(timeout)
                 .connection_timeout(Duration::from_millis(config.connection_timeout_ms))
                 .retries(1)
                 .build()?;
             return Ok(Self::Cluster(Box::new(client)));
         }
-        Ok(Self::Single(redis::Client::open(config.url.as_str())?))
+        Ok(Self::Single(
+            redis::Client::open(config.url.as_str())?,
+            timeout,
+        ))
     }
 
     pub(crate) async fn blocking(&self) -> Result<RedisConn, StoreError> {
         match self {
-            Self::Single(client) => {
+            Self::Single(client, timeout) => {
                 let cfg = AsyncConnectionConfig::new()
-                    .set_response_timeout(None)
+                    .set_response_timeout(Some(*timeout))
                     .set_connection_timeout(Some(Duration::from_secs(2)));
                 Ok(RedisConn::Dedicated(
                     client

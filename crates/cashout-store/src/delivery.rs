@@ -19,6 +19,8 @@ pub struct Entry {
     pub stream: String,
     /// The entry id (`ms-seq`).
     pub id: String,
+    /// The provider whose stream it is.
+    pub provider: cashout_core::Provider,
 }
 
 #[derive(Debug, Default)]

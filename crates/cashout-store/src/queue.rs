@@ -40,12 +40,23 @@ static PUSH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/p
 static TRIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/trim.lua")));
 /// Acknowledges entries a stopping consumer had read but not handled and puts them back on the
 /// stream at once (no wait for the claim idle time).
+/// KEYS[1] stream; ARGV[1] group, then entry id and cashout id pairs.
 static HAND_BACK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        "for i = 1, #ARGV, 2 do \
-           redis.call('XACK', KEYS[1], KEYS[2], ARGV[i]) \
+        "for i = 2, #ARGV, 2 do \
+           redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) \
            redis.call('XADD', KEYS[1], '*', 'id', ARGV[i + 1]) \
-         end return #ARGV / 2",
+         end return (#ARGV - 1) / 2",
+    )
+});
+/// Removes a consumer from the group only when it has nothing pending (deleting a consumer
+/// drops its pending entries, which must be claimed instead), in one step.
+/// KEYS[1] stream; ARGV[1] group, ARGV[2] consumer. Returns 1 when removed.
+static LEAVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local ok, p = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) \
+         if not ok or #p > 0 then return 0 end \
+         redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) return 1",
     )
 });
 
@@ -260,18 +271,21 @@ impl JobQueue {
     pub fn consumer(&self, provider: Provider, consumer: String) -> StreamBackend {
         let (tx, rx) = mpsc::channel(self.config.batch_size.max(1));
         let (stop, stop_rx) = watch::channel(false);
+        let mut readers = Vec::new();
         for p in self.keys.all_partitions() {
             let reader = Reader {
                 queue: self.clone(),
+                provider,
                 stream: self.keys.stream(provider, p),
                 consumer: consumer.clone(),
                 tx: tx.clone(),
                 stop: stop_rx.clone(),
             };
-            tokio::spawn(reader.run());
+            readers.push(tokio::spawn(reader.run()));
         }
         StreamBackend {
             rx,
+            readers,
             stop,
             queue: self.clone(),
             provider,
@@ -347,6 +361,7 @@ const READER_GIVE_UP: Duration = Duration::from_secs(5);
 /// One blocking reader of one stream for one consumer.
 struct Reader {
     queue: JobQueue,
+    provider: Provider,
     stream: String,
     consumer: String,
     tx: mpsc::Sender<Result<Task<CashoutJob>, StoreError>>,
@@ -426,6 +441,7 @@ impl Reader {
                             entry: Some(Entry {
                                 stream: self.stream.clone(),
                                 id: entry_id,
+                                provider: self.provider,
                             }),
                         };
                         if self
@@ -540,6 +556,7 @@ impl Reader {
 /// what it read but did not run when it closes, and leaves the group on a clean stop.
 pub struct StreamBackend {
     rx: mpsc::Receiver<Result<Task<CashoutJob>, StoreError>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
     stop: watch::Sender<bool>,
     queue: JobQueue,
     provider: Provider,
@@ -561,9 +578,24 @@ impl StreamBackend {
         queue: JobQueue,
         consumer: String,
         provider: Provider,
-        unrun: Vec<Entry>,
-        ids: Vec<CashoutId>,
+        readers: Vec<tokio::task::JoinHandle<()>>,
+        mut rx: mpsc::Receiver<Result<Task<CashoutJob>, StoreError>>,
     ) -> Result<(), StoreError> {
+        // Wait for the readers to stop (at most one blocking read), so that nothing is read
+        // for this consumer after it hands back and leaves.
+        for r in readers {
+            let _ = r.await;
+        }
+        let mut unrun = Vec::new();
+        let mut ids = Vec::new();
+        while let Ok(t) = rx.try_recv() {
+            if let Ok(t) = t
+                && let Some(e) = t.args.entry
+            {
+                unrun.push(e);
+                ids.push(t.args.cashout_id);
+            }
+        }
         let mut c = queue.conn.clone();
         let mut by_stream: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         for (e, id) in unrun.into_iter().zip(ids) {
@@ -573,7 +605,7 @@ impl StreamBackend {
         }
         for (stream, args) in by_stream {
             let mut inv = HAND_BACK.prepare_invoke();
-            inv.key(&stream).key(GROUP);
+            inv.key(&stream).arg(GROUP);
             for a in &args {
                 inv.arg(a);
             }
@@ -582,28 +614,13 @@ impl StreamBackend {
         }
         for p in queue.keys.all_partitions() {
             let stream = queue.keys.stream(provider, p);
-            // Leave the group only with nothing pending: deleting a consumer drops its
-            // pending entries, which must be claimed instead.
-            let pending: Value = redis::cmd("XPENDING")
-                .arg(&stream)
+            let left: i64 = LEAVE
+                .key(&stream)
                 .arg(GROUP)
-                .arg("-")
-                .arg("+")
-                .arg(1)
                 .arg(&consumer)
-                .query_async(&mut c)
-                .await
-                .unwrap_or(Value::Nil);
-            let empty = matches!(&pending, Value::Array(a) if a.is_empty());
-            if empty {
-                let _: Result<i64, _> = redis::cmd("XGROUP")
-                    .arg("DELCONSUMER")
-                    .arg(&stream)
-                    .arg(GROUP)
-                    .arg(&consumer)
-                    .query_async(&mut c)
-                    .await;
-            } else {
+                .invoke_async(&mut c)
+                .await?;
+            if left == 0 {
                 info!(%stream, %consumer, "consumer left with pending entries; another worker claims them");
             }
         }
@@ -638,23 +655,15 @@ impl Backend for StreamBackend {
     ) -> Poll<Result<(), Self::Error>> {
         if self.closing.is_none() {
             let _ = self.stop.send(true);
-            self.rx.close();
-            let mut unrun = Vec::new();
-            let mut ids = Vec::new();
-            while let Ok(t) = self.rx.try_recv() {
-                if let Ok(t) = t
-                    && let Some(e) = t.args.entry
-                {
-                    unrun.push(e);
-                    ids.push(t.args.cashout_id);
-                }
-            }
+            // Readers still blocked in a read finish it; what they send is handed back.
+            let (_, empty) = mpsc::channel(1);
+            let rx = std::mem::replace(&mut self.rx, empty);
             self.closing = Some(Box::pin(Self::close(
                 self.queue.clone(),
                 self.consumer.clone(),
                 self.provider,
-                unrun,
-                ids,
+                std::mem::take(&mut self.readers),
+                rx,
             )));
         }
         match self.closing.as_mut() {

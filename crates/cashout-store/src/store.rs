@@ -80,11 +80,7 @@ impl std::fmt::Debug for RedisConfig {
 /// A Redis URL (or a comma-separated list of them) with any password replaced by `***`.
 pub fn redact_url(url: &str) -> String {
     if url.contains(',') {
-        return url
-            .split(',')
-            .map(redact_one)
-            .collect::<Vec<_>>()
-            .join(",");
+        return url.split(',').map(redact_one).collect::<Vec<_>>().join(",");
     }
     redact_one(url)
 }
@@ -364,27 +360,36 @@ impl Store {
     /// due (within `early`), takes its lease under `token` for `lease` and counts the
     /// delivery. Inside a [delivery scope](crate::delivery), later writes start from the
     /// record read here.
+    /// `provider` names the due zset the delivery came from (a stream's), kept in step with the
+    /// record when the delivery does nothing.
     pub async fn claim(
         &self,
         id: &CashoutId,
+        provider: Option<cashout_core::Provider>,
         token: &str,
         lease: Duration,
         early: Duration,
     ) -> Result<Claim, StoreError> {
-        self.claim_with(id, token, lease, early, true).await
+        self.claim_with(id, provider, token, lease, early, true)
+            .await
     }
 
     async fn claim_with(
         &self,
         id: &CashoutId,
+        provider: Option<cashout_core::Provider>,
         token: &str,
         lease: Duration,
         early: Duration,
         delivery: bool,
     ) -> Result<Claim, StoreError> {
         let mut c = self.conn.clone();
-        let v: Vec<redis::Value> = CLAIM
-            .key(self.keys.record(id))
+        let mut inv = CLAIM.prepare_invoke();
+        inv.key(self.keys.record(id));
+        if let Some(p) = provider {
+            inv.key(self.keys.due_of(id, p));
+        }
+        let v: Vec<redis::Value> = inv
             .arg(ms(Utc::now()))
             .arg(ms_of(early))
             .arg(token)
@@ -392,6 +397,7 @@ impl Store {
             // A delivery requires a due step and counts itself; an operator's lease does neither.
             .arg(if delivery { "1" } else { "0" })
             .arg(if delivery { "1" } else { "0" })
+            .arg(id.to_string())
             .invoke_async(&mut c)
             .await?;
         let key = self.keys.record(id);
@@ -405,27 +411,6 @@ impl Store {
         };
         Ok(match (code, v.get(1), v.get(2)) {
             (1, ..) => Claim::NotDue,
-            (2, Some(data), _) if delivery => {
-                // Look again no sooner than the holder's lease ends: a dead holder's cashout
-                // then comes back exactly when it can be taken, without a redelivery per
-                // deadline meanwhile.
-                let data: String = redis::from_redis_value_ref(data).map_err(parse_err)?;
-                let until: i64 = v
-                    .get(2)
-                    .map(redis::from_redis_value_ref)
-                    .transpose()
-                    .map_err(parse_err)?
-                    .unwrap_or(0);
-                let rec = self.decode(id, &data)?;
-                let _: i64 = redis::cmd("ZADD")
-                    .arg(self.keys.due_of(id, rec.order.provider))
-                    .arg("GT")
-                    .arg(until)
-                    .arg(id.to_string())
-                    .query_async(&mut c)
-                    .await?;
-                Claim::Busy
-            }
             (2, ..) => Claim::Busy,
             (3, Some(data), Some(n)) => {
                 let data: String = redis::from_redis_value_ref(data).map_err(parse_err)?;
@@ -445,12 +430,9 @@ impl Store {
         id: &CashoutId,
         owner: &str,
         ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        Ok(matches!(
-            self.claim_with(id, owner, ttl, Duration::ZERO, false)
-                .await?,
-            Claim::Claimed(..)
-        ))
+    ) -> Result<Claim, StoreError> {
+        self.claim_with(id, None, owner, ttl, Duration::ZERO, false)
+            .await
     }
 
     /// Gives the lease back if we still hold it.

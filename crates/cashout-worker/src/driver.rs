@@ -212,7 +212,13 @@ impl Driver {
         let token = format!("{}:{}", self.owner, rand::random::<u64>());
         let (rec, deliveries) = match self
             .store
-            .claim(&id, &token, self.config.lease(), EARLY_TOLERANCE)
+            .claim(
+                &id,
+                job.entry.as_ref().map(|e| e.provider),
+                &token,
+                self.config.lease(),
+                EARLY_TOLERANCE,
+            )
             .await?
         {
             Claim::Missing => return Ok(StepReport::Missing),

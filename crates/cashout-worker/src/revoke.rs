@@ -6,7 +6,7 @@ use crate::driver::Driver;
 use cashout_core::{Cashout, CashoutId, Event, Provider, Recipient, State};
 use cashout_providers::ProviderError;
 use cashout_providers::omt::OmtAnswer;
-use cashout_store::{Change, Modified, StoreError};
+use cashout_store::{Change, Claim, Modified, StoreError};
 
 /// Why a revoke did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -53,12 +53,14 @@ impl Driver {
 
     async fn revoke_unscoped(&self, id: &CashoutId, actor: &str) -> Result<Cashout, RevokeError> {
         let token = Self::token();
-        if !self
+        match self
             .store()
             .try_lease(id, &token, operator_lease(self.config().lease()))
             .await?
         {
-            return Err(RevokeError::InFlight);
+            Claim::Claimed(..) => {}
+            Claim::Missing => return Err(RevokeError::NotFound),
+            Claim::Busy | Claim::NotDue => return Err(RevokeError::InFlight),
         }
         let result = self.revoke_leased(id, actor).await;
         let _ = self.store().release_lease(id, &token).await;
@@ -160,12 +162,14 @@ impl Driver {
 
     async fn approve_unscoped(&self, id: &CashoutId, actor: &str) -> Result<Cashout, RevokeError> {
         let token = Self::token();
-        if !self
+        match self
             .store()
             .try_lease(id, &token, operator_lease(self.config().lease()))
             .await?
         {
-            return Err(RevokeError::InFlight);
+            Claim::Claimed(..) => {}
+            Claim::Missing => return Err(RevokeError::NotFound),
+            Claim::Busy | Claim::NotDue => return Err(RevokeError::InFlight),
         }
         let cause = format!("approved by {actor}");
         let res = self
