@@ -68,7 +68,8 @@ impl Keys {
         format!("{}:{{{p}}}", self.prefix)
     }
 
-    /// Hash with the record (`data`, `version`, `deliveries`, `due`, `lease`, `lease_until`).
+    /// The record: a string, a fixed-width header (version, due, lease, deliveries, lease token;
+    /// see `lua/record.lua`) followed by the cashout as JSON.
     pub fn record(&self, id: &CashoutId) -> String {
         format!("{}:cashout:{id}", self.tagged(self.partition(id)))
     }
