@@ -78,10 +78,7 @@ pub(crate) async fn full_view(
     store: &cashout_store::Store,
     c: &cashout_core::Cashout,
 ) -> Result<Json<CashoutView>, ApiError> {
-    let history = store
-        .history(&c.id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let history = store.history(c).await.map_err(|e| ApiError::internal(&e))?;
     Ok(Json(CashoutView::new(c, Some(history))))
 }
 

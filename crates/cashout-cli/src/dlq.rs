@@ -181,7 +181,7 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
                     c.state
                 );
             }
-            let history = store.history(&id).await?;
+            let history = store.history(&c).await?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&CashoutView::new(&c, Some(history)))?

@@ -211,7 +211,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let Some(c) = producer.store().get(&id).await? else {
                 bail!("no cashout {id}");
             };
-            let history = producer.store().history(&id).await?;
+            let history = producer.store().history(&c).await?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&CashoutView::new(&c, Some(history)))?

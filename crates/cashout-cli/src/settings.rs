@@ -133,8 +133,14 @@ impl Settings {
 
     /// Cross-field checks.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.redis.prefix.is_empty() || self.redis.prefix.contains(char::is_whitespace) {
-            bail!("redis.prefix: must be non-empty without spaces");
+        if self.redis.prefix.is_empty()
+            || self
+                .redis
+                .prefix
+                .contains(|c: char| c.is_whitespace() || c == '{' || c == '}')
+        {
+            // Braces would change the keys' Redis Cluster hash tags.
+            bail!("redis.prefix: must be non-empty, without spaces or braces");
         }
         if self.worker.concurrency == 0 {
             bail!("worker.concurrency: must be at least 1");
@@ -180,6 +186,15 @@ impl Settings {
 mod tests {
     use super::*;
     use figment::Jail;
+
+    #[test]
+    fn a_prefix_with_braces_is_refused() {
+        let mut s = Settings::default();
+        s.validate().expect("defaults are valid");
+        s.redis.prefix = "cash{out}".into();
+        let e = s.validate().expect_err("braces change the hash tags");
+        assert!(e.to_string().contains("redis.prefix"), "{e}");
+    }
 
     #[test]
     fn layers_and_nesting() {

@@ -49,10 +49,7 @@ pub async fn scope<F: Future>(entry: Option<Entry>, fut: F) -> (F::Output, Outco
             let out = fut.await;
             let outcome = DELIVERY.with(|c| {
                 let c = c.borrow();
-                Outcome {
-                    acked: c.acked,
-                    released: c.released,
-                }
+                Outcome { acked: c.acked }
             });
             (out, outcome)
         })
@@ -64,8 +61,6 @@ pub async fn scope<F: Future>(entry: Option<Entry>, fut: F) -> (F::Output, Outco
 pub struct Outcome {
     /// The stream entry was acknowledged by a write.
     pub acked: bool,
-    /// The lease was given back by a write.
-    pub released: bool,
 }
 
 fn with<R>(f: impl FnOnce(&mut Ctx) -> R) -> Option<R> {

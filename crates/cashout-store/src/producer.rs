@@ -1,7 +1,7 @@
 //! The producer library: accepts a parsed order, writes the cashout and its idempotency key in
 //! one atomic step that also puts its first delivery on the provider's stream.
 
-use crate::queue::{CashoutJob, JobQueue};
+use crate::queue::JobQueue;
 use crate::store::{Change, CreateOutcome, Modified, Store, StoreError};
 use cashout_core::{Cashout, CashoutOrder, State, TraceId};
 use chrono::Utc;
@@ -198,14 +198,5 @@ impl Producer {
             Modified::Skipped(_, v) => Ok(v),
             Modified::NotFound => Ok(Nudge::NotFound),
         }
-    }
-
-    /// Enqueues a job for `cashout` to run now (a write that makes a step due delivers it
-    /// already; this is for a look without a write).
-    pub async fn push_now(&self, cashout: &Cashout) -> Result<(), StoreError> {
-        let job = CashoutJob::for_cashout(cashout);
-        self.queue
-            .push(cashout.order.provider, job, Utc::now())
-            .await
     }
 }

@@ -186,24 +186,6 @@ pub struct WriteMode {
     pub push: bool,
 }
 
-impl WriteMode {
-    /// A write in the middle of a step (an intent): nothing delivered, the step goes on.
-    pub const INTERIM: Self = Self {
-        completes_step: false,
-        push: false,
-    };
-    /// A write that ends a step and delivers the next one.
-    pub const STEP: Self = Self {
-        completes_step: true,
-        push: true,
-    };
-    /// A write outside a delivery (API, operator, notification): delivers what is due.
-    pub const EXTERNAL: Self = Self {
-        completes_step: false,
-        push: true,
-    };
-}
-
 /// What [`Store::claim`] found.
 #[derive(Debug)]
 pub enum Claim {
@@ -471,12 +453,13 @@ impl Store {
         Ok(id.and_then(|s| CashoutId::parse(&s).ok()))
     }
 
-    /// The history, oldest first.
-    pub async fn history(&self, id: &CashoutId) -> Result<Vec<HistoryEntry>, StoreError> {
-        let key = self.keys.history(id);
+    /// The history of `cashout`, oldest first. Lines stored without a trace id get the
+    /// cashout's.
+    pub async fn history(&self, cashout: &Cashout) -> Result<Vec<HistoryEntry>, StoreError> {
+        let key = self.keys.history(&cashout.id);
         let mut c = self.conn.clone();
         let lines: Vec<String> = c.lrange(&key, 0, -1).await?;
-        let rec_trace = self.get(id).await.ok().flatten().map(|r| r.trace_id);
+        let trace = cashout.trace_id.to_string();
         lines
             .iter()
             .map(|l| {
@@ -484,10 +467,8 @@ impl Store {
                     key: key.clone(),
                     message: e.to_string(),
                 })?;
-                if e.trace_id.is_empty()
-                    && let Some(t) = &rec_trace
-                {
-                    e.trace_id = t.to_string();
+                if e.trace_id.is_empty() {
+                    e.trace_id.clone_from(&trace);
                 }
                 Ok(e)
             })
@@ -580,7 +561,7 @@ impl Store {
 
     /// Applies `f` to the freshest record and writes the result with a compare-and-set; on a
     /// conflict, re-reads and applies `f` again, so `f` must decide from the record it is given.
-    /// A write outside a delivery delivers whatever it makes due ([`WriteMode::EXTERNAL`]).
+    /// A write outside a delivery delivers whatever it makes due.
     pub async fn modify<T, F>(
         &self,
         id: &CashoutId,
