@@ -28,6 +28,9 @@ pub const TOKEN: &str = "test-token-0123456789";
 /// The operator token every test app accepts on `/v1/dlq…`.
 pub const ADMIN_TOKEN: &str = "admin-token-9876543210";
 
+/// A second producer's token (name `other`): its cashouts and keys are its own.
+pub const OTHER_TOKEN: &str = "other-token-5555555555";
+
 /// Redis for tests: `CASHOUT_REDIS__URL`, else the machine's local Redis.
 pub fn redis_url() -> String {
     std::env::var("CASHOUT_REDIS__URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -70,6 +73,10 @@ pub struct Options {
     pub redeliver_after_ms: u64,
     /// `redis.partitions`.
     pub partitions: u16,
+    /// `api.notifications`.
+    pub notify: cashout_api::NotifyConfig,
+    /// `api.operators_on_producer_routes`.
+    pub operators_on_producer_routes: bool,
 }
 
 impl Default for Options {
@@ -112,6 +119,8 @@ impl Default for Options {
             redis_url: None,
             redeliver_after_ms: 1_000,
             partitions: 1,
+            notify: cashout_api::NotifyConfig::default(),
+            operators_on_producer_routes: false,
         }
     }
 }
@@ -154,7 +163,10 @@ impl TestApp {
             .expect("redis: set CASHOUT_REDIS__URL or run a Redis on 127.0.0.1:6379");
         let store = Store::new(conn.clone(), &redis);
         let queue = JobQueue::new(&store, &redis, options.worker.queue.clone()).expect("redis url");
-        let producer = Producer::new(store, queue);
+        // Cashouts the tests enqueue through the library belong to the `tests` token, so the
+        // API shows them to it.
+        let producer = Producer::new(store, queue)
+            .named(cashout_core::ProducerName::parse("tests").expect("a valid name"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api_url = format!("http://{}", listener.local_addr().unwrap());
         let api_driver = driver_for(
@@ -166,10 +178,12 @@ impl TestApp {
         );
         let state = AppState::new(
             producer.clone(),
-            cashout_api::parse_tokens(&format!("tests:{TOKEN}")).unwrap(),
+            cashout_api::parse_tokens(&format!("tests:{TOKEN},other:{OTHER_TOKEN}")).unwrap(),
             Some(SecretString::from(options.sandbox.camoo.api_secret.clone())),
         )
         .with_admin_tokens(cashout_api::parse_tokens(&format!("ops:{ADMIN_TOKEN}")).unwrap())
+        .with_notifications(options.notify.clone())
+        .with_operators_on_producer_routes(options.operators_on_producer_routes)
         .with_driver(api_driver);
         let (api_stop, mut rx) = watch::channel(false);
         tokio::spawn(cashout_api::serve(listener, state, async move {

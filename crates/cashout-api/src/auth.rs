@@ -45,6 +45,12 @@ pub fn parse_tokens(raw: &str) -> Result<Vec<ApiToken>, String> {
         if name.is_empty() || secret.is_empty() {
             return Err(format!("token #{} has an empty name or secret", i + 1));
         }
+        if cashout_core::ProducerName::parse(name).is_err() {
+            return Err(format!(
+                "token #{}: the name must be 1 to 64 bytes without control characters",
+                i + 1
+            ));
+        }
         if secret.len() < 8 {
             return Err(format!("token '{name}' is shorter than 8 characters"));
         }

@@ -10,23 +10,54 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cashout_core::{CashoutId, CashoutOrder, TraceId};
+use cashout_core::{CashoutId, CashoutOrder, ProducerName, Provider, TraceId};
 use cashout_providers::camoo::signature;
-use cashout_store::{Enqueued, Nudge};
+use cashout_store::{Enqueued, Notice, Nudge};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tracing::{Instrument, info, warn};
 use utoipa::OpenApi;
 
-/// A producer or admin token; the name of its holder.
-pub(crate) fn require_token(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+/// Who called a producer route.
+pub(crate) struct Caller {
+    /// The token's name: the producer whose cashouts these are.
+    pub(crate) name: ProducerName,
+    /// An operator token (allowed there by `api.operators_on_producer_routes`): reads every
+    /// producer's cashouts.
+    pub(crate) operator: bool,
+}
+
+impl Caller {
+    /// Whether this caller may see `c`. Another producer's cashout is answered as unknown.
+    fn may_see(&self, c: &cashout_core::Cashout) -> bool {
+        self.operator || c.producer == self.name
+    }
+}
+
+fn caller_named(name: &str, operator: bool) -> Result<Caller, ApiError> {
+    // Token names are checked when the tokens are parsed; this cannot fail for them.
+    let name = ProducerName::parse(name).map_err(|e| ApiError::internal(&e))?;
+    Ok(Caller { name, operator })
+}
+
+/// A producer token (or, where configured, an operator token): who is calling. An operator
+/// token is 403 on producer routes unless `api.operators_on_producer_routes` is set.
+pub(crate) fn require_token(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let h = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    authenticate(&state.tokens, h)
-        .or_else(|| authenticate(&state.admin_tokens, h))
-        .map(str::to_owned)
-        .ok_or_else(ApiError::unauthorized)
+    if let Some(name) = authenticate(&state.tokens, h) {
+        return caller_named(name, false);
+    }
+    match authenticate(&state.admin_tokens, h) {
+        Some(name) if state.operators_on_producer_routes => caller_named(name, true),
+        Some(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "an operator token may not use producer routes (api.operators_on_producer_routes)",
+        )),
+        None => Err(ApiError::unauthorized()),
+    }
 }
 
 /// An admin token; a valid producer token is 403, anything else 401.
@@ -129,7 +160,7 @@ pub(crate) async fn create_cashout(
     let key = order.idempotency_key.to_string();
     let outcome = state
         .producer
-        .enqueue_traced(order, trace, traceparent)
+        .enqueue_as(&caller.name, order, trace, traceparent)
         .instrument(span.clone())
         .await
         .map_err(|e| ApiError::internal(&e))?;
@@ -139,7 +170,7 @@ pub(crate) async fn create_cashout(
     match outcome {
         Enqueued::Created(c) => {
             info!(cashout_id = %c.id, provider = %c.order.provider, trace_id = %c.trace_id,
-                caller = %caller, "cashout accepted");
+                caller = %caller.name, "cashout accepted");
             Ok((StatusCode::ACCEPTED, Json(CashoutView::new(&c, None))).into_response())
         }
         Enqueued::Existing(c) => {
@@ -172,7 +203,7 @@ pub(crate) async fn get_cashout(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<CashoutView>, ApiError> {
-    require_token(&state, &headers)?;
+    let caller = require_token(&state, &headers)?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such cashout");
     let id = CashoutId::parse(&id).map_err(|_| not_found())?;
     let store = state.producer.store();
@@ -180,12 +211,13 @@ pub(crate) async fn get_cashout(
         .get(&id)
         .await
         .map_err(|e| ApiError::internal(&e))?
+        .filter(|c| caller.may_see(c))
         .ok_or_else(not_found)?;
     full_view(state.producer.store(), &c).await
 }
 
-/// Revoke a cashout: `created` → `revoked` with no provider call; a submitted OMT cashout is
-/// revoked at OMT; anything else is refused with its reason.
+/// Revoke a cashout (an operator action: admin token): `created` → `revoked` with no provider
+/// call; a submitted OMT cashout is revoked at OMT; anything else is refused with its reason.
 #[utoipa::path(
     post, path = "/v1/cashouts/{id}/revoke",
     params(("id" = String, Path, description = "Cashout id")),
@@ -201,7 +233,7 @@ pub(crate) async fn revoke_cashout(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<CashoutView>, ApiError> {
-    let caller = require_token(&state, &headers)?;
+    let caller = require_admin(&state, &headers)?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such cashout");
     let id = CashoutId::parse(&id).map_err(|_| not_found())?;
     let Some(driver) = &state.driver else {
@@ -232,7 +264,8 @@ fn revoke_error(e: cashout_worker::RevokeError) -> ApiError {
     }
 }
 
-/// Approve an OMNO cashout with `approval: manual`: it is confirmed at OMNO right away.
+/// Approve an OMNO cashout with `approval: manual` (an operator action: admin token): it is
+/// confirmed at OMNO right away.
 #[utoipa::path(
     post, path = "/v1/cashouts/{id}/approve",
     params(("id" = String, Path, description = "Cashout id")),
@@ -247,7 +280,7 @@ pub(crate) async fn approve_cashout(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<CashoutView>, ApiError> {
-    let caller = require_token(&state, &headers)?;
+    let caller = require_admin(&state, &headers)?;
     let id = CashoutId::parse(&id)
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such cashout"))?;
     let Some(driver) = &state.driver else {
@@ -262,19 +295,69 @@ pub(crate) async fn approve_cashout(
     full_view(state.producer.store(), &c).await
 }
 
-/// OMNO's webhook (`{payoutId, orderId, status}`, unsigned). A hint only: it makes the next
-/// status read of a confirmed payout due now; its body never changes a state. Answers 200 to any
-/// well-formed body, since OMNO retries until it gets one.
+/// A short digest of a notification's content, so a repeated one is acted on once.
+fn notice_digest(provider: Provider, canonical: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("{provider}\n{canonical}").as_bytes());
+    hex::encode(&d[..8])
+}
+
+fn nudge_word(n: &Nudge) -> &'static str {
+    match n {
+        Nudge::Scheduled => "scheduled",
+        Nudge::Terminal => "final",
+        Nudge::Duplicate => "duplicate",
+        Nudge::NotFound | Nudge::Ignored(_) => "ignored",
+    }
+}
+
+/// The OMNO webhook token from `?token=` or `X-Webhook-Token`.
+fn omno_token<'a>(headers: &'a HeaderMap, params: &'a [(String, String)]) -> Option<&'a str> {
+    headers
+        .get("x-webhook-token")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            params
+                .iter()
+                .find(|(k, _)| k == "token")
+                .map(|(_, v)| v.as_str())
+        })
+}
+
+/// OMNO's webhook (`{payoutId, orderId, status}`, unsigned by OMNO). A hint only: it brings the
+/// next status read of an OMNO payout already on record forward; it never changes a state,
+/// never takes a cashout out of the dead-letter queue and never gives a cashout a reference.
+/// With `api.notifications.omno_webhook_token` set, the token is required (`?token=` or
+/// `X-Webhook-Token`). Answers 200 to any well-formed body, since OMNO retries until it gets one.
 #[utoipa::path(
     post, path = "/v1/providers/omno/webhook",
     request_body = crate::view::OmnoWebhookBody,
+    params(("token" = Option<String>, Query, description = "The configured webhook token, if any")),
     security(()),
-    responses((status = 200), (status = 400, body = ErrorBody))
+    responses(
+        (status = 200),
+        (status = 400, body = ErrorBody),
+        (status = 401, description = "A webhook token is configured and this one is missing or wrong", body = ErrorBody),
+    )
 )]
 pub(crate) async fn omno_webhook(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    use subtle::ConstantTimeEq;
+    if let Some(want) = &state.notify.omno_webhook_token {
+        let given = omno_token(&headers, &params).unwrap_or("");
+        if !bool::from(want.expose_secret().as_bytes().ct_eq(given.as_bytes())) {
+            warn!("omno webhook without the configured token refused");
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_webhook_token",
+                "webhook token is missing or wrong",
+            ));
+        }
+    }
     let bad = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -295,29 +378,41 @@ pub(crate) async fn omno_webhook(
         warn!("omno webhook for an order that is not ours");
         return Ok(Json(json!({"status": "ignored"})));
     };
-    let status = v.get("status").and_then(Value::as_str).unwrap_or("?");
-    let cause = format!("omno webhook: payout {payout_id} reported {status}");
+    // What the history line quotes is bounded and plain: OMNO's status words are short.
+    let status: String = v
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(32)
+        .collect();
+    let notice = Notice {
+        provider: Provider::Omno,
+        signed: false,
+        reference: payout_id,
+        digest: notice_digest(Provider::Omno, &format!("{payout_id}\n{status}")),
+        cause: format!("omno webhook: the payout reported {status}"),
+    };
+    let min = std::time::Duration::from_millis(state.notify.min_interval_ms);
     let outcome = state
         .producer
-        .nudge(&id, payout_id, &cause)
+        .nudge(&id, &notice, min)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     info!(cashout_id = %id, ?outcome, "omno webhook");
-    let word = match outcome {
-        Nudge::Scheduled => "scheduled",
-        Nudge::Terminal => "final",
-        Nudge::NotFound | Nudge::Ignored(_) => "ignored",
-    };
-    Ok(Json(json!({ "status": word })))
+    Ok(Json(json!({ "status": nudge_word(&outcome) })))
 }
 
-/// Camoo's signed notification. Checked in constant time; a valid one (even repeated) answers
-/// 200 and makes a status read due now. Its content never changes a state by itself.
+/// Camoo's signed notification. Checked in constant time over a strict canonical string (keys
+/// of letters, digits and `_`, each once). A valid one answers 200 and makes a status read due
+/// now, once: a repeat, or one whose `status_time` is outside `api.notifications.camoo_max_age_ms`,
+/// answers 200 and does nothing. Its content never changes a state by itself.
 #[utoipa::path(
     get, path = "/v1/providers/camoo/notify",
     security(()),
     responses(
-        (status = 200, description = "Signature valid; a status read is scheduled"),
+        (status = 200, description = "Signature valid; a status read is scheduled, unless this is a repeat or too old"),
         (status = 401, description = "Missing or wrong signature", body = ErrorBody),
     )
 )]
@@ -348,20 +443,39 @@ pub(crate) async fn camoo_notify(
         warn!("signed camoo notification for a reference that is not ours");
         return Ok(Json(json!({"status": "ignored"})));
     };
-    let status = get("status").unwrap_or("?");
-    let cause = format!("signed camoo notification: payment {payment_id} reported {status}");
+    let now = chrono::Utc::now();
+    let max_age = chrono::TimeDelta::milliseconds(
+        i64::try_from(state.notify.camoo_max_age_ms).unwrap_or(i64::MAX),
+    );
+    let fresh = get("status_time")
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .is_some_and(|t| t <= now + chrono::TimeDelta::minutes(5) && now - t <= max_age);
+    if !fresh {
+        warn!(cashout_id = %id, "signed camoo notification with a missing or stale status_time; not acted on");
+        return Ok(Json(json!({"status": "stale"})));
+    }
+    let status: String = get("status")
+        .unwrap_or("?")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(32)
+        .collect();
+    let notice = Notice {
+        provider: Provider::Camoo,
+        signed: true,
+        reference: payment_id,
+        digest: notice_digest(Provider::Camoo, &signature::canonical(&params)),
+        cause: format!("signed camoo notification: payment {payment_id} reported {status}"),
+    };
+    let min = std::time::Duration::from_millis(state.notify.min_interval_ms);
     let outcome = state
         .producer
-        .nudge(&id, payment_id, &cause)
+        .nudge(&id, &notice, min)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     info!(cashout_id = %id, ?outcome, "camoo notification");
-    let word = match outcome {
-        Nudge::Scheduled => "scheduled",
-        Nudge::Terminal => "final",
-        Nudge::NotFound | Nudge::Ignored(_) => "ignored",
-    };
-    Ok(Json(json!({ "status": word })))
+    Ok(Json(json!({ "status": nudge_word(&outcome) })))
 }
 
 /// Liveness.

@@ -12,7 +12,7 @@ mod view;
 pub use admin::parse_since;
 use auth::BearerScheme;
 pub use auth::{ApiToken, parse_tokens};
-pub use config::ApiConfig;
+pub use config::{ApiConfig, NotifyConfig};
 pub use view::CashoutView;
 
 use axum::Router;
@@ -32,6 +32,8 @@ pub struct AppState {
     admin_tokens: Arc<Vec<ApiToken>>,
     camoo_secret: Option<SecretString>,
     metrics: Option<MetricsRender>,
+    notify: Arc<NotifyConfig>,
+    operators_on_producer_routes: bool,
 }
 
 /// Renders the process's metrics in Prometheus text format.
@@ -52,7 +54,22 @@ impl AppState {
             admin_tokens: Arc::new(Vec::new()),
             camoo_secret,
             metrics: None,
+            notify: Arc::new(NotifyConfig::default()),
+            operators_on_producer_routes: false,
         }
+    }
+
+    /// How provider notifications are accepted.
+    pub fn with_notifications(mut self, notify: NotifyConfig) -> Self {
+        self.notify = Arc::new(notify);
+        self
+    }
+
+    /// Lets operator tokens use the producer routes (see
+    /// [`ApiConfig::operators_on_producer_routes`]).
+    pub fn with_operators_on_producer_routes(mut self, allowed: bool) -> Self {
+        self.operators_on_producer_routes = allowed;
+        self
     }
 
     /// Serves `GET /metrics` with this renderer.
@@ -67,7 +84,8 @@ impl AppState {
         self
     }
 
-    /// Operator tokens for the `/v1/dlq` endpoints. Producer tokens get 403 there.
+    /// Operator tokens for the `/v1/dlq` endpoints, revoke and approve. Producer tokens get 403
+    /// there.
     pub fn with_admin_tokens(mut self, tokens: Vec<ApiToken>) -> Self {
         self.admin_tokens = Arc::new(tokens);
         self

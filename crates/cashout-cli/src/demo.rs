@@ -121,6 +121,9 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     settings.redis.retention_days = 1;
     let token = format!("demo-{:032x}", rand::random::<u128>());
     settings.api.tokens = SecretString::from(format!("demo:{token}"));
+    // Approve and revoke are operator actions: the demo's operator has a token of its own.
+    let admin_token = format!("demo-ops-{:032x}", rand::random::<u128>());
+    settings.api.admin_tokens = SecretString::from(format!("demo-ops:{admin_token}"));
 
     // The sandbox.
     let mut sandbox_cfg = cashout_sandbox::SandboxConfig::default();
@@ -171,6 +174,8 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         settings.tokens()?,
         Some(settings.providers.camoo.api_secret.clone()),
     )
+    .with_admin_tokens(settings.admin_tokens()?)
+    .with_notifications(settings.api.notifications.clone())
     .with_driver(driver.clone());
     let api = tokio::spawn(cashout_api::serve(
         listener,
@@ -189,7 +194,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     println!("  sandbox  {}", sandbox.base_url());
     println!();
 
-    let result = drive(&api_url, &token, &sandbox.base_url(), &args).await;
+    let result = drive(&api_url, &token, &admin_token, &sandbox.base_url(), &args).await;
 
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), workers).await;
@@ -199,7 +204,13 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn drive(api: &str, token: &str, sandbox: &str, args: &DemoArgs) -> anyhow::Result<()> {
+async fn drive(
+    api: &str,
+    token: &str,
+    admin_token: &str,
+    sandbox: &str,
+    args: &DemoArgs,
+) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
@@ -334,7 +345,7 @@ async fn drive(api: &str, token: &str, sandbox: &str, args: &DemoArgs) -> anyhow
             if v["state"] == "submitted" && !acted.contains(&s.id) {
                 let r = http
                     .post(format!("{api}/v1/cashouts/{}/{action}", s.id))
-                    .bearer_auth(token)
+                    .bearer_auth(admin_token)
                     .send()
                     .await?;
                 println!("  operator: {action} {} → {}", s.id, r.status());

@@ -9,7 +9,7 @@ mod telemetry;
 
 use anyhow::{Context, bail};
 use cashout_api::{AppState, CashoutView};
-use cashout_core::{CashoutId, CashoutOrder};
+use cashout_core::{CashoutId, CashoutOrder, ProducerName};
 use cashout_store::Enqueued;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
@@ -68,6 +68,10 @@ enum Command {
         /// Metadata as a JSON object.
         #[arg(long)]
         metadata: Option<String>,
+        /// The producer to enqueue as: its idempotency keys, and the API token name that may
+        /// read the cashout.
+        #[arg(long, default_value = "local")]
+        producer: String,
     },
     /// Show a cashout, its state and its history.
     Status {
@@ -153,7 +157,10 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             currency,
             phone,
             metadata,
+            producer: producer_name,
         } => {
+            let producer_name = ProducerName::parse(&producer_name)
+                .map_err(|e| anyhow::anyhow!("--producer: {e}"))?;
             let metadata: Option<Value> = metadata
                 .map(|m| serde_json::from_str(&m))
                 .transpose()
@@ -169,7 +176,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                 body["metadata"] = m;
             }
             let order = CashoutOrder::parse(&body).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let producer = app::producer(&settings).await?;
+            let producer = app::producer(&settings).await?.named(producer_name);
             let (word, c) = match producer.enqueue(order, None).await? {
                 Enqueued::Created(c) => ("created", c),
                 Enqueued::Existing(c) => ("existing", c),
@@ -235,6 +242,8 @@ async fn api(settings: Settings) -> anyhow::Result<()> {
     let driver = app::driver(&settings, &producer).await?;
     let mut state = AppState::new(producer, tokens, secret)
         .with_admin_tokens(settings.admin_tokens()?)
+        .with_notifications(settings.api.notifications.clone())
+        .with_operators_on_producer_routes(settings.api.operators_on_producer_routes)
         .with_driver(driver);
     if let Some(render) = metrics::install() {
         state = state.with_metrics(render);

@@ -2,7 +2,7 @@
 //! The store writes it with a compare-and-set on `version`; jobs only carry its id.
 
 use crate::error::ParkReason;
-use crate::ids::{CashoutId, TraceId};
+use crate::ids::{CashoutId, ProducerName, TraceId};
 use crate::order::CashoutOrder;
 use crate::provider::Provider;
 use crate::state::{Decision, Event, IllegalTransition, State, transition};
@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 pub struct Cashout {
     /// Our id.
     pub id: CashoutId,
+    /// Who enqueued it; its idempotency key and its reads are scoped to this producer.
+    #[serde(default)]
+    pub producer: ProducerName,
     /// The order as accepted.
     pub order: CashoutOrder,
     /// Digest of the order without its key (see [`CashoutOrder::fingerprint`]).
@@ -82,6 +85,21 @@ pub struct Cashout {
         with = "chrono::serde::ts_milliseconds_option"
     )]
     pub confirmed_at: Option<DateTime<Utc>>,
+    /// Digests of the provider notifications already acted on (the latest
+    /// [`Cashout::MAX_NOTICES`]): a repeated one changes nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
+    /// Notifications acted on in all (each wrote at most one history line).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub notice_count: u32,
+    /// When a notification last made a step due: notifications within
+    /// `api.notify_min_interval_ms` of it are not acted on.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "chrono::serde::ts_milliseconds_option"
+    )]
+    pub nudged_at: Option<DateTime<Utc>>,
     /// Set while the cashout sits in the dead-letter queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parked: Option<Parked>,
@@ -148,13 +166,25 @@ pub struct HistoryEntry {
     pub trace_id: String,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl Cashout {
-    /// A new cashout in `created`, due now.
+    /// How many notification digests a record keeps.
+    pub const MAX_NOTICES: usize = 8;
+
+    /// Notifications that write a history line, in a cashout's life; later ones still make a
+    /// status read due but leave no line, so no caller can grow the history without bound.
+    pub const MAX_NOTICE_LINES: u32 = 20;
+
+    /// A new cashout in `created`, due now, of the [local](ProducerName::local) producer.
     pub fn new(order: CashoutOrder, trace_id: TraceId, now: DateTime<Utc>) -> Self {
         let id = CashoutId::generate();
         let external_reference = Self::reference_for(order.provider, &id);
         Self {
             id,
+            producer: ProducerName::local(),
             fingerprint: order.fingerprint(),
             order,
             state: State::Created,
@@ -173,6 +203,9 @@ impl Cashout {
             approved: false,
             confirm_intent: None,
             confirmed_at: None,
+            notices: Vec::new(),
+            notice_count: 0,
+            nudged_at: None,
             parked: None,
             last_error: None,
             trace_id,

@@ -55,6 +55,65 @@ impl From<CashoutId> for String {
     }
 }
 
+/// Who enqueued a cashout: the name of the producer token that sent it (`api.tokens`), or the
+/// name a library or CLI producer was given. Idempotency keys and reads are scoped to it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProducerName(String);
+
+impl ProducerName {
+    /// The longest name accepted.
+    pub const MAX_LEN: usize = 64;
+
+    /// 1 to 64 characters, no control characters.
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        if s.is_empty() || s.len() > Self::MAX_LEN {
+            return Err(InvalidId("producer name must be 1 to 64 bytes"));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(InvalidId(
+                "producer name must not contain control characters",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The name a producer without a token uses (the CLI's `enqueue`, the library's default).
+    pub fn local() -> Self {
+        Self("local".to_owned())
+    }
+
+    /// The name as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for ProducerName {
+    fn default() -> Self {
+        Self::local()
+    }
+}
+
+impl fmt::Display for ProducerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for ProducerName {
+    type Error = InvalidId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<ProducerName> for String {
+    fn from(p: ProducerName) -> Self {
+        p.0
+    }
+}
+
 /// A malformed identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

@@ -13,7 +13,7 @@ pub mod state;
 
 pub use cashout::{Cashout, HistoryEntry, Parked, SubmitIntent};
 pub use error::{Disposition, ParkReason};
-pub use ids::{CashoutId, IdempotencyKey, TraceId};
+pub use ids::{CashoutId, IdempotencyKey, ProducerName, TraceId};
 pub use money::{Amount, Currency};
 pub use order::{Approval, CashoutOrder, FieldError};
 pub use provider::Provider;

@@ -6,7 +6,7 @@
 //! slot. A cashout's id is drawn so that it lands in the partition of its idempotency key (see
 //! [`Keys::partition_of`]); nothing a worker needs on every step is global.
 
-use cashout_core::{CashoutId, IdempotencyKey, OmtAccountId, Provider};
+use cashout_core::{CashoutId, IdempotencyKey, OmtAccountId, ProducerName, Provider};
 
 /// Key names under a prefix.
 #[derive(Debug, Clone)]
@@ -79,10 +79,23 @@ impl Keys {
         format!("{}:history:{id}", self.tagged(self.partition(id)))
     }
 
-    /// Idempotency key → cashout id (in the partition of the key, which is the cashout's).
-    pub fn idempotency(&self, key: &IdempotencyKey) -> String {
-        let p = self.partition_of(key.as_str());
-        format!("{}:idem:{key}", self.tagged(p))
+    /// An idempotency key within its producer's key space: `<name length>.<name>:<key>`, so no
+    /// two (producer, key) pairs share a string.
+    fn scoped(producer: &ProducerName, key: &IdempotencyKey) -> String {
+        format!("{}.{producer}:{key}", producer.as_str().len())
+    }
+
+    /// The partition a producer's idempotency key (and so the cashout it creates) lands in.
+    pub fn idempotency_partition(&self, producer: &ProducerName, key: &IdempotencyKey) -> u16 {
+        self.partition_of(&Self::scoped(producer, key))
+    }
+
+    /// A producer's idempotency key → cashout id (in the partition of the key, which is the
+    /// cashout's). Producers have separate key spaces: one producer's key never finds another's
+    /// cashout.
+    pub fn idempotency(&self, producer: &ProducerName, key: &IdempotencyKey) -> String {
+        let p = self.idempotency_partition(producer, key);
+        format!("{}:idem:{}", self.tagged(p), Self::scoped(producer, key))
     }
 
     /// Sorted set of a partition's non-terminal, unparked cashouts of one provider, scored by
@@ -159,5 +172,25 @@ mod tests {
         }
         // FNV-1a of "a" is fixed: a change of hash would move every stored key.
         assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn idempotency_keys_are_per_producer_and_unambiguous() {
+        let k = Keys::new("cashout");
+        let p = |s: &str| ProducerName::parse(s).unwrap();
+        let key = |s: &str| IdempotencyKey::parse(s).unwrap();
+        assert_ne!(
+            k.idempotency(&p("alpha"), &key("k-1")),
+            k.idempotency(&p("beta"), &key("k-1"))
+        );
+        // A name ending where a key begins cannot collide with a shorter name.
+        assert_ne!(
+            k.idempotency(&p("a:b"), &key("c")),
+            k.idempotency(&p("a"), &key("b:c"))
+        );
+        assert_eq!(
+            k.idempotency(&p("alpha"), &key("k-1")),
+            "cashout:{0}:idem:5.alpha:k-1"
+        );
     }
 }

@@ -12,7 +12,7 @@ mod store;
 
 pub use conn::{RedisConn, connect};
 pub use keys::{GROUP, Keys};
-pub use producer::{Enqueued, Nudge, Producer};
+pub use producer::{Enqueued, Notice, Nudge, Producer};
 pub use queue::{AckLayer, CashoutJob, JobQueue, QueueConfig, StreamBackend};
 pub use store::{
     Change, Claim, CreateOutcome, Modified, RECORD_HEADER_LEN, RedisConfig, SaveOutcome, Store,

@@ -2,7 +2,7 @@
 
 use crate::conn::RedisConn;
 use crate::keys::{GROUP, Keys};
-use cashout_core::{Cashout, CashoutId, HistoryEntry, IdempotencyKey, OmtAccountId};
+use cashout_core::{Cashout, CashoutId, HistoryEntry, IdempotencyKey, OmtAccountId, ProducerName};
 use chrono::{DateTime, Utc};
 use redis::{AsyncCommands, Script};
 use serde::Deserialize;
@@ -265,7 +265,7 @@ impl Store {
     pub fn place(&self, cashout: &mut Cashout) {
         let want = self
             .keys
-            .partition_of(cashout.order.idempotency_key.as_str());
+            .idempotency_partition(&cashout.producer, &cashout.order.idempotency_key);
         while self.keys.partition(&cashout.id) != want {
             cashout.reassign_id(CashoutId::generate());
         }
@@ -284,7 +284,10 @@ impl Store {
         let due = cashout.next_action_at.map_or(ms(now), ms);
         let mut c = self.conn.clone();
         let (created, id): (i64, String) = CREATE
-            .key(self.keys.idempotency(&cashout.order.idempotency_key))
+            .key(
+                self.keys
+                    .idempotency(&cashout.producer, &cashout.order.idempotency_key),
+            )
             .key(self.keys.record(&cashout.id))
             .key(self.keys.history(&cashout.id))
             .key(self.keys.due_of(&cashout.id, provider))
@@ -302,7 +305,9 @@ impl Store {
             return Ok(CreateOutcome::Created);
         }
         let existing = CashoutId::parse(&id).map_err(|e| StoreError::Corrupt {
-            key: self.keys.idempotency(&cashout.order.idempotency_key),
+            key: self
+                .keys
+                .idempotency(&cashout.producer, &cashout.order.idempotency_key),
             message: e.to_string(),
         })?;
         Ok(CreateOutcome::Existing(existing))
@@ -446,10 +451,14 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// The cashout an idempotency key points to.
-    pub async fn find_by_key(&self, key: &IdempotencyKey) -> Result<Option<CashoutId>, StoreError> {
+    /// The cashout a producer's idempotency key points to.
+    pub async fn find_by_key(
+        &self,
+        producer: &ProducerName,
+        key: &IdempotencyKey,
+    ) -> Result<Option<CashoutId>, StoreError> {
         let mut c = self.conn.clone();
-        let id: Option<String> = c.get(self.keys.idempotency(key)).await?;
+        let id: Option<String> = c.get(self.keys.idempotency(producer, key)).await?;
         Ok(id.and_then(|s| CashoutId::parse(&s).ok()))
     }
 
@@ -529,7 +538,10 @@ impl Store {
             .key(self.keys.history(&next.id))
             .key(self.keys.due_of(&next.id, provider))
             .key(self.keys.parked_of(&next.id))
-            .key(self.keys.idempotency(&next.order.idempotency_key))
+            .key(
+                self.keys
+                    .idempotency(&next.producer, &next.order.idempotency_key),
+            )
             .key(stream)
             .arg(expected)
             .arg(next.version)

@@ -49,6 +49,9 @@ async fn enqueue_then_status_through_the_binary() {
         "XAF",
         "--phone",
         &p,
+        // As the API's `tests` token, so the API shows it to that token.
+        "--producer",
+        "tests",
     ];
     let (ok, v, err) = cashout(&app, &args).await;
     assert!(ok, "{err}");

@@ -1,6 +1,8 @@
 //! Camoo notification signatures: drop `sig`, sort the rest by key, join `k=v` with `&` (values
 //! percent-encoded per RFC 3986), HMAC-SHA256 keyed with the API secret, lowercase hex.
-//! Verification compares in constant time.
+//! Verification compares in constant time, and only over an unambiguous parameter list: every
+//! key made of ASCII letters, digits and `_`, each key once (a key such as `a=1&b` would
+//! otherwise sign the same string as two parameters).
 
 use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -37,8 +39,22 @@ pub fn sign(params: &[(String, String)], secret: &str) -> String {
     hex::encode(m.finalize().into_bytes())
 }
 
-/// True when `params` carry a `sig` that matches, compared in constant time.
+/// True when every key is plain (ASCII letters, digits, `_`) and appears once.
+pub fn is_strict(params: &[(String, String)]) -> bool {
+    let plain =
+        |k: &str| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    params
+        .iter()
+        .enumerate()
+        .all(|(i, (k, _))| plain(k) && !params[..i].iter().any(|(earlier, _)| earlier == k))
+}
+
+/// True when `params` carry a `sig` that matches, compared in constant time, and the
+/// parameter list is [strict](is_strict).
 pub fn verify(params: &[(String, String)], secret: &str) -> bool {
+    if !is_strict(params) {
+        return false;
+    }
     let Some(sig) = params.iter().find(|(k, _)| k == "sig").map(|(_, v)| v) else {
         return false;
     };
@@ -91,5 +107,28 @@ mod tests {
             sign(&p(&[("a", "1")]), "k"),
             "310f57de49873563b85599a4aaa688883c5c6ebc7d3925020d99379d1a4d0af8"
         );
+    }
+
+    #[test]
+    fn ambiguous_or_repeated_keys_never_verify() {
+        // `a=1&b` as a key signs the same string as `a=1` and `b=2`.
+        let honest = p(&[("a", "1"), ("b", "2")]);
+        let forged = p(&[("a=1&b", "2")]);
+        assert_eq!(canonical(&honest), canonical(&forged));
+        let sig = sign(&honest, "secret");
+        let with = |mut v: Vec<(String, String)>| {
+            v.push(("sig".into(), sig.clone()));
+            v
+        };
+        assert!(verify(&with(honest.clone()), "secret"));
+        assert!(!verify(&with(forged), "secret"));
+        // A key twice: which one a handler reads would be a guess.
+        let twice = p(&[("a", "1"), ("b", "2"), ("b", "3")]);
+        let sig2 = sign(&twice, "secret");
+        let mut twice = twice;
+        twice.push(("sig".into(), sig2));
+        assert!(!verify(&twice, "secret"));
+        assert!(!is_strict(&p(&[("", "x")])));
+        assert!(is_strict(&p(&[("status_time", "x"), ("trx", "y")])));
     }
 }
