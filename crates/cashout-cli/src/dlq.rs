@@ -79,6 +79,24 @@ pub enum DlqCommand {
         #[arg(long)]
         operator: Option<String>,
     },
+    /// List OMT attempts that were sent and never answered (a timeout, a reset, a worker
+    /// killed mid-call), per account: the lockout guard counts them until an operator has
+    /// checked with OMT and cleared them.
+    OmtReservations,
+    /// Clear one unresolved OMT attempt (from `omt-reservations`) after checking with OMT that
+    /// it was not counted. Logged with the operator and note.
+    OmtClearReservation {
+        /// The OMT account id.
+        account_id: i64,
+        /// The reservation's token.
+        token: String,
+        /// What was checked, with whom (required).
+        #[arg(long)]
+        note: String,
+        /// Who does it (default cli:$USER).
+        #[arg(long)]
+        operator: Option<String>,
+    },
     /// Remove from the queue and mark the cashout failed.
     Discard {
         /// Cashout id.
@@ -260,6 +278,50 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
             println!(
                 "omt account {account}: {before} counted failed attempts reset by {actor} ({note})"
             );
+            Ok(())
+        }
+        DlqCommand::OmtReservations => {
+            let unresolved = store.omt_unresolved().await?;
+            if unresolved.is_empty() {
+                println!("no unresolved omt attempts");
+            }
+            for g in unresolved {
+                println!(
+                    "omt account {}: {} answered as failed, {} unresolved",
+                    g.account_id,
+                    g.failures,
+                    g.reservations.len()
+                );
+                for r in g.reservations {
+                    println!(
+                        "  {}  {}  cashout {}  sent {}",
+                        r.token,
+                        r.call,
+                        r.cashout_id,
+                        r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    );
+                }
+            }
+            Ok(())
+        }
+        DlqCommand::OmtClearReservation {
+            account_id,
+            token,
+            note,
+            operator: o,
+        } => {
+            if note.trim().is_empty() {
+                bail!("--note is required: say what was checked with OMT");
+            }
+            let account =
+                cashout_core::OmtAccountId::new(account_id).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !store.omt_clear_reservation(account, &token).await? {
+                bail!("omt account {account} has no reservation {token}");
+            }
+            let actor = operator(o);
+            tracing::warn!(%account, token = %token, operator = %actor, note = %note,
+                "omt reservation cleared");
+            println!("omt account {account}: reservation {token} cleared by {actor} ({note})");
             Ok(())
         }
         DlqCommand::Discard {

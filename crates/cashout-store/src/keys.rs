@@ -130,19 +130,37 @@ impl Keys {
         self.stream(provider, self.partition(id))
     }
 
-    /// Failed attempts OMT counted for an account (the lockout guard).
-    pub fn omt_failures(&self, account: OmtAccountId) -> String {
-        format!("{}:omt:failures:{account}", self.prefix)
+    /// One OMT account's keys share the hash tag `{omt-<account>}`, so the guard's scripts
+    /// touch one slot.
+    fn omt(&self, account: OmtAccountId, what: &str) -> String {
+        format!("{}:omt:{{omt-{account}}}:{what}", self.prefix)
     }
 
-    /// Set while OMT reports the account locked.
+    /// Failed attempts OMT counted for an account (as far as we know).
+    pub fn omt_failures(&self, account: OmtAccountId) -> String {
+        self.omt(account, "failures")
+    }
+
+    /// Hash of an account's reserved attempts: token → `phase|at_ms|cashout|call`, phase `r`
+    /// (reserved, not sent yet) or `s` (sent, no answer recorded yet).
+    pub fn omt_reservations(&self, account: OmtAccountId) -> String {
+        self.omt(account, "reservations")
+    }
+
+    /// Set of accounts that may have sent reservations without a recorded answer (pruned when
+    /// listed).
+    pub fn omt_unresolved(&self) -> String {
+        format!("{}:omt:unresolved", self.prefix)
+    }
+
+    /// Marks an OMT account locked (OMT said so), with OMT's reason.
     pub fn omt_locked(&self, account: OmtAccountId) -> String {
-        format!("{}:omt:locked:{account}", self.prefix)
+        self.omt(account, "locked")
     }
 
     /// Serialises the cashouts of one OMT account.
     pub fn omt_lease(&self, account: OmtAccountId) -> String {
-        format!("{}:omt:lease:{account}", self.prefix)
+        self.omt(account, "lease")
     }
 }
 

@@ -6,12 +6,14 @@ pub mod conn;
 pub mod delivery;
 pub mod dlq;
 mod keys;
+mod omt;
 pub mod producer;
 pub mod queue;
 mod store;
 
 pub use conn::{RedisConn, connect};
 pub use keys::{GROUP, Keys};
+pub use omt::{OmtGuard, OmtReservation};
 pub use producer::{Enqueued, Notice, Nudge, Producer};
 pub use queue::{AckLayer, CashoutJob, JobQueue, QueueConfig, StreamBackend};
 pub use store::{

@@ -2,7 +2,7 @@
 
 use crate::conn::RedisConn;
 use crate::keys::{GROUP, Keys};
-use cashout_core::{Cashout, CashoutId, HistoryEntry, IdempotencyKey, OmtAccountId, ProducerName};
+use cashout_core::{Cashout, CashoutId, HistoryEntry, IdempotencyKey, ProducerName};
 use chrono::{DateTime, Utc};
 use redis::{AsyncCommands, Script};
 use serde::Deserialize;
@@ -22,23 +22,6 @@ static RENEW: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lu
 
 /// Length of the record's fixed header (see `lua/record.lua`); the JSON follows it.
 pub const RECORD_HEADER_LEN: usize = 87;
-static UNLOCK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/unlock.lua")));
-/// Counts a possible failed attempt unless `max` are counted already (-1).
-static OMT_RESERVE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "local n = tonumber(redis.call('GET', KEYS[1]) or '0') \
-         if n >= tonumber(ARGV[1]) then return -1 end \
-         return redis.call('INCR', KEYS[1])",
-    )
-});
-/// Gives back a reserved attempt, never below zero.
-static OMT_RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        "if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then \
-           return redis.call('DECR', KEYS[1]) end return 0",
-    )
-});
-
 /// How to reach Redis. Its `Debug` hides a password in the URL.
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -624,106 +607,6 @@ impl Store {
             }
         }
         Err(StoreError::Contention)
-    }
-
-    /// Failed attempts recorded for an OMT account.
-    pub async fn omt_failures(&self, account: OmtAccountId) -> Result<u32, StoreError> {
-        let mut c = self.conn.clone();
-        let n: Option<u32> = c.get(self.keys.omt_failures(account)).await?;
-        Ok(n.unwrap_or(0))
-    }
-
-    /// Reserves one possible failed attempt before an OMT call that could fail: counts it now,
-    /// so a worker that dies during the call leaves it counted. Refuses (returns `None`) when
-    /// `max` are already counted. Give it back with [`Store::omt_release_attempt`] when OMT
-    /// answered with something it does not count.
-    pub async fn omt_reserve_attempt(
-        &self,
-        account: OmtAccountId,
-        max: u32,
-    ) -> Result<Option<u32>, StoreError> {
-        let mut c = self.conn.clone();
-        let n: i64 = OMT_RESERVE
-            .key(self.keys.omt_failures(account))
-            .arg(max)
-            .invoke_async(&mut c)
-            .await?;
-        Ok(u32::try_from(n).ok())
-    }
-
-    /// Gives back an attempt reserved with [`Store::omt_reserve_attempt`].
-    pub async fn omt_release_attempt(&self, account: OmtAccountId) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
-        let _: i64 = OMT_RELEASE
-            .key(self.keys.omt_failures(account))
-            .invoke_async(&mut c)
-            .await?;
-        Ok(())
-    }
-
-    /// A success: OMT's counter is back at zero, so is ours.
-    pub async fn omt_reset_failures(&self, account: OmtAccountId) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
-        let _: i64 = c.del(self.keys.omt_failures(account)).await?;
-        Ok(())
-    }
-
-    /// Marks an OMT account locked (OMT said so) for `ttl`, with OMT's reason.
-    pub async fn omt_mark_locked(
-        &self,
-        account: OmtAccountId,
-        reason: &str,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
-        let _: () = redis::cmd("SET")
-            .arg(self.keys.omt_locked(account))
-            .arg(reason)
-            .arg("PX")
-            .arg(ms_of(ttl).max(1))
-            .query_async(&mut c)
-            .await?;
-        Ok(())
-    }
-
-    /// Why an OMT account is marked locked, if it is.
-    pub async fn omt_locked(&self, account: OmtAccountId) -> Result<Option<String>, StoreError> {
-        let mut c = self.conn.clone();
-        Ok(c.get(self.keys.omt_locked(account)).await?)
-    }
-
-    /// Takes the lease that serialises one OMT account's cashouts.
-    pub async fn try_omt_lease(
-        &self,
-        account: OmtAccountId,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        let mut c = self.conn.clone();
-        let res: Option<String> = redis::cmd("SET")
-            .arg(self.keys.omt_lease(account))
-            .arg(owner)
-            .arg("NX")
-            .arg("PX")
-            .arg(ms_of(ttl).max(1))
-            .query_async(&mut c)
-            .await?;
-        Ok(res.is_some())
-    }
-
-    /// Gives the account lease back.
-    pub async fn release_omt_lease(
-        &self,
-        account: OmtAccountId,
-        owner: &str,
-    ) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
-        let _: i64 = UNLOCK
-            .key(self.keys.omt_lease(account))
-            .arg(owner)
-            .invoke_async(&mut c)
-            .await?;
-        Ok(())
     }
 
     /// Parked ids with their parking time (ms), from `min_ms` on, in order over all

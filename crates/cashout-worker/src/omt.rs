@@ -4,8 +4,13 @@
 //! - cashouts of one account are serialised by an account lease;
 //! - before every call OMT could count as a failure (GETCTI, PAYCTI) one attempt is *reserved*
 //!   in Redis, and refused when `providers.omt.max_failed_attempts` (3) are counted: the cashout
-//!   is parked `omt_lockout_guard`, no call made. A reservation is given back only when OMT
-//!   answered something it does not count, so a worker killed mid-call leaves it counted;
+//!   is parked `omt_lockout_guard`, no call made. Each reservation names its cashout and call
+//!   and is marked *sent* just before its request leaves. OMT's answer settles it (counted or
+//!   not); one never marked sent lapses after a lease (it provably never reached OMT); a sent
+//!   one without an answer (timeout, reset, a worker killed mid-call) stays counted and is
+//!   listed for an operator (`cashout dlq omt-reservations`). A success resets the account;
+//! - the account lease is as short as a cashout's lease and renewed while OMT is called, so a
+//!   killed worker's account is free again within one lease;
 //! - a lock reported by OMT marks the account locked for `lock_ttl_secs`: its other cashouts
 //!   fail at once without a call; a success resets the count;
 //! - GETCTI's answer is compared with the order (amount, currency, name) before PAYCTI; a
@@ -82,8 +87,9 @@ impl Driver {
                 .await;
         }
         let token = Self::token();
-        // Not renewed: it must outlast GETCTI and PAYCTI at their longest.
-        let ttl = (self.config().lease() * 2).max(setup.config.timeouts.longest() * 3);
+        // As short as the cashout's lease and renewed every third of it while OMT is called,
+        // so a dead holder's account is free again soon.
+        let ttl = self.config().lease();
         if !self.store().try_omt_lease(account, &token, ttl).await? {
             // Another cashout of this account is with OMT: look again shortly. Waiting is a
             // step of its own (it resets the delivery count): it is not a crash loop.
@@ -104,37 +110,96 @@ impl Driver {
                 Modified::Skipped(..) | Modified::NotFound => StepReport::Conflict,
             });
         }
-        let result = self.omt_under_lease(&setup, rec, recipient).await;
+        let work = self.omt_under_lease(&setup, rec, recipient);
+        tokio::pin!(work);
+        let result = loop {
+            tokio::select! {
+                r = &mut work => break r,
+                () = tokio::time::sleep(ttl / 3) => {
+                    match self.store().renew_omt_lease(account, &token, ttl).await {
+                        Ok(true) => {}
+                        Ok(false) => warn!(%account, "the omt account lease was lost during the step"),
+                        Err(e) => warn!(error = %e, %account, "could not renew the omt account lease"),
+                    }
+                }
+            }
+        };
         if let Err(e) = self.store().release_omt_lease(account, &token).await {
             warn!(error = %e, "could not release the omt account lease; it expires by itself");
         }
         result
     }
 
-    /// Reserves an attempt or parks the cashout with the guard's reason.
+    /// Reserves an attempt for `call` (its token), or parks the cashout with the guard's
+    /// reason.
     async fn omt_reserve(
         &self,
         setup: &OmtSetup,
         rec: &Cashout,
         account: OmtAccountId,
-    ) -> Result<Option<StepReport>, StoreError> {
+        call: &str,
+    ) -> Result<Result<String, StepReport>, StoreError> {
         let max = setup.config.max_failed_attempts;
+        let token = Self::token();
+        // The holder marks it sent within moments; one still unsent after a lease never left.
+        let unsent_expiry = self.config().lease().max(Duration::from_secs(2));
         if self
             .store()
-            .omt_reserve_attempt(account, max)
+            .omt_reserve_attempt(
+                account,
+                max,
+                &token,
+                &rec.id.to_string(),
+                call,
+                unsent_expiry,
+            )
             .await?
             .is_some()
         {
-            return Ok(None);
+            return Ok(Ok(token));
         }
         warn!(%account, "omt lockout guard refused a call");
+        let guard = self.store().omt_guard(account).await?;
+        let unresolved: Vec<String> = guard
+            .reservations
+            .iter()
+            .filter(|r| r.sent)
+            .map(|r| format!("{} of cashout {}", r.call, r.cashout_id))
+            .collect();
         let detail = format!(
-            "{max} failed attempts are counted for omt account {account}; one more could lock \
-             the customer out (OMT locks at 4): no call made"
+            "{max} failed attempts are counted for omt account {account} ({} answered as \
+             failed; unresolved: {}); one more could lock the customer out (OMT locks at 4): \
+             no call made",
+            guard.failures,
+            if unresolved.is_empty() {
+                "none".to_owned()
+            } else {
+                unresolved.join(", ")
+            }
         );
         self.park(&rec.id, ParkReason::OmtLockoutGuard, detail)
             .await
-            .map(Some)
+            .map(Err)
+    }
+
+    /// The next delivery tries again (a reservation lapsed before its request left).
+    async fn again_soon(&self, id: &cashout_core::CashoutId) -> Result<StepReport, StoreError> {
+        let res = self
+            .update(id, true, true, |r, now| {
+                r.next_action_at = Some(now + ACCOUNT_BUSY_RETRY);
+                Change::Write {
+                    entries: Vec::new(),
+                    value: (),
+                }
+            })
+            .await?;
+        Ok(match res {
+            Modified::Written(r, ..) => StepReport::Progressed {
+                state: r.state,
+                parked: None,
+            },
+            Modified::Skipped(..) | Modified::NotFound => StepReport::Conflict,
+        })
     }
 
     async fn omt_under_lease(
@@ -152,21 +217,26 @@ impl Driver {
                     .park(&rec.id, ParkReason::ProviderContract, detail)
                     .await;
             };
-            if let Some(parked) = self.omt_reserve(setup, &rec, account).await? {
-                return Ok(parked);
+            let reservation = match self.omt_reserve(setup, &rec, account, "GETCTI").await? {
+                Ok(t) => t,
+                Err(parked) => return Ok(parked),
+            };
+            if !self.store().omt_mark_sent(account, &reservation).await? {
+                warn!(%account, "the GETCTI reservation lapsed before it was sent; not sent");
+                return self.again_soon(&rec.id).await;
             }
             match setup.client.get_cti(account, &otp).await {
                 Err(e) => {
-                    self.release_if_not_counted(account, &e).await;
+                    self.settle_if_not_counted(account, &reservation, &e).await;
                     return self.after_error(&rec, e, Operation::Read, None, None).await;
                 }
                 Ok(OmtAnswer::Failed(f)) => {
                     return self
-                        .omt_failed(setup, &rec, account, f, "GETCTI", None)
+                        .omt_failed(setup, &rec, account, f, "GETCTI", reservation)
                         .await;
                 }
                 Ok(OmtAnswer::Ok(details)) => {
-                    self.release_best_effort(account).await;
+                    self.settle_best_effort(account, &reservation, false).await;
                     let differ = mismatches(&rec, &recipient, &details);
                     if !differ.is_empty() {
                         let cause = format!(
@@ -188,12 +258,13 @@ impl Driver {
                 }
             }
         }
-        // Reserve PAYCTI's attempt before the intent says it is being sent.
-        if let Some(parked) = self.omt_reserve(setup, &rec, account).await? {
-            return Ok(parked);
-        }
+        // Reserve PAYCTI's attempt before the intent says it is being sent; the intent carries
+        // the reservation's token.
+        let token = match self.omt_reserve(setup, &rec, account, "PAYCTI").await? {
+            Ok(t) => t,
+            Err(parked) => return Ok(parked),
+        };
         // The intent, and `submitted`, before PAYCTI leaves.
-        let token = Self::token();
         let lease = self.config().lease();
         let res = self
             .update(&rec.id, false, false, |r, now| {
@@ -231,7 +302,7 @@ impl Driver {
             Ok(Modified::Written(rec, _, ())) => rec,
             other => {
                 // Nothing was sent: give the reservation back.
-                self.release_best_effort(account).await;
+                self.settle_best_effort(account, &token, false).await;
                 return match other {
                     Err(e) => Err(e),
                     Ok(_) => Ok(StepReport::Conflict),
@@ -240,7 +311,7 @@ impl Driver {
         };
         let unit = 10_i64.pow(rec.order.currency.exponent());
         let Some(currency) = omt_currency(rec.order.currency) else {
-            self.release_best_effort(account).await;
+            self.settle_best_effort(account, &token, false).await;
             let detail = "omt pays LBP or USD only".to_owned();
             return self
                 .park(&rec.id, ParkReason::ProviderContract, detail)
@@ -256,6 +327,24 @@ impl Driver {
                 .unwrap_or_else(|| recipient.customer_name.clone()),
             receipt_number: rec.external_reference.clone(),
         };
+        if !self.store().omt_mark_sent(account, &token).await? {
+            // The reservation lapsed (a long stall since it was taken): PAYCTI must not leave
+            // uncounted. It has not left, so the intent is withdrawn and the next delivery
+            // reserves and sends again.
+            warn!(%account, "the PAYCTI reservation lapsed before it was sent; not sent");
+            let cause = "PAYCTI not sent: its lockout-guard reservation lapsed first; trying again"
+                .to_owned();
+            return self
+                .update_step(&rec.id, move |r, now| {
+                    if r.submit_intent.as_ref().is_none_or(|i| i.token != token) {
+                        return None;
+                    }
+                    r.submit_intent = None;
+                    r.next_action_at = Some(now + ACCOUNT_BUSY_RETRY);
+                    Some(vec![r.entry(now, "note", None, None, cause.clone())])
+                })
+                .await;
+        }
         match setup.client.pay_cti(&req).await {
             Ok(OmtAnswer::Ok(())) => {
                 info!(receipt = %req.receipt_number, "omt paid the cashout");
@@ -312,20 +401,21 @@ impl Driver {
                 .await
             }
             Ok(OmtAnswer::Failed(f)) => {
-                self.omt_failed(setup, &rec, account, f, "PAYCTI", Some(token))
+                self.omt_failed(setup, &rec, account, f, "PAYCTI", token)
                     .await
             }
             Err(e) => {
-                self.release_if_not_counted(account, &e).await;
+                self.settle_if_not_counted(account, &token, &e).await;
                 self.after_error(&rec, e, Operation::CreatePayout, Some(&token), None)
                     .await
             }
         }
     }
 
-    /// Gives the reservation back when the error shows OMT never handled the request: the
-    /// connection never opened, or a gateway refused it (401/403/429, a 4xx without OMT's body).
-    async fn release_if_not_counted(&self, account: OmtAccountId, e: &ProviderError) {
+    /// Settles the reservation as not counted when the error shows OMT never handled the
+    /// request: the connection never opened, or a gateway refused it (401/403/429, a 4xx
+    /// without OMT's body). Otherwise it stays, sent and unresolved: OMT may have counted it.
+    async fn settle_if_not_counted(&self, account: OmtAccountId, token: &str, e: &ProviderError) {
         let not_counted = match e {
             ProviderError::Connect(_) => true,
             ProviderError::Http { status, .. } => (400..500).contains(status) && *status != 408,
@@ -334,13 +424,16 @@ impl Driver {
             }
         };
         if not_counted {
-            self.release_best_effort(account).await;
+            self.settle_best_effort(account, token, false).await;
+        } else {
+            warn!(%account, "an omt call without an answer: its attempt stays counted until \
+                an operator clears it (cashout dlq omt-reservations)");
         }
     }
 
-    async fn release_best_effort(&self, account: OmtAccountId) {
-        if let Err(e) = self.store().omt_release_attempt(account).await {
-            warn!(error = %e, %account, "could not give an omt attempt back; it stays counted");
+    async fn settle_best_effort(&self, account: OmtAccountId, token: &str, counted: bool) {
+        if let Err(e) = self.store().omt_settle(account, token, counted).await {
+            warn!(error = %e, %account, "could not settle an omt attempt; it stays counted");
         }
     }
 
@@ -352,8 +445,10 @@ impl Driver {
         account: OmtAccountId,
         failure: OmtFailure,
         call: &'static str,
-        intent: Option<String>,
+        reservation: String,
     ) -> Result<StepReport, StoreError> {
+        // PAYCTI's intent carries its reservation's token: an answer must belong to it.
+        let intent = (call == "PAYCTI").then(|| reservation.clone());
         let counted = failure.counts_as_failed_attempt();
         let cause = format!(
             "omt {call}: {failure}{}",
@@ -383,9 +478,8 @@ impl Driver {
                 Some(apply(r, refusal(r.state), cause.clone(), now))
             })
             .await;
-        if !counted {
-            self.release_best_effort(account).await;
-        }
+        self.settle_best_effort(account, &reservation, counted)
+            .await;
         if failure.is_lock() {
             warn!(%account, %failure, "omt reports the account locked");
             let ttl = Duration::from_secs(setup.config.lock_ttl_secs);

@@ -486,3 +486,166 @@ async fn a_server_error_after_paycti_is_unknown_never_failed() {
     assert_eq!(app.omt_calls(1012).await["paycti"], 1);
     app.shutdown().await;
 }
+
+/// The guard's reservations have identities: one never marked sent lapses (it provably never
+/// reached OMT), a sent one without an answer stays counted and is listed until an operator
+/// clears it, a counted answer becomes a failure, a success resets the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reservations_lapse_unsent_and_stay_listed_when_sent() {
+    let app = TestApp::spawn(Options::default()).await;
+    let store = app.producer.store();
+    let account = cashout_core::OmtAccountId::new(4242).unwrap();
+    let short = Duration::from_millis(300);
+    // Three reserved, never sent: the fourth is refused, until they lapse.
+    for i in 0..3 {
+        let t = format!("unsent-{i}");
+        assert!(
+            store
+                .omt_reserve_attempt(account, 3, &t, "c-1", "GETCTI", short)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    assert_eq!(
+        store
+            .omt_reserve_attempt(account, 3, "x", "c-1", "GETCTI", short)
+            .await
+            .unwrap(),
+        None
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // They lapsed; three sent ones now, which never lapse.
+    for i in 0..3 {
+        let t = format!("sent-{i}");
+        assert!(
+            store
+                .omt_reserve_attempt(account, 3, &t, &format!("c-{i}"), "PAYCTI", short)
+                .await
+                .unwrap()
+                .is_some(),
+            "unsent reservations lapsed"
+        );
+        assert!(store.omt_mark_sent(account, &t).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        store
+            .omt_reserve_attempt(account, 3, "y", "c-9", "GETCTI", short)
+            .await
+            .unwrap(),
+        None,
+        "sent reservations keep counting"
+    );
+    // A lapsed reservation cannot be marked sent: its request must not leave.
+    assert!(!store.omt_mark_sent(account, "unsent-0").await.unwrap());
+    // Listed for the operator, with their cashouts and calls.
+    let unresolved = store.omt_unresolved().await.unwrap();
+    assert_eq!(unresolved.len(), 1);
+    assert_eq!(unresolved[0].account_id, 4242);
+    let cashouts: Vec<&str> = unresolved[0]
+        .reservations
+        .iter()
+        .map(|r| r.cashout_id.as_str())
+        .collect();
+    assert_eq!(cashouts, ["c-0", "c-1", "c-2"]);
+    assert!(
+        unresolved[0]
+            .reservations
+            .iter()
+            .all(|r| r.sent && r.call == "PAYCTI")
+    );
+    // Cleared one: room for one more. A counted answer turns it into a failure.
+    assert!(
+        store
+            .omt_clear_reservation(account, "sent-0")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .omt_clear_reservation(account, "sent-0")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .omt_reserve_attempt(account, 3, "z", "c-3", "GETCTI", short)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store.omt_settle(account, "z", true).await.unwrap();
+    let g = store.omt_guard(account).await.unwrap();
+    assert_eq!((g.failures, g.reservations.len()), (1, 2));
+    assert_eq!(store.omt_failures(account).await.unwrap(), 3);
+    // A success: nothing counted, nothing listed.
+    store.omt_reset_failures(account).await.unwrap();
+    assert_eq!(store.omt_failures(account).await.unwrap(), 0);
+    assert!(store.omt_unresolved().await.unwrap().is_empty());
+    app.shutdown().await;
+}
+
+/// A worker killed while GETCTI is with OMT: its attempt stays counted and listed (OMT may have
+/// counted it), its account lease lapses within one lease instead of outliving the call
+/// timeouts, and the right-OTP cashout is then paid by another worker, which clears the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_inside_getcti_leaves_one_listed_attempt_and_frees_the_account() {
+    let mut opts = Options::default();
+    opts.camoo_timeout_ms = 10_000;
+    let mut app = TestApp::spawn(opts).await;
+    app.omt_seed(1077, OTP, 500, 1).await;
+    app.fault_for(
+        "omt",
+        "getcti",
+        1,
+        json!({"kind": "delay", "delay_ms": 6000, "phase": "before"}),
+    )
+    .await;
+    let mut a = app.spawn_worker_process();
+    let id = post(
+        &app,
+        &TestApp::omt_order("omt-killed", 1077, OTP, 50_000, "USD"),
+    )
+    .await;
+    let store = app.producer.store().clone();
+    let account = cashout_core::OmtAccountId::new(1077).unwrap();
+    cashout_tests::eventually(Duration::from_secs(20), "GETCTI to be sent", || {
+        let store = store.clone();
+        async move {
+            let g = store.omt_guard(account).await.unwrap();
+            g.reservations.iter().any(|r| r.sent).then_some(())
+        }
+    })
+    .await;
+    a.start_kill().unwrap();
+    let _ = a.wait().await;
+    // The dead holder's account lease: no longer than one lease from its last renewal.
+    let mut c = store.connection();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(store.keys().omt_lease(account))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(
+        pttl <= i64::try_from(app.options.worker.lease_ms).unwrap(),
+        "the account lease outlives a lease: {pttl} ms"
+    );
+    let unresolved = store.omt_unresolved().await.unwrap();
+    assert_eq!(unresolved.len(), 1, "{unresolved:?}");
+    assert_eq!(unresolved[0].reservations[0].cashout_id, id);
+    assert_eq!(unresolved[0].reservations[0].call, "GETCTI");
+
+    app.start_worker();
+    let v = app
+        .wait_for_cashout(&id, Duration::from_secs(40), |v| v["state"] == "confirmed")
+        .await;
+    assert!(v["parked"].is_null(), "{v:#}");
+    let receipt = v["external_reference"].as_str().unwrap();
+    assert_eq!(app.payouts(Some(receipt)).await.len(), 1);
+    assert!(
+        store.omt_unresolved().await.unwrap().is_empty(),
+        "the success cleared the account"
+    );
+    app.shutdown().await;
+}
