@@ -591,9 +591,11 @@ async fn reservations_lapse_unsent_and_stay_listed_when_sent() {
 /// timeouts, and the right-OTP cashout is then paid by another worker, which clears the account.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_inside_getcti_leaves_one_listed_attempt_and_frees_the_account() {
-    let mut opts = Options::default();
-    opts.camoo_timeout_ms = 10_000;
-    let mut app = TestApp::spawn(opts).await;
+    let mut app = TestApp::spawn(Options {
+        camoo_timeout_ms: 10_000,
+        ..Options::default()
+    })
+    .await;
     app.omt_seed(1077, OTP, 500, 1).await;
     app.fault_for(
         "omt",
