@@ -97,6 +97,7 @@ impl Default for Options {
                 factor: 2.0,
                 max_delay_ms: 1_000,
                 max_attempts: 4,
+                ..RetryPolicy::default()
             },
             worker: WorkerConfig {
                 concurrency: 16,

@@ -156,6 +156,15 @@ impl Settings {
         if self.providers.omt.max_failed_attempts > 3 {
             bail!("providers.omt.max_failed_attempts: must be at most 3 (OMT locks at the 4th)");
         }
+        for (name, retry) in [
+            ("camoo", &self.providers.camoo.retry),
+            ("omt", &self.providers.omt.retry),
+            ("omno", &self.providers.omno.retry),
+        ] {
+            retry
+                .check()
+                .map_err(|e| anyhow::anyhow!("providers.{name}.retry.{e}"))?;
+        }
         let tokens = self.tokens().context("api.tokens")?;
         let admin = self.admin_tokens().context("api.admin_tokens")?;
         if let Some(t) = admin

@@ -44,7 +44,28 @@ pub enum ProviderError {
 impl ProviderError {
     /// What the error allows, for this kind of call.
     pub fn disposition(&self, op: Operation) -> Disposition {
+        self.disposition_with(op, &crate::policy::DEFAULT_REFUSED_STATUSES)
+    }
+
+    /// [`ProviderError::disposition`] where `refused` lists the HTTP statuses by which this
+    /// provider refuses a payout-creating call before processing it (its
+    /// `retry.refused_statuses`): those are retried, with `Retry-After`, never held in doubt.
+    pub fn disposition_with(&self, op: Operation, refused: &[u16]) -> Disposition {
         use Operation::{CreatePayout, Read};
+        if let (
+            ProviderError::Http {
+                status,
+                retry_after,
+                ..
+            },
+            CreatePayout,
+        ) = (self, op)
+            && refused.contains(status)
+        {
+            return Disposition::Retryable {
+                retry_after: *retry_after,
+            };
+        }
         match (self, op) {
             (ProviderError::Connect(_), _) => Disposition::Retryable { retry_after: None },
             (ProviderError::Timeout | ProviderError::Transport(_), CreatePayout) => {
@@ -166,8 +187,19 @@ mod tests {
             ProviderError::Transport("reset".into()).disposition(op),
             Disposition::OutcomeUnknown
         );
-        assert_eq!(http(500).disposition(op), Disposition::OutcomeUnknown);
-        assert_eq!(http(503).disposition(op), Disposition::OutcomeUnknown);
+        for status in [500, 502, 504] {
+            assert_eq!(http(status).disposition(op), Disposition::OutcomeUnknown);
+        }
+        // 503 is a refusal before processing by default, and in doubt when a provider's
+        // configuration says otherwise.
+        assert_eq!(
+            http(503).disposition(op),
+            Disposition::Retryable { retry_after: None }
+        );
+        assert_eq!(
+            http(503).disposition_with(op, &[429]),
+            Disposition::OutcomeUnknown
+        );
         assert_eq!(
             ProviderError::Decode("x".into()).disposition(op),
             Disposition::OutcomeUnknown
@@ -222,6 +254,46 @@ mod tests {
                 .disposition(op),
                 Disposition::Retryable { retry_after: ra }
             );
+        }
+    }
+
+    #[test]
+    fn refused_statuses_are_retried_with_retry_after() {
+        let op = Operation::CreatePayout;
+        let e = ProviderError::Http {
+            status: 503,
+            message: String::new(),
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        assert_eq!(
+            e.disposition(op),
+            Disposition::Retryable {
+                retry_after: Some(Duration::from_secs(7))
+            }
+        );
+        // A configured 4xx refusal too; a read is unaffected by the set.
+        assert_eq!(
+            http(425).disposition_with(op, &[425]),
+            Disposition::Retryable { retry_after: None }
+        );
+        assert_eq!(
+            http(404).disposition_with(Operation::Read, &[404]),
+            Disposition::NeedsOperator(ParkReason::ProviderContract)
+        );
+    }
+
+    #[test]
+    fn only_statuses_that_prove_nothing_was_done_may_be_configured() {
+        use crate::RetryPolicy;
+        let with = |s: Vec<u16>| RetryPolicy {
+            refused_statuses: s,
+            ..RetryPolicy::default()
+        };
+        assert!(RetryPolicy::default().check().is_ok());
+        assert!(with(vec![429, 503, 425]).check().is_ok());
+        for bad in [500, 502, 504, 408, 409, 200, 302] {
+            let e = with(vec![bad]).check().unwrap_err();
+            assert!(e.contains(&bad.to_string()), "{e}");
         }
     }
 }

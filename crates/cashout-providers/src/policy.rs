@@ -51,7 +51,15 @@ pub struct RetryPolicy {
     pub max_delay_ms: u64,
     /// Attempts before parking `retries_exhausted`.
     pub max_attempts: u32,
+    /// HTTP statuses that mean the provider refused a payout-creating call before processing
+    /// it (RFC 9110: 429 Too Many Requests, 503 Service Unavailable): retried with backoff,
+    /// honouring `Retry-After`, instead of being held in doubt. 500, 502, 504, timeouts and
+    /// resets stay in doubt whatever this says.
+    pub refused_statuses: Vec<u16>,
 }
+
+/// The statuses [`RetryPolicy::refused_statuses`] holds by default.
+pub const DEFAULT_REFUSED_STATUSES: [u16; 2] = [429, 503];
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -60,7 +68,25 @@ impl Default for RetryPolicy {
             factor: 2.0,
             max_delay_ms: 60_000,
             max_attempts: 6,
+            refused_statuses: DEFAULT_REFUSED_STATUSES.to_vec(),
         }
+    }
+}
+
+impl RetryPolicy {
+    /// Refuses a `refused_statuses` entry that could come after a payout was executed: only
+    /// 4xx other than 408 (timeout) and 409 (conflict: it may exist), and 503, are allowed.
+    pub fn check(&self) -> Result<(), String> {
+        for s in &self.refused_statuses {
+            let allowed = (*s == 503) || ((400..500).contains(s) && *s != 408 && *s != 409);
+            if !allowed {
+                return Err(format!(
+                    "refused_statuses: {s} may come after the payout was executed; only 503 and \
+                     4xx other than 408 and 409 mean the provider refused before processing"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -67,7 +67,7 @@ pub struct Providers {
 }
 
 impl Providers {
-    fn retry(&self, provider: Provider) -> RetryPolicy {
+    pub(crate) fn retry(&self, provider: Provider) -> RetryPolicy {
         match provider {
             Provider::Camoo => self
                 .camoo
@@ -604,10 +604,10 @@ impl Driver {
         intent: Option<&str>,
         read_deadline: Option<Duration>,
     ) -> Result<StepReport, StoreError> {
-        let disposition = err.disposition(op);
+        let retry = self.providers.retry(rec.order.provider);
+        let disposition = err.disposition_with(op, &retry.refused_statuses);
         let detail = format!("{op}: {err}");
         warn!(error = %detail, ?disposition, "provider call failed");
-        let retry = self.providers.retry(rec.order.provider);
         let shutting_down = self.is_shutting_down();
         let intent = intent.map(str::to_owned);
         self.update_step_with(&rec.id, !shutting_down, move |r, now| {

@@ -283,7 +283,7 @@ impl Driver {
         };
         let detail = format!("confirm: {err}");
         warn!(error = %detail, "omno confirm failed");
-        let disposition = err.disposition(Operation::CreatePayout);
+        let disposition = err.disposition_with(Operation::CreatePayout, &retry.refused_statuses);
         self.update_step(&rec.id, move |r, now| {
             if r.confirm_intent.as_deref() != Some(token.as_str()) {
                 return None;

@@ -414,11 +414,17 @@ impl Driver {
 
     /// Settles the reservation as not counted when the error shows OMT never handled the
     /// request: the connection never opened, or a gateway refused it (401/403/429, a 4xx
-    /// without OMT's body). Otherwise it stays, sent and unresolved: OMT may have counted it.
+    /// without OMT's body, a status of `providers.omt.retry.refused_statuses` such as 503). Otherwise it stays, sent and unresolved: OMT may have counted it.
     async fn settle_if_not_counted(&self, account: OmtAccountId, token: &str, e: &ProviderError) {
+        let refused = &self
+            .providers()
+            .retry(cashout_core::Provider::Omt)
+            .refused_statuses;
         let not_counted = match e {
             ProviderError::Connect(_) => true,
-            ProviderError::Http { status, .. } => (400..500).contains(status) && *status != 408,
+            ProviderError::Http { status, .. } => {
+                ((400..500).contains(status) && *status != 408) || refused.contains(status)
+            }
             ProviderError::Timeout | ProviderError::Transport(_) | ProviderError::Decode(_) => {
                 false
             }

@@ -651,3 +651,28 @@ async fn a_worker_killed_inside_getcti_leaves_one_listed_attempt_and_frees_the_a
     );
     app.shutdown().await;
 }
+
+/// PAYCTI answered 503 three times: OMT refused before processing, so each attempt is settled
+/// as not counted and retried; the lockout guard never fills up, and the cashout is paid once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paycti_503s_are_retried_without_filling_the_guard() {
+    let mut app = TestApp::spawn(Options::default()).await;
+    app.omt_seed(1088, OTP, 500, 1).await;
+    app.fault_for("omt", "paycti", 3, json!({"kind": "status", "status": 503}))
+        .await;
+    app.start_worker();
+    let id = post(
+        &app,
+        &TestApp::omt_order("omt-503", 1088, OTP, 50_000, "USD"),
+    )
+    .await;
+    let v = app.wait_settled(&id).await;
+    assert_eq!(v["state"], "confirmed", "{v:#}");
+    assert!(v["parked"].is_null());
+    let receipt = v["external_reference"].as_str().unwrap();
+    assert_eq!(app.payouts(Some(receipt)).await.len(), 1);
+    assert_eq!(app.omt_calls(1088).await["paycti"], 4);
+    let account = cashout_core::OmtAccountId::new(1088).unwrap();
+    assert_eq!(app.producer.store().omt_failures(account).await.unwrap(), 0);
+    app.shutdown().await;
+}

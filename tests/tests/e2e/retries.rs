@@ -268,3 +268,53 @@ async fn no_retry_job_is_scheduled_while_shutting_down() {
     );
     app.shutdown().await;
 }
+
+/// A Camoo outage answering 503 to creates: the provider refused before processing (RFC 9110),
+/// so the create is retried with backoff and `Retry-After` instead of parking every cashout in
+/// doubt; one payout in the end. With 503 taken out of `refused_statuses`, it is in doubt again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_outage_on_create_is_retried_not_parked_in_doubt() {
+    let mut app = TestApp::spawn(Options::default()).await;
+    app.fault(
+        "create",
+        2,
+        json!({"kind": "status", "status": 503, "retry_after_secs": 1}),
+    )
+    .await;
+    app.start_worker();
+    let (_, created) = app
+        .post_cashout(&TestApp::order("r-503", &phone(87, 1), 1_500))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let v = app.wait_settled(&id).await;
+    assert_eq!(v["state"], "confirmed", "{v:#}");
+    let retries = entries(&v, "retry");
+    assert_eq!(retries.len(), 2, "{v:#}");
+    assert!(retries[0]["cause"].as_str().unwrap().contains("HTTP 503"));
+    // Retry-After (1 s) was honoured: the retry is scheduled at least that far out.
+    let cause = retries[0]["cause"].as_str().unwrap();
+    let ms: u64 = cause
+        .rsplit("retry in ")
+        .next()
+        .and_then(|t| t.trim_end_matches(" ms").parse().ok())
+        .unwrap();
+    assert!(ms >= 1_000, "{cause}");
+    assert_eq!(app.payouts(Some(&id)).await.len(), 1);
+    assert_eq!(app.camoo_calls().await["create"], 3);
+    app.shutdown().await;
+
+    // Configured otherwise: a 503 is in doubt and waits for a person.
+    let mut opts = Options::default();
+    opts.retry.refused_statuses = vec![429];
+    let mut app = TestApp::spawn(opts).await;
+    app.fault("create", 1, json!({"kind": "status", "status": 503}))
+        .await;
+    app.start_worker();
+    let (_, created) = app
+        .post_cashout(&TestApp::order("r-503b", &phone(88, 1), 1_500))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let v = app.wait_settled(&id).await;
+    assert_eq!(v["parked"]["reason"], "outcome_unknown", "{v:#}");
+    app.shutdown().await;
+}
