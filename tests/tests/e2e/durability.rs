@@ -228,3 +228,62 @@ async fn a_crash_looping_cashout_is_parked_as_poison() {
     assert_eq!(app.camoo_calls().await["create"], 0);
     app.shutdown().await;
 }
+
+/// The share of cashouts that wait for a person when create answers are lost: every lost answer
+/// is in doubt and never resent; without Camoo notifications each one is parked
+/// `outcome_unknown` (the share equals the share of lost answers), with them each one is
+/// reconciled by the signed notification and a verify. Figures in docs/dlq.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_create_answers_wait_for_a_person_only_without_notifications() {
+    const N: u32 = 40;
+    const LOST: u32 = 4;
+    for notifications in [false, true] {
+        let mut app = TestApp::spawn(Options {
+            notifications,
+            ..Options::default()
+        })
+        .await;
+        // The first LOST creates are executed and their answers dropped.
+        app.fault(
+            "create",
+            LOST,
+            serde_json::json!({"kind": "reset", "phase": "after"}),
+        )
+        .await;
+        app.start_worker();
+        let mut ids = Vec::new();
+        for i in 0..N {
+            let key = format!("lost-share-{notifications}-{i}");
+            let (s, v) = app
+                .post_cashout(&TestApp::order(&key, &phone(70 + i, 1), 1_500))
+                .await;
+            assert_eq!(s, 202);
+            ids.push(v["id"].as_str().unwrap().to_owned());
+        }
+        let mut parked = 0;
+        let mut confirmed = 0;
+        for id in &ids {
+            // With notifications, a parked cashout is only parked until its notification.
+            let v = app
+                .wait_for_cashout(id, Duration::from_secs(30), |v| {
+                    v["state"] == "confirmed" || (!notifications && !v["parked"].is_null())
+                })
+                .await;
+            if v["parked"]["reason"] == "outcome_unknown" {
+                parked += 1;
+            } else if v["state"] == "confirmed" {
+                confirmed += 1;
+            }
+        }
+        let expect_parked = if notifications { 0 } else { LOST };
+        assert_eq!(
+            (parked, confirmed),
+            (expect_parked, N - expect_parked),
+            "notifications: {notifications}"
+        );
+        // Every lost answer was a payout: never a second one.
+        assert_eq!(app.payouts(None).await.len(), N as usize);
+        assert_eq!(app.camoo_calls().await["create"], N);
+        app.shutdown().await;
+    }
+}
