@@ -110,19 +110,14 @@ impl CamooClient {
 
     /// `create`, timed (see `observe`).
     pub async fn create(&self, req: &CreateCashout) -> Result<Payment, ProviderError> {
-        let started = std::time::Instant::now();
-        let span = tracing::info_span!(
-            "provider_call",
-            provider = "camoo",
-            operation = "create",
-            http.method = "POST",
-            http.status_code = tracing::field::Empty,
-            otel.kind = "client",
-            outcome = tracing::field::Empty
-        );
-        let r = tracing::Instrument::instrument(self.create_inner(req), span.clone()).await;
-        observe::call(&span, "camoo", "create", started, &observe::outcome(&r));
-        r
+        observe::timed(
+            "camoo",
+            "create",
+            "POST",
+            observe::outcome,
+            self.create_inner(req),
+        )
+        .await
     }
 
     /// `POST /cashout`. Executes a payout: never call it twice for one cashout.
@@ -143,19 +138,14 @@ impl CamooClient {
 
     /// `verify`, timed (see `observe`).
     pub async fn verify(&self, id: &str) -> Result<Payment, ProviderError> {
-        let started = std::time::Instant::now();
-        let span = tracing::info_span!(
-            "provider_call",
-            provider = "camoo",
-            operation = "verify",
-            http.method = "GET",
-            http.status_code = tracing::field::Empty,
-            otel.kind = "client",
-            outcome = tracing::field::Empty
-        );
-        let r = tracing::Instrument::instrument(self.verify_inner(id), span.clone()).await;
-        observe::call(&span, "camoo", "verify", started, &observe::outcome(&r));
-        r
+        observe::timed(
+            "camoo",
+            "verify",
+            "GET",
+            observe::outcome,
+            self.verify_inner(id),
+        )
+        .await
     }
 
     /// `GET /verify?id=`: the truth about a payout.
@@ -174,19 +164,14 @@ impl CamooClient {
 
     /// `account`, timed (see `observe`).
     pub async fn account(&self) -> Result<Account, ProviderError> {
-        let started = std::time::Instant::now();
-        let span = tracing::info_span!(
-            "provider_call",
-            provider = "camoo",
-            operation = "account",
-            http.method = "GET",
-            http.status_code = tracing::field::Empty,
-            otel.kind = "client",
-            outcome = tracing::field::Empty
-        );
-        let r = tracing::Instrument::instrument(self.account_inner(), span.clone()).await;
-        observe::call(&span, "camoo", "account", started, &observe::outcome(&r));
-        r
+        observe::timed(
+            "camoo",
+            "account",
+            "GET",
+            observe::outcome,
+            self.account_inner(),
+        )
+        .await
     }
 
     /// `GET /account`: the merchant balance.
@@ -207,23 +192,11 @@ async fn read<T: serde::de::DeserializeOwned>(
     resp: reqwest::Response,
     ok: &[StatusCode],
 ) -> Result<T, ProviderError> {
-    let status = resp.status();
-    tracing::Span::current().record("http.status_code", status.as_u16());
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
-    if ok.contains(&status) {
-        serde_json::from_slice(&bytes)
+    let answer = crate::client::Answer::read(resp).await?;
+    if ok.iter().any(|s| s.as_u16() == answer.status) {
+        serde_json::from_slice(&answer.bytes)
             .map_err(|e| ProviderError::Decode(transformers::redact(&e.to_string())))
     } else {
-        Err(ProviderError::Http {
-            status: status.as_u16(),
-            message: transformers::error_message(&bytes),
-            retry_after,
-        })
+        Err(answer.error(&transformers::error_message(&answer.bytes)))
     }
 }

@@ -82,19 +82,14 @@ impl OmnoClient {
 
     /// `create`, timed (see `observe`).
     pub async fn create(&self, req: &CreatePayout) -> Result<Created, ProviderError> {
-        let started = std::time::Instant::now();
-        let span = tracing::info_span!(
-            "provider_call",
-            provider = "omno",
-            operation = "create",
-            http.method = "POST",
-            http.status_code = tracing::field::Empty,
-            otel.kind = "client",
-            outcome = tracing::field::Empty
-        );
-        let r = tracing::Instrument::instrument(self.create_inner(req), span.clone()).await;
-        observe::call(&span, "omno", "create", started, &observe::outcome(&r));
-        r
+        observe::timed(
+            "omno",
+            "create",
+            "POST",
+            observe::outcome,
+            self.create_inner(req),
+        )
+        .await
     }
 
     /// `POST /public/payout`. Creates a payout waiting for confirmation; no money moves yet, but
@@ -119,19 +114,14 @@ impl OmnoClient {
 
     /// `confirm`, timed (see `observe`).
     pub async fn confirm(&self, payout_id: &str) -> Result<(), ProviderError> {
-        let started = std::time::Instant::now();
-        let span = tracing::info_span!(
-            "provider_call",
-            provider = "omno",
-            operation = "confirm",
-            http.method = "PUT",
-            http.status_code = tracing::field::Empty,
-            otel.kind = "client",
-            outcome = tracing::field::Empty
-        );
-        let r = tracing::Instrument::instrument(self.confirm_inner(payout_id), span.clone()).await;
-        observe::call(&span, "omno", "confirm", started, &observe::outcome(&r));
-        r
+        observe::timed(
+            "omno",
+            "confirm",
+            "PUT",
+            observe::outcome,
+            self.confirm_inner(payout_id),
+        )
+        .await
     }
 
     /// `PUT /public/payout/{id}/confirm`: executes the payout.
@@ -142,19 +132,14 @@ impl OmnoClient {
 
     /// `reject`, timed (see `observe`).
     pub async fn reject(&self, payout_id: &str) -> Result<(), ProviderError> {
-        let started = std::time::Instant::now();
-        let span = tracing::info_span!(
-            "provider_call",
-            provider = "omno",
-            operation = "reject",
-            http.method = "PUT",
-            http.status_code = tracing::field::Empty,
-            otel.kind = "client",
-            outcome = tracing::field::Empty
-        );
-        let r = tracing::Instrument::instrument(self.reject_inner(payout_id), span.clone()).await;
-        observe::call(&span, "omno", "reject", started, &observe::outcome(&r));
-        r
+        observe::timed(
+            "omno",
+            "reject",
+            "PUT",
+            observe::outcome,
+            self.reject_inner(payout_id),
+        )
+        .await
     }
 
     /// `PUT /public/payout/{id}/reject`: cancels it before confirmation.
@@ -185,19 +170,14 @@ impl OmnoClient {
 
     /// `status`, timed (see `observe`).
     pub async fn get(&self, payout_id: &str) -> Result<Payout, ProviderError> {
-        let started = std::time::Instant::now();
-        let span = tracing::info_span!(
-            "provider_call",
-            provider = "omno",
-            operation = "status",
-            http.method = "GET",
-            http.status_code = tracing::field::Empty,
-            otel.kind = "client",
-            outcome = tracing::field::Empty
-        );
-        let r = tracing::Instrument::instrument(self.get_inner(payout_id), span.clone()).await;
-        observe::call(&span, "omno", "status", started, &observe::outcome(&r));
-        r
+        observe::timed(
+            "omno",
+            "status",
+            "GET",
+            observe::outcome,
+            self.get_inner(payout_id),
+        )
+        .await
     }
 
     /// `GET /public/payout/{id}`: the truth about a payout.

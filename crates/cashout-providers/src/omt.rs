@@ -105,29 +105,14 @@ impl OmtClient {
         account: OmtAccountId,
         otp: &Otp,
     ) -> Result<OmtAnswer<CtiDetails>, ProviderError> {
-        let started = std::time::Instant::now();
-        let span = tracing::info_span!(
-            "provider_call",
-            provider = "omt",
-            operation = "getcti",
-            http.method = "GET",
-            http.status_code = tracing::field::Empty,
-            otel.kind = "client",
-            outcome = tracing::field::Empty
-        );
-        let r =
-            tracing::Instrument::instrument(self.get_cti_inner(account, otp), span.clone()).await;
-        observe::call(
-            &span,
+        observe::timed(
             "omt",
             "getcti",
-            started,
-            &match &r {
-                Ok(OmtAnswer::Failed(_)) => "refused".to_owned(),
-                other => observe::outcome(other),
-            },
-        );
-        r
+            "GET",
+            omt_outcome,
+            self.get_cti_inner(account, otp),
+        )
+        .await
     }
 
     /// `GETCTI`: the customer's pending cashout. A read, but a wrong OTP counts towards OMT's
@@ -153,28 +138,14 @@ impl OmtClient {
 
     /// `paycti`, timed (see `observe`).
     pub async fn pay_cti(&self, req: &PayCti) -> Result<OmtAnswer<()>, ProviderError> {
-        let started = std::time::Instant::now();
-        let span = tracing::info_span!(
-            "provider_call",
-            provider = "omt",
-            operation = "paycti",
-            http.method = "POST",
-            http.status_code = tracing::field::Empty,
-            otel.kind = "client",
-            outcome = tracing::field::Empty
-        );
-        let r = tracing::Instrument::instrument(self.pay_cti_inner(req), span.clone()).await;
-        observe::call(
-            &span,
+        observe::timed(
             "omt",
             "paycti",
-            started,
-            &match &r {
-                Ok(OmtAnswer::Failed(_)) => "refused".to_owned(),
-                other => observe::outcome(other),
-            },
-        );
-        r
+            "POST",
+            omt_outcome,
+            self.pay_cti_inner(req),
+        )
+        .await
     }
 
     /// `PAYCTI`: pays. Never send it twice for one cashout.
@@ -194,28 +165,14 @@ impl OmtClient {
 
     /// `revoke`, timed (see `observe`).
     pub async fn revoke(&self, account: OmtAccountId) -> Result<OmtAnswer<()>, ProviderError> {
-        let started = std::time::Instant::now();
-        let span = tracing::info_span!(
-            "provider_call",
-            provider = "omt",
-            operation = "revoke",
-            http.method = "POST",
-            http.status_code = tracing::field::Empty,
-            otel.kind = "client",
-            outcome = tracing::field::Empty
-        );
-        let r = tracing::Instrument::instrument(self.revoke_inner(account), span.clone()).await;
-        observe::call(
-            &span,
+        observe::timed(
             "omt",
             "revoke",
-            started,
-            &match &r {
-                Ok(OmtAnswer::Failed(_)) => "refused".to_owned(),
-                other => observe::outcome(other),
-            },
-        );
-        r
+            "POST",
+            omt_outcome,
+            self.revoke_inner(account),
+        )
+        .await
     }
 
     /// `Revoke`: cancels the account's pending cashout.
@@ -254,6 +211,14 @@ fn base64(input: &[u8]) -> String {
         }
     }
     out
+}
+
+/// The outcome label of an OMT call: a failure text OMT answered is `refused`.
+fn omt_outcome<T>(r: &Result<OmtAnswer<T>, ProviderError>) -> String {
+    match r {
+        Ok(OmtAnswer::Failed(_)) => "refused".to_owned(),
+        other => observe::outcome(other),
+    }
 }
 
 #[cfg(test)]

@@ -222,20 +222,12 @@ pub(crate) fn path_segment(id: &str) -> String {
 }
 
 pub(crate) async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ProviderError> {
-    let status = resp.status();
-    tracing::Span::current().record("http.status_code", status.as_u16());
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(std::time::Duration::from_secs);
-    let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
-    if status.is_success() {
-        return serde_json::from_slice(&bytes)
+    let answer = crate::client::Answer::read(resp).await?;
+    if answer.is_success() {
+        return serde_json::from_slice(&answer.bytes)
             .map_err(|e| ProviderError::Decode(redact(&e.to_string())));
     }
-    let message = serde_json::from_slice::<Value>(&bytes)
+    let message = serde_json::from_slice::<Value>(&answer.bytes)
         .ok()
         .and_then(|v| {
             let m = v
@@ -245,12 +237,8 @@ pub(crate) async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> Result
                 .to_owned();
             Some(m)
         })
-        .unwrap_or_else(|| format!("({} bytes)", bytes.len()));
-    Err(ProviderError::Http {
-        status: status.as_u16(),
-        message: redact(&message).chars().take(300).collect(),
-        retry_after,
-    })
+        .unwrap_or_else(|| format!("({} bytes)", answer.bytes.len()));
+    Err(answer.error(&message))
 }
 
 /// Masks the phone inside a customer JSON for logs.

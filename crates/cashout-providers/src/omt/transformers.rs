@@ -238,21 +238,17 @@ struct Envelope {
 pub(crate) async fn read<T: DeserializeOwned>(
     resp: reqwest::Response,
 ) -> Result<OmtAnswer<T>, ProviderError> {
-    let status = resp.status().as_u16();
-    tracing::Span::current().record("http.status_code", status);
-    let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
-    let http = |message: String| ProviderError::Http {
-        status,
-        message,
-        retry_after: None,
-    };
+    let answer = crate::client::Answer::read(resp).await?;
+    let (status, bytes) = (answer.status, &answer.bytes);
+    // OMT's `Retry-After`, if it sends one, is honoured like any provider's.
+    let http = |message: String| answer.error(&message);
     if status == 401 {
         return Err(http("unauthorized".to_owned()));
     }
     if status >= 500 || status == 408 {
         return Err(http(format!("server error ({} bytes)", bytes.len())));
     }
-    let Ok(env) = serde_json::from_slice::<Envelope>(&bytes) else {
+    let Ok(env) = serde_json::from_slice::<Envelope>(bytes) else {
         return if (200..300).contains(&status) {
             Err(ProviderError::Decode(format!(
                 "no isSuccess in a {status} answer ({} bytes)",
