@@ -145,14 +145,81 @@ pub struct Parked {
     pub detail: String,
 }
 
+/// What a history line records. Serialised as the snake_case word (`provider_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryKind {
+    /// The cashout was accepted.
+    Created,
+    /// A payout-creating request is about to leave (its intent is recorded).
+    Submit,
+    /// A state transition (`from` → `to`).
+    Transition,
+    /// A status the provider reported that changes no state.
+    ProviderStatus,
+    /// OMNO: the payout was confirmed at OMNO.
+    Confirm,
+    /// A retry is scheduled.
+    Retry,
+    /// Parked in the dead-letter queue.
+    Parked,
+    /// Taken out of the dead-letter queue.
+    Unparked,
+    /// Replayed by an operator.
+    Replayed,
+    /// Another operator action (resolve, discard, revoke, approve).
+    Operator,
+    /// Anything else worth keeping (a late answer, a notification).
+    Note,
+}
+
+impl HistoryKind {
+    /// Every kind.
+    pub const ALL: [Self; 11] = [
+        Self::Created,
+        Self::Submit,
+        Self::Transition,
+        Self::ProviderStatus,
+        Self::Confirm,
+        Self::Retry,
+        Self::Parked,
+        Self::Unparked,
+        Self::Replayed,
+        Self::Operator,
+        Self::Note,
+    ];
+
+    /// The word stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Submit => "submit",
+            Self::Transition => "transition",
+            Self::ProviderStatus => "provider_status",
+            Self::Confirm => "confirm",
+            Self::Retry => "retry",
+            Self::Parked => "parked",
+            Self::Unparked => "unparked",
+            Self::Replayed => "replayed",
+            Self::Operator => "operator",
+            Self::Note => "note",
+        }
+    }
+}
+
+impl std::fmt::Display for HistoryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One line of a cashout's append-only history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     /// When.
     pub at: DateTime<Utc>,
-    /// `created`, `submit`, `transition`, `provider_status`, `retry`, `parked`, `unparked`,
-    /// `replayed`, `operator` or `note`.
-    pub kind: String,
+    /// What the line records.
+    pub kind: HistoryKind,
     /// The state before, for transitions.
     pub from: Option<State>,
     /// The state after, for transitions and creation.
@@ -263,7 +330,7 @@ impl Cashout {
                 }
                 Ok(Some(self.entry(
                     now,
-                    "transition",
+                    HistoryKind::Transition,
                     Some(from),
                     Some(to),
                     cause,
@@ -278,7 +345,7 @@ impl Cashout {
     pub fn park(&mut self, reason: ParkReason, detail: String, now: DateTime<Utc>) -> HistoryEntry {
         if self.state.is_terminal() {
             let cause = format!("not parked ({reason}), already {}: {detail}", self.state);
-            return self.entry(now, "note", None, None, cause);
+            return self.entry(now, HistoryKind::Note, None, None, cause);
         }
         self.next_action_at = None;
         self.last_error = Some(detail.clone());
@@ -287,26 +354,47 @@ impl Cashout {
             at: now,
             detail: detail.clone(),
         });
-        self.entry(now, "parked", None, None, format!("{reason}: {detail}"))
+        self.entry(
+            now,
+            HistoryKind::Parked,
+            None,
+            None,
+            format!("{reason}: {detail}"),
+        )
     }
 
     /// A history entry for this cashout.
     pub fn entry(
         &self,
         now: DateTime<Utc>,
-        kind: &str,
+        kind: HistoryKind,
         from: Option<State>,
         to: Option<State>,
         cause: impl Into<String>,
     ) -> HistoryEntry {
         HistoryEntry {
             at: now,
-            kind: kind.to_owned(),
+            kind,
             from,
             to,
             cause: cause.into(),
             attempt: self.attempts,
             trace_id: self.trace_id.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_kinds_serialise_as_their_words() {
+        for k in HistoryKind::ALL {
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+            assert_eq!(serde_json::from_str::<HistoryKind>(&json).unwrap(), k);
+        }
+        assert!(serde_json::from_str::<HistoryKind>("\"bogus\"").is_err());
     }
 }

@@ -11,7 +11,7 @@ pub mod provider;
 pub mod recipient;
 pub mod state;
 
-pub use cashout::{Cashout, HistoryEntry, Parked, SubmitIntent};
+pub use cashout::{Cashout, HistoryEntry, HistoryKind, Parked, SubmitIntent};
 pub use error::{Disposition, ParkReason};
 pub use ids::{CashoutId, IdempotencyKey, ProducerName, TraceId};
 pub use money::{Amount, Currency};

@@ -4,7 +4,7 @@
 
 use crate::producer::Producer;
 use crate::store::{Change, Modified, Store, StoreError};
-use cashout_core::{Cashout, CashoutId, Event, ParkReason, Provider, State};
+use cashout_core::{Cashout, CashoutId, Event, HistoryKind, ParkReason, Provider, State};
 use chrono::{DateTime, TimeZone, Utc};
 
 /// Which parked cashouts to list.
@@ -221,7 +221,7 @@ pub async fn replay(
             r.next_action_at = Some(now);
             let cause = format!("replayed by {by} (was parked: {})", parked.reason);
             Change::Write {
-                entries: vec![r.entry(now, "replayed", None, None, cause)],
+                entries: vec![r.entry(now, HistoryKind::Replayed, None, None, cause)],
                 value: Replay::Replayed,
             }
         })
@@ -355,7 +355,7 @@ async fn settle(
                 return Change::Skip(Err(DlqError::NotPaid));
             }
             r.scrub_secrets();
-            let mut entries = vec![r.entry(now, "operator", None, None, cause.clone())];
+            let mut entries = vec![r.entry(now, HistoryKind::Operator, None, None, cause.clone())];
             for e in events {
                 match r.apply(e, cause.clone(), now) {
                     Ok(Some(line)) => entries.push(line),

@@ -3,7 +3,7 @@
 
 use crate::queue::JobQueue;
 use crate::store::{Change, CreateOutcome, Modified, Store, StoreError};
-use cashout_core::{Cashout, CashoutOrder, ProducerName, State, TraceId};
+use cashout_core::{Cashout, CashoutOrder, HistoryKind, ProducerName, State, TraceId};
 use chrono::Utc;
 
 /// What happened to an enqueue.
@@ -107,7 +107,13 @@ impl Producer {
         cashout.producer = name.clone();
         cashout.traceparent = traceparent;
         self.store.place(&mut cashout);
-        let entry = cashout.entry(now, "created", None, Some(State::Created), "accepted");
+        let entry = cashout.entry(
+            now,
+            HistoryKind::Created,
+            None,
+            Some(State::Created),
+            "accepted",
+        );
         match self.store.create(&cashout, &entry).await? {
             CreateOutcome::Created => {
                 metrics::counter!("cashout_enqueued_total", "provider" => cashout.order.provider.as_str())
@@ -300,14 +306,14 @@ fn decide_nudge(
                 // A new polling window: the old deadline has passed.
                 r.polling_since = Some(now);
             }
-            entries.push(r.entry(now, "unparked", None, None, notice.cause.clone()));
+            entries.push(r.entry(now, HistoryKind::Unparked, None, None, notice.cause.clone()));
         }
         Some(other) => {
             // Keep the evidence (a hint written above) for the operator's replay, but leave
             // the decision to them.
             let cause = format!("{}; parked for {other}, an operator decides", notice.cause);
             if may_write_line {
-                entries.push(r.entry(now, "note", None, None, cause));
+                entries.push(r.entry(now, HistoryKind::Note, None, None, cause));
             }
             return Change::Write {
                 entries,
@@ -317,7 +323,7 @@ fn decide_nudge(
     }
     r.next_action_at = Some(due);
     if entries.is_empty() && may_write_line {
-        entries.push(r.entry(now, "note", None, None, notice.cause.clone()));
+        entries.push(r.entry(now, HistoryKind::Note, None, None, notice.cause.clone()));
     }
     Change::Write {
         entries,

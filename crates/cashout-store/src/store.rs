@@ -2,7 +2,7 @@
 
 use crate::conn::RedisConn;
 use crate::keys::{GROUP, Keys};
-use cashout_core::{Cashout, CashoutId, HistoryEntry, IdempotencyKey, ProducerName};
+use cashout_core::{Cashout, CashoutId, HistoryEntry, HistoryKind, IdempotencyKey, ProducerName};
 use chrono::{DateTime, Utc};
 use redis::{AsyncCommands, Script};
 use serde::Deserialize;
@@ -670,7 +670,7 @@ impl Store {
 #[derive(serde::Serialize, Deserialize)]
 struct StoredEntry {
     t: i64,
-    k: String,
+    k: HistoryKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     f: Option<cashout_core::State>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -689,7 +689,7 @@ fn is_zero(n: &u32) -> bool {
 fn compact_entry(e: &HistoryEntry, record_trace: &str) -> String {
     to_json(&StoredEntry {
         t: e.at.timestamp_micros(),
-        k: e.kind.clone(),
+        k: e.kind,
         f: e.from,
         o: e.to,
         c: e.cause.clone(),
@@ -725,7 +725,7 @@ mod tests {
     fn entry(trace: &str) -> HistoryEntry {
         HistoryEntry {
             at: DateTime::from_timestamp_micros(1_796_304_250_036_123).unwrap(),
-            kind: "transition".into(),
+            kind: cashout_core::HistoryKind::Transition,
             from: Some(State::Created),
             to: Some(State::Submitted),
             cause: "camoo accepted: payment 1 (PENDING)".into(),

@@ -5,6 +5,7 @@
 
 use crate::config::WorkerConfig;
 use crate::schedule::{equal_jitter, exponential, full_jitter};
+use cashout_core::HistoryKind;
 use cashout_core::{
     Cashout, CashoutId, Disposition, Event, HistoryEntry, ParkReason, Provider, Recipient, State,
     SubmitIntent,
@@ -363,7 +364,7 @@ impl Driver {
                 r.next_action_at = Some(now + lease);
                 let cause = format!("sending camoo create (attempt {})", r.attempts);
                 Change::Write {
-                    entries: vec![r.entry(now, "submit", None, None, cause)],
+                    entries: vec![r.entry(now, HistoryKind::Submit, None, None, cause)],
                     value: (),
                 }
             })
@@ -410,7 +411,7 @@ impl Driver {
                     "camoo accepted payment {} but the cashout is already {}",
                     payment.id, r.state
                 );
-                return Some(vec![r.entry(now, "note", None, None, cause)]);
+                return Some(vec![r.entry(now, HistoryKind::Note, None, None, cause)]);
             }
             r.provider_ref = Some(payment.id.clone());
             r.provider_status = Some(payment.status.clone());
@@ -422,7 +423,7 @@ impl Driver {
             let mut entries = Vec::new();
             if r.parked.as_ref().is_some_and(|p| p.reason == ParkReason::OutcomeUnknown) {
                 r.parked = None;
-                entries.push(r.entry(now, "unparked", None, None, "the create's answer arrived"));
+                entries.push(r.entry(now, HistoryKind::Unparked, None, None, "the create's answer arrived"));
             }
             let cause = format!(
                 "camoo accepted: payment {} ({})",
@@ -465,7 +466,7 @@ impl Driver {
             if r.provider_status.as_deref() != Some(status.as_str()) {
                 entries.push(r.entry(
                     now,
-                    "provider_status",
+                    HistoryKind::ProviderStatus,
                     None,
                     None,
                     format!("camoo status {status}"),
@@ -544,7 +545,7 @@ impl Driver {
                     let mut entries = Vec::new();
                     if r.parked.is_some() {
                         r.parked = None;
-                        entries.push(r.entry(now, "unparked", None, None, "reconciled"));
+                        entries.push(r.entry(now, HistoryKind::Unparked, None, None, "reconciled"));
                     }
                     let cause = format!(
                         "reconciled: camoo payment {} carries our reference ({})",
@@ -620,7 +621,7 @@ impl Driver {
                     // Another attempt (or an answer) has taken over since this call started.
                     let cause =
                         format!("late answer of an earlier create attempt ignored: {detail}");
-                    return Some(vec![r.entry(now, "note", None, None, cause)]);
+                    return Some(vec![r.entry(now, HistoryKind::Note, None, None, cause)]);
                 }
             }
             r.last_error = Some(detail.clone());
@@ -656,14 +657,14 @@ impl Driver {
                         let delay = asked.map_or(backoff, |ra| ra.max(backoff));
                         r.next_action_at = Some(now + delay);
                         let cause = format!("{detail}; retry in {} ms", delay.as_millis());
-                        vec![r.entry(now, "retry", None, None, cause)]
+                        vec![r.entry(now, HistoryKind::Retry, None, None, cause)]
                     }
                 }
                 Disposition::OutcomeUnknown if r.hinted_provider_ref.is_some() => {
                     // A signed notification already named a payment: check it now.
                     r.next_action_at = Some(now);
                     let cause = format!("{detail}; a notified payment will be checked");
-                    vec![r.entry(now, "note", None, None, cause)]
+                    vec![r.entry(now, HistoryKind::Note, None, None, cause)]
                 }
                 Disposition::OutcomeUnknown => {
                     vec![park_entry(
@@ -863,7 +864,7 @@ pub(crate) fn apply(
             error!(%illegal, "refused an illegal transition");
             vec![r.entry(
                 now,
-                "note",
+                HistoryKind::Note,
                 None,
                 None,
                 format!("refused: {illegal} ({cause})"),
@@ -885,37 +886,42 @@ pub(crate) fn park_entry(
 fn log_entries(r: &Cashout, entries: &[HistoryEntry]) {
     let provider = r.order.provider.as_str();
     for e in entries {
-        match (e.kind.as_str(), e.from, e.to) {
-            ("transition", Some(from), Some(to)) => {
-                metrics::counter!("cashout_transitions_total",
-                    "provider" => provider, "from" => from.as_str(), "to" => to.as_str())
-                .increment(1);
+        match e.kind {
+            HistoryKind::Transition => {
+                if let (Some(from), Some(to)) = (e.from, e.to) {
+                    metrics::counter!("cashout_transitions_total",
+                        "provider" => provider, "from" => from.as_str(), "to" => to.as_str())
+                    .increment(1);
+                }
+                info!(
+                    cashout_id = %r.id,
+                    provider = %r.order.provider,
+                    from = ?e.from,
+                    to = ?e.to,
+                    cause = %e.cause,
+                    "transition"
+                );
             }
-            ("parked", ..) => {
+            HistoryKind::Parked => {
                 let reason = r.parked.as_ref().map_or("unknown", |p| p.reason.as_str());
                 metrics::counter!("cashout_parked_total", "provider" => provider, "reason" => reason)
                     .increment(1);
+                warn!(cashout_id = %r.id, provider = %r.order.provider, cause = %e.cause, "parked");
             }
-            ("retry", ..) => {
+            HistoryKind::Retry => {
                 metrics::counter!("cashout_retries_total", "provider" => provider).increment(1);
+                debug!(cashout_id = %r.id, kind = %e.kind, cause = %e.cause, "history");
             }
-            _ => {}
-        }
-    }
-    for e in entries {
-        match e.kind.as_str() {
-            "transition" => info!(
-                cashout_id = %r.id,
-                provider = %r.order.provider,
-                from = ?e.from,
-                to = ?e.to,
-                cause = %e.cause,
-                "transition"
-            ),
-            "parked" => {
-                warn!(cashout_id = %r.id, provider = %r.order.provider, cause = %e.cause, "parked")
+            HistoryKind::Created
+            | HistoryKind::Submit
+            | HistoryKind::ProviderStatus
+            | HistoryKind::Confirm
+            | HistoryKind::Unparked
+            | HistoryKind::Replayed
+            | HistoryKind::Operator
+            | HistoryKind::Note => {
+                debug!(cashout_id = %r.id, kind = %e.kind, cause = %e.cause, "history");
             }
-            _ => debug!(cashout_id = %r.id, kind = %e.kind, cause = %e.cause, "history"),
         }
     }
 }

@@ -7,6 +7,7 @@
 use crate::driver::{Driver, OmnoSetup, StepReport, apply, park_entry};
 use crate::schedule::{equal_jitter, exponential, full_jitter};
 use cashout_core::Disposition;
+use cashout_core::HistoryKind;
 use cashout_core::{
     Approval, Cashout, Event, HistoryEntry, OmnoRecipient, ParkReason, Recipient, State,
     SubmitIntent,
@@ -31,7 +32,7 @@ fn apply_reading(
         if let Some(c) = p.conversion() {
             cause.push_str(&format!(" (converted: {c})"));
         }
-        entries.push(r.entry(now, "provider_status", None, None, cause));
+        entries.push(r.entry(now, HistoryKind::ProviderStatus, None, None, cause));
     }
     r.provider_status = Some(p.status.clone());
     r.attempts = 0;
@@ -161,7 +162,7 @@ impl Driver {
                 r.next_action_at = Some(now + lease);
                 let cause = format!("creating omno payout for order {}", r.external_reference);
                 Change::Write {
-                    entries: vec![r.entry(now, "submit", None, None, cause)],
+                    entries: vec![r.entry(now, HistoryKind::Submit, None, None, cause)],
                     value: (),
                 }
             })
@@ -190,7 +191,7 @@ impl Driver {
                     "omno payout {} created for an earlier attempt",
                     created.payout_id
                 );
-                return Some(vec![r.entry(now, "note", None, None, cause)]);
+                return Some(vec![r.entry(now, HistoryKind::Note, None, None, cause)]);
             }
             r.provider_ref = Some(created.payout_id.clone());
             r.provider_status = Some(created.status.clone());
@@ -200,7 +201,13 @@ impl Driver {
             r.attempts = 0;
             let mut entries = Vec::new();
             if r.parked.take().is_some() {
-                entries.push(r.entry(now, "unparked", None, None, "the create's answer arrived"));
+                entries.push(r.entry(
+                    now,
+                    HistoryKind::Unparked,
+                    None,
+                    None,
+                    "the create's answer arrived",
+                ));
             }
             let cause = format!(
                 "omno created payout {} ({})",
@@ -209,7 +216,13 @@ impl Driver {
             entries.extend(apply(r, Event::ProviderAccepted, cause, now));
             if r.order.approval == Approval::Manual && !r.approved {
                 r.next_action_at = None;
-                entries.push(r.entry(now, "note", None, None, "waiting for approval (manual)"));
+                entries.push(r.entry(
+                    now,
+                    HistoryKind::Note,
+                    None,
+                    None,
+                    "waiting for approval (manual)",
+                ));
             } else {
                 r.next_action_at = Some(now);
             }
@@ -236,7 +249,7 @@ impl Driver {
                 Change::Write {
                     entries: vec![r.entry(
                         now,
-                        "confirm",
+                        HistoryKind::Confirm,
                         None,
                         None,
                         "confirming the omno payout",
@@ -269,7 +282,7 @@ impl Driver {
                         Some(now + equal_jitter(Duration::from_millis(poll.first_delay_ms)));
                     Some(vec![r.entry(
                         now,
-                        "confirm",
+                        HistoryKind::Confirm,
                         None,
                         None,
                         "omno payout confirmed",
@@ -313,13 +326,19 @@ impl Driver {
                     // Never left: confirm again later.
                     r.confirm_intent = None;
                     r.next_action_at = Some(now + delay);
-                    vec![r.entry(now, "retry", None, None, format!("{detail}; retry"))]
+                    vec![r.entry(
+                        now,
+                        HistoryKind::Retry,
+                        None,
+                        None,
+                        format!("{detail}; retry"),
+                    )]
                 }
                 Disposition::OutcomeUnknown | Disposition::Rejected | Disposition::Locked => {
                     // Whether it applied is unknown: the next step reads the payout.
                     r.next_action_at = Some(now + delay);
                     let cause = format!("{detail}; the payout will be read to settle it");
-                    vec![r.entry(now, "retry", None, None, cause)]
+                    vec![r.entry(now, HistoryKind::Retry, None, None, cause)]
                 }
             })
         })
@@ -353,13 +372,13 @@ impl Driver {
                     r.confirm_intent = None;
                     r.next_action_at = Some(now);
                     let cause = format!("omno still {}: the confirm did not apply", payout.status);
-                    return Some(vec![r.entry(now, "note", None, None, cause)]);
+                    return Some(vec![r.entry(now, HistoryKind::Note, None, None, cause)]);
                 }
                 r.confirm_intent = None;
                 r.confirmed_at = Some(now);
                 r.polling_since = Some(now);
                 let cause = format!("omno {}: the confirm had applied", payout.status);
-                entries.push(r.entry(now, "confirm", None, None, cause));
+                entries.push(r.entry(now, HistoryKind::Confirm, None, None, cause));
             }
             entries.extend(apply_reading(r, &payout, &poll, now));
             Some(entries)

@@ -19,6 +19,7 @@
 //!   answer parks the cashout `outcome_unknown` in `submitted`, never resent.
 
 use crate::driver::{Driver, OmtSetup, StepReport, apply, park_entry, refusal};
+use cashout_core::HistoryKind;
 use cashout_core::{
     Cashout, Currency, Event, OmtAccountId, OmtRecipient, ParkReason, Recipient, State,
     SubmitIntent,
@@ -293,7 +294,7 @@ impl Driver {
                     entries.extend(apply(r, Event::ProviderAccepted, cause, now));
                 } else {
                     let cause = format!("sending PAYCTI (attempt {})", r.attempts);
-                    entries.push(r.entry(now, "submit", None, None, cause));
+                    entries.push(r.entry(now, HistoryKind::Submit, None, None, cause));
                 }
                 Change::Write { entries, value: () }
             })
@@ -341,7 +342,13 @@ impl Driver {
                     }
                     r.submit_intent = None;
                     r.next_action_at = Some(now + ACCOUNT_BUSY_RETRY);
-                    Some(vec![r.entry(now, "note", None, None, cause.clone())])
+                    Some(vec![r.entry(
+                        now,
+                        HistoryKind::Note,
+                        None,
+                        None,
+                        cause.clone(),
+                    )])
                 })
                 .await;
         }
@@ -356,7 +363,7 @@ impl Driver {
                             let cause = "PAYCTI succeeded for an attempt no longer on record: \
                                          an operator must check this cashout"
                                 .to_owned();
-                            return Some(vec![r.entry(now, "note", None, None, cause)]);
+                            return Some(vec![r.entry(now, HistoryKind::Note, None, None, cause)]);
                         }
                         r.submit_intent = None;
                         r.provider_status = Some("Cashout Success".to_owned());
@@ -364,7 +371,7 @@ impl Driver {
                         r.attempts = 0;
                         let mut entries = Vec::new();
                         if r.parked.take().is_some() {
-                            entries.push(r.entry(now, "unparked", None, None, "PAYCTI answered"));
+                            entries.push(r.entry(now, HistoryKind::Unparked, None, None, "PAYCTI answered"));
                         }
                         entries.extend(apply(
                             r,
@@ -472,14 +479,20 @@ impl Driver {
                     && r.submit_intent.as_ref().is_none_or(|i| &i.token != t)
                 {
                     let cause = format!("late answer of an earlier PAYCTI ignored: {cause}");
-                    return Some(vec![r.entry(now, "note", None, None, cause)]);
+                    return Some(vec![r.entry(now, HistoryKind::Note, None, None, cause)]);
                 }
                 r.scrub_secrets();
                 r.submit_intent = None;
                 r.last_error = Some(cause.clone());
                 r.provider_status = Some(status.clone());
                 if r.state.is_terminal() {
-                    return Some(vec![r.entry(now, "note", None, None, cause.clone())]);
+                    return Some(vec![r.entry(
+                        now,
+                        HistoryKind::Note,
+                        None,
+                        None,
+                        cause.clone(),
+                    )]);
                 }
                 Some(apply(r, refusal(r.state), cause.clone(), now))
             })

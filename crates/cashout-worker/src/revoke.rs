@@ -3,6 +3,7 @@
 //! reason. Runs under the cashout's lease, so it cannot race a worker's step.
 
 use crate::driver::Driver;
+use cashout_core::HistoryKind;
 use cashout_core::{Cashout, CashoutId, Event, Provider, Recipient, State};
 use cashout_providers::ProviderError;
 use cashout_providers::omt::OmtAnswer;
@@ -192,7 +193,7 @@ impl Driver {
                     r.next_action_at = Some(now);
                 }
                 Change::Write {
-                    entries: vec![r.entry(now, "operator", None, None, cause.clone())],
+                    entries: vec![r.entry(now, HistoryKind::Operator, None, None, cause.clone())],
                     value: Ok(()),
                 }
             })
@@ -223,7 +224,13 @@ impl Driver {
                         r.submit_intent = None;
                         let mut entries = Vec::new();
                         if r.parked.take().is_some() {
-                            entries.push(r.entry(now, "unparked", None, None, cause.clone()));
+                            entries.push(r.entry(
+                                now,
+                                HistoryKind::Unparked,
+                                None,
+                                None,
+                                cause.clone(),
+                            ));
                         }
                         entries.push(line);
                         Change::Write {
@@ -245,7 +252,7 @@ impl Driver {
 
     async fn note(&self, id: &CashoutId, cause: String) -> Result<(), StoreError> {
         self.update(id, false, false, |r, now| Change::Write {
-            entries: vec![r.entry(now, "note", None, None, cause.clone())],
+            entries: vec![r.entry(now, HistoryKind::Note, None, None, cause.clone())],
             value: (),
         })
         .await
