@@ -442,7 +442,9 @@ mod tests {
     #[test]
     fn since_with_a_multibyte_last_char_is_an_error() {
         let now = Utc::now();
-        for s in ["é", "30é", "3€", "m", "d", "🦀", "1🦀", "-5m", "+5m", " 5m", "5 m"] {
+        for s in [
+            "é", "30é", "3€", "m", "d", "🦀", "1🦀", "-5m", "+5m", " 5m", "5 m",
+        ] {
             assert!(parse_since(s, now).is_err(), "{s}");
         }
     }
