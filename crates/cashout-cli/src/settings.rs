@@ -145,6 +145,20 @@ impl Settings {
             // Braces would change the keys' Redis Cluster hash tags.
             bail!("redis.prefix: must be non-empty, without spaces or braces");
         }
+        // redis-rs only says "did not parse"; name the setting and show the URL redacted
+        // (a URL without `scheme://` would otherwise be echoed as is, password included).
+        if self
+            .redis
+            .url
+            .split(',')
+            .map(str::trim)
+            .any(|node| !node.is_empty() && !node.contains("://"))
+        {
+            bail!(
+                "redis.url: '{}' is not a URL like redis://[user:password@]host:port[/db] (or a comma-separated list of them)",
+                cashout_store::redact_url(&self.redis.url)
+            );
+        }
         if self.worker.concurrency == 0 {
             bail!("worker.concurrency: must be at least 1");
         }
@@ -221,6 +235,21 @@ mod tests {
         assert!(!e.contains("shared-secret-1"), "{e}");
         s.api.admin_tokens = "ops-alice:admin-only-1,ops-bob:admin-only-2".into();
         s.validate().expect("distinct secrets are fine");
+    }
+
+    #[test]
+    fn a_redis_url_without_a_scheme_is_refused_without_its_password() {
+        for url in [
+            "user:s3cret@host:6379",
+            "s3cret@host:6379",
+            "redis://:s3cret@h1:1,user:s3cret@h2:2",
+        ] {
+            let mut s = Settings::default();
+            s.redis.url = url.into();
+            let e = format!("{:#}", s.validate().expect_err(url));
+            assert!(e.contains("redis.url"), "{e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
     }
 
     #[test]
