@@ -9,30 +9,41 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use cashout_core::{CashoutId, ParkReason, Provider};
 use cashout_store::dlq::{self, DlqError, Filter, Replay, Resolution};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// `since`: an RFC 3339 time, or a duration back from now (`90s`, `30m`, `12h`, `7d`).
+/// Never panics: any string gives a time or an error (a duration too large to subtract from
+/// `now` is an error).
 pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let shown: String = s.chars().take(40).collect();
+    let not_since = || format!("'{shown}' is neither RFC 3339 nor a duration like 30m, 12h, 7d");
+    // The unit is the last character, which may be several bytes long.
+    let mut chars = s.chars();
+    let unit = chars.next_back().ok_or_else(not_since)?;
+    let num = chars.as_str();
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(not_since());
+    }
     let n: i64 = num
         .parse()
-        .map_err(|_| format!("'{s}' is neither RFC 3339 nor a duration like 30m, 12h, 7d"))?;
+        .map_err(|_| format!("'{shown}': the duration is too large"))?;
     let d = match unit {
-        "s" => TimeDelta::try_seconds(n),
-        "m" => TimeDelta::try_minutes(n),
-        "h" => TimeDelta::try_hours(n),
-        "d" => TimeDelta::try_days(n),
-        _ => None,
+        's' => TimeDelta::try_seconds(n),
+        'm' => TimeDelta::try_minutes(n),
+        'h' => TimeDelta::try_hours(n),
+        'd' => TimeDelta::try_days(n),
+        _ => return Err(format!("'{shown}': unit must be s, m, h or d")),
     }
-    .ok_or_else(|| format!("'{s}': unit must be s, m, h or d"))?;
-    Ok(now - d)
+    .ok_or_else(|| format!("'{shown}': the duration is too large"))?;
+    now.checked_sub_signed(d)
+        .ok_or_else(|| format!("'{shown}': the duration is too large"))
 }
 
 fn dlq_error(e: DlqError) -> ApiError {
@@ -87,6 +98,43 @@ pub(crate) struct ListQuery {
     limit: Option<usize>,
 }
 
+/// The `GET /v1/dlq` query of `uri`; a malformed one is a JSON 400 naming the problem.
+pub(crate) fn list_query(uri: &Uri) -> Result<ListQuery, ApiError> {
+    Query::<ListQuery>::try_from_uri(uri)
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
+}
+
+/// The filter a `GET /v1/dlq` query asks for; an invalid value is a 422 naming its field.
+pub(crate) fn list_filter(q: &ListQuery, now: DateTime<Utc>) -> Result<Filter, ApiError> {
+    let invalid = |field: &str, msg: String| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", msg).field(field)
+    };
+    let provider = q
+        .provider
+        .as_deref()
+        .map(str::parse::<Provider>)
+        .transpose()
+        .map_err(|e| invalid("provider", e.to_string()))?;
+    let reason = q
+        .reason
+        .as_deref()
+        .map(|r| serde_json::from_value::<ParkReason>(serde_json::Value::String(r.to_owned())))
+        .transpose()
+        .map_err(|_| invalid("reason", "unknown park reason".to_owned()))?;
+    let since = q
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, now))
+        .transpose()
+        .map_err(|e| invalid("since", e))?;
+    Ok(Filter {
+        provider,
+        reason,
+        since,
+    })
+}
+
 /// One parked cashout in a list.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DlqItem {
@@ -121,35 +169,11 @@ pub struct DlqList {
 pub(crate) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<ListQuery>,
+    uri: Uri,
 ) -> Result<Json<DlqList>, ApiError> {
     require_admin(&state, &headers)?;
-    let invalid = |field: &str, msg: String| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", msg).field(field)
-    };
-    let provider = q
-        .provider
-        .as_deref()
-        .map(str::parse::<Provider>)
-        .transpose()
-        .map_err(|e| invalid("provider", e.to_string()))?;
-    let reason = q
-        .reason
-        .as_deref()
-        .map(|r| serde_json::from_value::<ParkReason>(serde_json::Value::String(r.to_owned())))
-        .transpose()
-        .map_err(|_| invalid("reason", "unknown park reason".to_owned()))?;
-    let since = q
-        .since
-        .as_deref()
-        .map(|s| parse_since(s, Utc::now()))
-        .transpose()
-        .map_err(|e| invalid("since", e))?;
-    let filter = Filter {
-        provider,
-        reason,
-        since,
-    };
+    let q = list_query(&uri)?;
+    let filter = list_filter(&q, Utc::now())?;
     let page = dlq::list(
         state.producer.store(),
         &filter,
@@ -413,5 +437,134 @@ mod tests {
         assert!(parse_since("soon", now).is_err());
         assert!(parse_since("5w", now).is_err());
         assert!(parse_since("", now).is_err());
+    }
+
+    #[test]
+    fn since_with_a_multibyte_last_char_is_an_error() {
+        let now = Utc::now();
+        for s in [
+            "é", "30é", "3€", "m", "d", "🦀", "1🦀", "-5m", "+5m", " 5m", "5 m",
+        ] {
+            assert!(parse_since(s, now).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn since_with_a_huge_number_is_an_error() {
+        let now = Utc::now();
+        for s in [
+            "99999999999999d",
+            "99999999999999h",
+            "9223372036854775807s",
+            "9223372036854775808s",
+            "999999999999999999999999999999m",
+            // Fits a TimeDelta, but not before `now` in a DateTime.
+            "100000000d",
+        ] {
+            let e = parse_since(s, now).expect_err(s);
+            assert!(e.contains("too large"), "{s}: {e}");
+        }
+        assert_eq!(parse_since("0s", now).unwrap(), now);
+    }
+
+    #[test]
+    fn a_malformed_query_is_a_json_400() {
+        let uri: Uri = "/v1/dlq?limit=lots".parse().unwrap();
+        let e = list_query(&uri).expect_err("limit is not a number");
+        let resp = axum::response::IntoResponse::into_response(e);
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let uri: Uri = "/v1/dlq?since=%C3%A9&provider=omt&limit=3".parse().unwrap();
+        let q = list_query(&uri).unwrap();
+        assert_eq!(q.since.as_deref(), Some("é"));
+        let e = list_filter(&q, Utc::now()).expect_err("é is not a time");
+        let resp = axum::response::IntoResponse::into_response(e);
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn parse_since_never_panics(s in any::<String>()) {
+                let _ = parse_since(&s, Utc::now());
+            }
+
+            #[test]
+            fn parse_since_reads_durations(n in 0i64..1_000_000, unit in prop::sample::select(vec!['s', 'm', 'h', 'd'])) {
+                let now = Utc::now();
+                let want = match unit {
+                    's' => TimeDelta::seconds(n),
+                    'm' => TimeDelta::minutes(n),
+                    'h' => TimeDelta::hours(n),
+                    _ => TimeDelta::days(n),
+                };
+                prop_assert_eq!(parse_since(&format!("{n}{unit}"), now), Ok(now - want));
+            }
+
+            #[test]
+            fn parse_since_refuses_garbage(s in "[^0-9]*[^0-9smhd]|[0-9]+[^smhd0-9]|[^0-9]+[smhd]") {
+                prop_assert!(parse_since(&s, Utc::now()).is_err(), "{}", s);
+            }
+
+            #[test]
+            fn parse_since_refuses_huge_numbers(n in 10_000_000_000_000u64..u64::MAX, unit in prop::sample::select(vec!['s', 'm', 'h', 'd'])) {
+                let s = format!("{n}{unit}");
+                // Seconds up to i64::MAX ms fit; anything this large in another unit does not.
+                if unit != 's' {
+                    prop_assert!(parse_since(&s, Utc::now()).is_err(), "{}", s);
+                } else {
+                    let _ = parse_since(&s, Utc::now());
+                }
+            }
+
+            #[test]
+            fn list_filter_never_panics(
+                provider in proptest::option::of(any::<String>()),
+                reason in proptest::option::of(any::<String>()),
+                since in proptest::option::of(any::<String>()),
+            ) {
+                let q = ListQuery { provider, reason, since, cursor: None, limit: None };
+                let _ = list_filter(&q, Utc::now());
+            }
+
+            #[test]
+            fn list_query_never_panics(raw in any::<String>()) {
+                let encoded: String = raw
+                    .bytes()
+                    .map(|b| if b.is_ascii_alphanumeric() || b"=&;%+-._~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    })
+                    .collect();
+                if let Ok(uri) = format!("/v1/dlq?{encoded}").parse::<Uri>() {
+                    if let Ok(q) = list_query(&uri) {
+                        let _ = list_filter(&q, Utc::now());
+                    }
+                }
+            }
+
+            #[test]
+            fn known_values_are_accepted(
+                provider in prop::sample::select(vec!["camoo", "omt", "omno"]),
+                minutes in 1i64..100_000,
+            ) {
+                let now = Utc::now();
+                let q = ListQuery {
+                    provider: Some(provider.to_owned()),
+                    reason: Some("outcome_unknown".to_owned()),
+                    since: Some(format!("{minutes}m")),
+                    cursor: None,
+                    limit: None,
+                };
+                let f = list_filter(&q, now);
+                prop_assert!(f.is_ok(), "{:?}", f.as_ref().err());
+                let Ok(f) = f else { unreachable!() };
+                prop_assert_eq!(f.since, Some(now - TimeDelta::minutes(minutes)));
+                prop_assert_eq!(f.provider.map(|p| p.as_str()), Some(provider));
+            }
+        }
     }
 }

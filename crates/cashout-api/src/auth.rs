@@ -29,6 +29,16 @@ impl ApiToken {
             secret,
         }
     }
+
+    /// True when both tokens have the same secret (compared in constant time).
+    pub fn same_secret(&self, other: &ApiToken) -> bool {
+        bool::from(
+            self.secret
+                .expose_secret()
+                .as_bytes()
+                .ct_eq(other.secret.expose_secret().as_bytes()),
+        )
+    }
 }
 
 /// Parses `name:secret,name:secret`. Errors name the position, never the secret.
@@ -62,9 +72,17 @@ pub fn parse_tokens(raw: &str) -> Result<Vec<ApiToken>, String> {
     Ok(out)
 }
 
-/// The name of the token that `header` (`Bearer …`) carries, if any matches.
+/// The name of the token that `header` (`Bearer …`) carries, if any matches. The scheme is
+/// case-insensitive (RFC 9110 §11.1): `bearer x` and `BEARER x` are `Bearer x`.
 pub(crate) fn authenticate<'a>(tokens: &'a [ApiToken], header: Option<&str>) -> Option<&'a str> {
-    let presented = header?.strip_prefix("Bearer ")?.trim().as_bytes();
+    let (scheme, rest) = header?.trim_start().split_once([' ', '\t'])?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let presented = rest.trim().as_bytes();
+    if presented.is_empty() {
+        return None;
+    }
     let mut found = None;
     // Look at every token so the time taken does not depend on which one matched.
     for t in tokens {
@@ -99,6 +117,32 @@ mod tests {
         assert_eq!(authenticate(&t, Some("Bearer wrong")), None);
         assert_eq!(authenticate(&t, Some("another-one")), None);
         assert_eq!(authenticate(&t, None), None);
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        let t = parse_tokens("upstream:s3cr3t-token").unwrap();
+        for h in [
+            "Bearer s3cr3t-token",
+            "bearer s3cr3t-token",
+            "BEARER s3cr3t-token",
+            "bEaReR s3cr3t-token",
+            "Bearer   s3cr3t-token ",
+            "Bearer\ts3cr3t-token",
+        ] {
+            assert_eq!(authenticate(&t, Some(h)), Some("upstream"), "{h}");
+        }
+        for h in [
+            "Basic s3cr3t-token",
+            "Bearers3cr3t-token",
+            "Bearer",
+            "Bearer ",
+            "Bear s3cr3t-token",
+            "bearer s3cr3t-tokenx",
+            "",
+        ] {
+            assert_eq!(authenticate(&t, Some(h)), None, "{h}");
+        }
     }
 
     #[test]

@@ -108,7 +108,7 @@ fn main() -> ExitCode {
         Command::Demo(_) => ("error", "cashout-demo"),
         _ => ("warn", "cashout-cli"),
     };
-    let guard = telemetry::init(&settings.log.format, level, service);
+    let guard = telemetry::init(settings.log.format, level, service);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

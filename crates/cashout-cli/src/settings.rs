@@ -86,19 +86,22 @@ impl Default for SandboxSettings {
 }
 
 /// Log output.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
-    /// `text` (default) or `json`.
-    pub format: String,
+    /// `text` (default) or `json`; anything else is refused at start-up.
+    pub format: LogFormat,
 }
 
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            format: "text".to_owned(),
-        }
-    }
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, with the current span and the span list.
+    Json,
 }
 
 impl Settings {
@@ -142,6 +145,20 @@ impl Settings {
             // Braces would change the keys' Redis Cluster hash tags.
             bail!("redis.prefix: must be non-empty, without spaces or braces");
         }
+        // redis-rs only says "did not parse"; name the setting and show the URL redacted
+        // (a URL without `scheme://` would otherwise be echoed as is, password included).
+        if self
+            .redis
+            .url
+            .split(',')
+            .map(str::trim)
+            .any(|node| !node.is_empty() && !node.contains("://"))
+        {
+            bail!(
+                "redis.url: '{}' is not a URL like redis://[user:password@]host:port[/db] (or a comma-separated list of them)",
+                cashout_store::redact_url(&self.redis.url)
+            );
+        }
         if self.worker.concurrency == 0 {
             bail!("worker.concurrency: must be at least 1");
         }
@@ -176,6 +193,17 @@ impl Settings {
                 t.name
             );
         }
+        // One secret in both lists would make a producer an operator (require_admin matches
+        // admin tokens first). The error names the tokens, never the secret.
+        for a in &admin {
+            if let Some(t) = tokens.iter().find(|t| t.same_secret(a)) {
+                bail!(
+                    "api.admin_tokens: the token '{}' has the same secret as the producer token '{}' in api.tokens; give operators their own secrets",
+                    a.name,
+                    t.name
+                );
+            }
+        }
         Ok(())
     }
 
@@ -203,6 +231,56 @@ mod tests {
         s.redis.prefix = "cash{out}".into();
         let e = s.validate().expect_err("braces change the hash tags");
         assert!(e.to_string().contains("redis.prefix"), "{e}");
+    }
+
+    #[test]
+    fn a_secret_shared_by_a_producer_and_an_admin_token_is_refused() {
+        let mut s = Settings::default();
+        s.api.tokens = "upstream:shared-secret-1,other:producer-only".into();
+        s.api.admin_tokens = "ops-alice:admin-only-1,ops-bob:shared-secret-1".into();
+        let e = format!("{:#}", s.validate().expect_err("a shared secret"));
+        assert!(e.contains("api.admin_tokens"), "{e}");
+        assert!(e.contains("ops-bob") && e.contains("upstream"), "{e}");
+        assert!(!e.contains("shared-secret-1"), "{e}");
+        s.api.admin_tokens = "ops-alice:admin-only-1,ops-bob:admin-only-2".into();
+        s.validate().expect("distinct secrets are fine");
+    }
+
+    #[test]
+    fn a_redis_url_without_a_scheme_is_refused_without_its_password() {
+        for url in [
+            "user:s3cret@host:6379",
+            "s3cret@host:6379",
+            "redis://:s3cret@h1:1,user:s3cret@h2:2",
+        ] {
+            let mut s = Settings::default();
+            s.redis.url = url.into();
+            let e = format!("{:#}", s.validate().expect_err(url));
+            assert!(e.contains("redis.url"), "{e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.log.format, LogFormat::Text);
+            jail.set_env("CASHOUT_LOG__FORMAT", "json");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.log.format, LogFormat::Json);
+            jail.set_env("CASHOUT_LOG__FORMAT", "text");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.log.format, LogFormat::Text);
+            for bad in ["xml", "JSONL", ""] {
+                jail.set_env("CASHOUT_LOG__FORMAT", bad);
+                let e = format!("{:#}", Settings::load(None).expect_err(bad)).to_lowercase();
+                assert!(e.contains("log.format"), "{e}");
+                assert!(e.contains("text") && e.contains("json"), "{e}");
+            }
+            Ok(())
+        });
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `OTEL_RESOURCE_ATTRIBUTES` are honoured. Must run before the tokio runtime starts (the
 //! exporter's HTTP client is a blocking one, driven by the batch processor's own thread).
 
+use crate::settings::LogFormat;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -32,7 +33,7 @@ fn exporter_configured() -> bool {
 }
 
 /// Installs the subscriber. `service` names the process when `OTEL_SERVICE_NAME` is unset.
-pub fn init(format: &str, default_level: &str, service: &str) -> Guard {
+pub fn init(format: LogFormat, default_level: &str, service: &str) -> Guard {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
@@ -66,7 +67,7 @@ pub fn init(format: &str, default_level: &str, service: &str) -> Guard {
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("cashout")));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let registry = tracing_subscriber::registry().with(filter).with(otel);
-    let _ = if format == "json" {
+    let _ = if format == LogFormat::Json {
         registry
             .with(fmt.json().with_current_span(true).with_span_list(true))
             .try_init()

@@ -60,23 +60,77 @@ impl std::fmt::Debug for RedisConfig {
     }
 }
 
-/// A Redis URL (or a comma-separated list of them) with any password replaced by `***`.
+/// A Redis URL (or a comma-separated list of them) with any password replaced by `***`, whatever
+/// its shape: with or without `scheme://`, a password containing `@`, `:` or `,`, several seed
+/// nodes, or a `pass`/`password` query parameter (`redis+unix:///tmp/redis.sock?pass=…`). A
+/// userinfo without `:` (`redis://secret@host`) is hidden whole, since it may be a password.
 pub fn redact_url(url: &str) -> String {
-    if url.contains(',') {
-        return url.split(',').map(redact_one).collect::<Vec<_>>().join(",");
-    }
-    redact_one(url)
+    redact_query(&redact_userinfo(url))
 }
 
-fn redact_one(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+/// Every `…@` (the userinfo of each node) becomes `user:***@` or `***@`.
+fn redact_userinfo(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(at) = rest.find('@') {
+        let before = &rest[..at];
+        // The userinfo starts after the scheme of this node: the last `scheme://` at the start
+        // or after a comma (a `://` inside a password is not one); without a scheme, after the
+        // last comma (the start of the next seed node), or at the start.
+        let start = scheme_end(before)
+            .or_else(|| before.rfind(',').map(|i| i + 1))
+            .unwrap_or(0);
+        out.push_str(&before[..start]);
+        match before[start..].split_once(':') {
+            Some((user, _)) => {
+                out.push_str(user);
+                out.push_str(":***@");
+            }
+            None => out.push_str("***@"),
         }
-        _ => url.to_owned(),
+        rest = &rest[at + 1..];
     }
+    out.push_str(rest);
+    out
+}
+
+/// Where the last node's `scheme://` in `s` ends: a `://` preceded by a scheme (letters, digits,
+/// `+`, `-`, `.`) that starts `s` or follows a comma.
+fn scheme_end(s: &str) -> Option<usize> {
+    s.match_indices("://")
+        .map(|(i, _)| i)
+        .filter(|&i| {
+            let head = s[..i].trim_end_matches(|c: char| {
+                c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.'
+            });
+            head.trim_end().is_empty() || head.trim_end().ends_with(',')
+        })
+        .last()
+        .map(|i| i + 3)
+}
+
+/// The value of every `pass=` / `password=` query parameter becomes `***`.
+fn redact_query(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(i) = rest.find(['?', '&']) {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let end = rest.find(['&', '#', ',']).unwrap_or(rest.len());
+        let (param, tail) = rest.split_at(end);
+        match param.split_once('=') {
+            Some((k, _))
+                if k.eq_ignore_ascii_case("pass") || k.eq_ignore_ascii_case("password") =>
+            {
+                out.push_str(k);
+                out.push_str("=***");
+            }
+            _ => out.push_str(param),
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
 }
 
 impl Default for RedisConfig {
@@ -758,6 +812,73 @@ mod tests {
     }
 
     #[test]
+    fn urls_of_every_shape_lose_their_password() {
+        let cases = [
+            ("user:s3cret@host:6379", "user:***@host:6379"),
+            (":s3cret@host:6379", ":***@host:6379"),
+            ("s3cret@host:6379", "***@host:6379"),
+            ("redis://s3cret@host", "redis://***@host"),
+            ("redis://u:s3c@ret@h:1", "redis://u:***@***@h:1"),
+            ("redis://u:s3:cret@h", "redis://u:***@h"),
+            ("redis://u:s3,cret@h", "redis://u:***@h"),
+            ("redis://u:s3cret@[::1", "redis://u:***@[::1"),
+            ("rediss://u:s3cret@h:1/0?x=1", "rediss://u:***@h:1/0?x=1"),
+            (
+                "user:s3cret@h1:1,user:s3cret@h2:2",
+                "user:***@h1:1,user:***@h2:2",
+            ),
+            (
+                "redis://:s3cret@h1:1, :s3cret@h2:2",
+                "redis://:***@h1:1, :***@h2:2",
+            ),
+            (
+                "redis+unix:///tmp/r.sock?db=1&pass=s3cret",
+                "redis+unix:///tmp/r.sock?db=1&pass=***",
+            ),
+            (
+                "unix:///tmp/r.sock?PASSWORD=s3cret&db=2",
+                "unix:///tmp/r.sock?PASSWORD=***&db=2",
+            ),
+            ("redis://h:1/?password=s3cret", "redis://h:1/?password=***"),
+            ("redis://u:x://y@h", "redis://u:***@h"),
+            (
+                "redis://h1:1,redis://:s3cret@h2:2",
+                "redis://h1:1,redis://:***@h2:2",
+            ),
+            ("host:6379", "host:6379"),
+            ("", ""),
+        ];
+        for (url, want) in cases {
+            let got = redact_url(url);
+            assert_eq!(got, want, "{url}");
+            assert!(!got.contains("s3") && !got.contains("cret"), "{url}: {got}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_password_survives_redaction(
+            pw in "[^,]{6,40}",
+            user in "[a-z]{0,8}",
+            scheme in proptest::sample::select(vec!["redis://", "rediss://", ""]),
+        ) {
+            let shape = format!("{scheme}{user}:***@host:6379/0,{scheme}{user}:***@other:6380");
+            proptest::prop_assume!(!shape.contains(pw.as_str()));
+            let single = format!("{scheme}{user}:{pw}@host:6379/0");
+            let cluster = format!("{single},{scheme}{user}:{pw}@other:6380");
+            for url in [single, cluster] {
+                let got = redact_url(&url);
+                proptest::prop_assert!(!got.contains(pw.as_str()), "{} -> {}", url, got);
+            }
+        }
+
+        #[test]
+        fn redaction_never_panics(url in proptest::prelude::any::<String>()) {
+            let _ = redact_url(&url);
+        }
+    }
+
+    #[test]
     fn urls_lose_their_password() {
         assert_eq!(
             redact_url("redis://:s3cret@h:6379/0"),
@@ -769,6 +890,11 @@ mod tests {
             redact_url("redis://:a@h1:7000,redis://:b@h2:7001"),
             "redis://:***@h1:7000,redis://:***@h2:7001"
         );
+        let c = RedisConfig {
+            url: "user:s3cret@h:6379".into(),
+            ..RedisConfig::default()
+        };
+        assert!(!format!("{c:?}").contains("s3cret"));
         let c = RedisConfig {
             url: "redis://:s3cret@h".into(),
             ..RedisConfig::default()

@@ -162,3 +162,55 @@ async fn dlq_list_and_replay_through_the_binary() {
     );
     app.shutdown().await;
 }
+
+/// Runs the binary with only these `CASHOUT_…` variables.
+async fn cashout_with_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = tokio::process::Command::new(cashout_bin());
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CASHOUT_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd.envs(env.iter().copied()).output().await.unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_redis_url_never_shows_its_password() {
+    let id = cashout_core::CashoutId::generate().to_string();
+    for url in [
+        "user:s3cret-pw@127.0.0.1:6379",
+        "s3cret-pw@127.0.0.1:6379",
+        "redis://user:s3cret-pw@127.0.0.1:1",
+        "redis://:s3cret-pw@127.0.0.1:1/0",
+        "redis://u:s3cret@pw@127.0.0.1:1",
+        "redis://:s3cret-pw@127.0.0.1:1,redis://:s3cret-pw@127.0.0.1:2",
+        "user:s3cret-pw@127.0.0.1:1,user:s3cret-pw@127.0.0.1:2",
+        "redis+unix:///nonexistent/redis.sock?pass=s3cret-pw",
+    ] {
+        let env = [
+            ("CASHOUT_REDIS__URL", url),
+            ("CASHOUT_REDIS__CONNECTION_TIMEOUT_MS", "500"),
+            ("CASHOUT_API__TOKENS", "upstream:0123456789abcdef"),
+            ("CASHOUT_API__LISTEN", "127.0.0.1:0"),
+        ];
+        for args in [
+            vec!["status", id.as_str()],
+            vec!["api"],
+            vec!["dlq", "list"],
+        ] {
+            let (ok, out, err) = cashout_with_env(&args, &env).await;
+            assert!(!ok, "{url} {args:?}: {out}");
+            assert!(err.contains("redis"), "{url} {args:?}: {err}");
+            assert!(
+                !err.contains("s3cret") && !out.contains("s3cret"),
+                "{url} {args:?}: {err}"
+            );
+        }
+    }
+}
