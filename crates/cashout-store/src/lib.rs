@@ -3,6 +3,7 @@
 //! deliver cashout ids to apalis workers. [`Producer`] is the Rust client that writes straight to Redis.
 
 pub mod conn;
+mod corrupt;
 pub mod delivery;
 pub mod dlq;
 mod keys;
@@ -11,6 +12,7 @@ pub mod queue;
 mod store;
 
 pub use conn::{RedisConn, connect};
+pub use corrupt::CorruptRecord;
 pub use keys::{GROUP, Keys};
 pub use producer::{Enqueued, Nudge, Producer};
 pub use queue::{AckLayer, CashoutJob, JobQueue, QueueConfig, StreamBackend};
