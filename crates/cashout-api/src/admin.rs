@@ -10,8 +10,9 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use cashout_core::{CashoutId, ParkReason, Provider};
-use cashout_store::dlq::{self, DlqError, Filter, Replay, Resolution};
+use cashout_core::{CashoutId, HistoryEntry, ParkReason, Provider};
+use cashout_store::dlq::{self, DlqError, Filter, Item, Replay, Resolution};
+use cashout_store::{CorruptRecord, StoreError};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -53,6 +54,7 @@ fn dlq_error(e: DlqError) -> ApiError {
         | DlqError::NotParked(_)
         | DlqError::MayBePaid(_)
         | DlqError::NotPaid => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+        DlqError::Corrupt => ApiError::new(StatusCode::CONFLICT, "corrupt_record", e.to_string()),
         DlqError::NoteRequired => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "note_required",
@@ -139,9 +141,11 @@ pub(crate) fn list_filter(q: &ListQuery, now: DateTime<Utc>) -> Result<Filter, A
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DlqItem {
     id: String,
-    provider: Provider,
+    /// `null` for a `corrupt_record` found other than by a delivery.
+    provider: Option<Provider>,
     reason: ParkReason,
-    state: cashout_core::State,
+    /// `null` for a `corrupt_record`: its record cannot be read.
+    state: Option<cashout_core::State>,
     parked_at: DateTime<Utc>,
     last_error: Option<String>,
     attempts: u32,
@@ -185,17 +189,28 @@ pub(crate) async fn list(
     let items = page
         .items
         .iter()
-        .filter_map(|c| {
-            let p = c.parked.as_ref()?;
-            Some(DlqItem {
-                id: c.id.to_string(),
-                provider: c.order.provider,
-                reason: p.reason,
-                state: c.state,
-                parked_at: p.at,
-                last_error: c.last_error.clone(),
-                attempts: c.attempts,
-            })
+        .filter_map(|item| match item {
+            Item::Cashout(c) => {
+                let p = c.parked.as_ref()?;
+                Some(DlqItem {
+                    id: c.id.to_string(),
+                    provider: Some(c.order.provider),
+                    reason: p.reason,
+                    state: Some(c.state),
+                    parked_at: p.at,
+                    last_error: c.last_error.clone(),
+                    attempts: c.attempts,
+                })
+            }
+            Item::Corrupt(r) => Some(DlqItem {
+                id: r.id.to_string(),
+                provider: r.provider,
+                reason: r.reason,
+                state: None,
+                parked_at: r.at,
+                last_error: Some(r.error.clone()),
+                attempts: 0,
+            }),
         })
         .collect();
     Ok(Json(DlqList {
@@ -204,25 +219,96 @@ pub(crate) async fn list(
     }))
 }
 
+/// A parked record that cannot be decoded (`corrupt_record`). Its bytes are not shown (they
+/// may hold personal data): inspect them in Redis under `record_key`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CorruptView {
+    id: String,
+    /// `corrupt_record`.
+    reason: ParkReason,
+    /// The provider whose stream delivered it.
+    provider: Option<Provider>,
+    parked_at: DateTime<Utc>,
+    /// Why it cannot be decoded (redacted).
+    last_error: String,
+    /// Where the record is kept as found.
+    record_key: String,
+    /// Set once discarded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discarded_at: Option<DateTime<Utc>>,
+    /// Who discarded it, with the note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discarded_by: Option<String>,
+    history: Vec<HistoryEntry>,
+}
+
+/// A DLQ entry in full: a cashout, or a record that cannot be decoded.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum DlqView {
+    /// A parked cashout.
+    Cashout(CashoutView),
+    /// A `corrupt_record`.
+    Corrupt(CorruptView),
+}
+
+async fn corrupt_view(state: &AppState, r: CorruptRecord) -> Result<Json<DlqView>, ApiError> {
+    let store = state.producer.store();
+    let history = store
+        .history_lines(&r.id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(DlqView::Corrupt(CorruptView {
+        id: r.id.to_string(),
+        reason: r.reason,
+        provider: r.provider,
+        parked_at: r.at,
+        last_error: r.error,
+        record_key: store.keys().record(&r.id),
+        discarded_at: r.discarded_at,
+        discarded_by: r.discarded_by,
+        history,
+    })))
+}
+
+async fn cashout_view(
+    state: &AppState,
+    c: &cashout_core::Cashout,
+) -> Result<Json<DlqView>, ApiError> {
+    let Json(v) = full_view(state.producer.store(), c).await?;
+    Ok(Json(DlqView::Cashout(v)))
+}
+
 /// A parked cashout with its history and last error.
 #[utoipa::path(
     get, path = "/v1/dlq/{id}",
     params(("id" = String, Path, description = "Cashout id")),
-    responses((status = 200, body = CashoutView), (status = 404, body = ErrorBody))
+    responses((status = 200, body = DlqView), (status = 404, body = ErrorBody))
 )]
 pub(crate) async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<CashoutView>, ApiError> {
+) -> Result<Json<DlqView>, ApiError> {
     require_admin(&state, &headers)?;
     let id = parse_id(&id)?;
     let store = state.producer.store();
-    let c = store
-        .get(&id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .ok_or_else(|| dlq_error(DlqError::NotFound))?;
+    let c = match store.get(&id).await {
+        Ok(c) => c,
+        Err(e @ StoreError::Corrupt { .. }) => {
+            return match store.corrupt(&id).await.map_err(|e| ApiError::store(&e))? {
+                Some(r) if r.discarded_at.is_none() => corrupt_view(&state, r).await,
+                Some(_) => Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_parked",
+                    "this corrupt record was discarded: it is no longer in the dead-letter queue",
+                )),
+                None => Err(ApiError::store(&e)),
+            };
+        }
+        Err(e) => return Err(ApiError::internal(&e)),
+    }
+    .ok_or_else(|| dlq_error(DlqError::NotFound))?;
     if c.parked.is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -233,7 +319,7 @@ pub(crate) async fn show(
             ),
         ));
     }
-    full_view(state.producer.store(), &c).await
+    cashout_view(&state, &c).await
 }
 
 /// An optional operator note.
@@ -397,28 +483,32 @@ pub(crate) async fn resolve(
     full_view(state.producer.store(), &c).await
 }
 
-/// Remove from the DLQ and mark failed.
+/// Remove from the DLQ and mark failed. A `corrupt_record` leaves the DLQ with no state written:
+/// its record is kept as found until the retention expires.
 #[utoipa::path(
     post, path = "/v1/dlq/{id}/discard",
     params(("id" = String, Path, description = "Cashout id")),
     request_body = NoteBody,
-    responses((status = 200, body = CashoutView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = DlqView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
 pub(crate) async fn discard(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<CashoutView>, ApiError> {
+) -> Result<Json<DlqView>, ApiError> {
     let actor = require_admin(&state, &headers)?;
     let id = parse_id(&id)?;
     let b: NoteBody = body(raw)?;
     let store = state.producer.store();
-    let c = dlq::discard(store, &id, &actor, b.note.as_deref().unwrap_or(""))
+    let item = dlq::discard(store, &id, &actor, b.note.as_deref().unwrap_or(""))
         .await
         .map_err(dlq_error)?;
     tracing::info!(cashout_id = %id, operator = %actor, "dlq discard");
-    full_view(state.producer.store(), &c).await
+    match item {
+        Item::Cashout(c) => cashout_view(&state, &c).await,
+        Item::Corrupt(r) => corrupt_view(&state, r).await,
+    }
 }
 
 #[cfg(test)]

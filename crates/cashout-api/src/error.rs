@@ -58,6 +58,24 @@ impl ApiError {
         )
     }
 
+    /// A store error: a record that cannot be decoded is a clear 500 `corrupt_record` (retrying
+    /// will not help; an operator has it in the dead-letter queue once a worker met it), anything
+    /// else is [`ApiError::internal`].
+    pub fn store(e: &cashout_store::StoreError) -> Self {
+        match e {
+            cashout_store::StoreError::Corrupt { .. } => {
+                tracing::error!(error = %e, "a stored record cannot be decoded");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "corrupt_record",
+                    "the stored record of this cashout cannot be read; it is parked for an \
+                     operator in the dead-letter queue (reason corrupt_record)",
+                )
+            }
+            e => Self::internal(e),
+        }
+    }
+
     pub fn internal(e: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %e, "request failed");
         Self::new(

@@ -210,7 +210,7 @@ pub(crate) async fn get_cashout(
     let c = store
         .get(&id)
         .await
-        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::store(&e))?
         .filter(|c| caller.may_see(c))
         .ok_or_else(not_found)?;
     full_view(state.producer.store(), &c).await

@@ -160,6 +160,8 @@ pub async fn serve(
         error::ErrorBody,
         admin::DlqItem,
         admin::DlqList,
+        admin::DlqView,
+        admin::CorruptView,
         admin::ReplayResult,
         admin::BulkReplayResult,
         admin::NoteBody,

@@ -164,22 +164,36 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
                 "{:<36}  {:<6}  {:<18}  {:<9}  {:<20}  last error",
                 "id", "prov", "reason", "state", "parked at"
             );
-            for c in &page.items {
-                let Some(p) = &c.parked else { continue };
-                let err: String = c
-                    .last_error
-                    .clone()
-                    .unwrap_or_default()
-                    .chars()
-                    .take(60)
-                    .collect();
+            for item in &page.items {
+                let (id, prov, reason, state, at, err) = match item {
+                    dlq::Item::Cashout(c) => {
+                        let Some(p) = &c.parked else { continue };
+                        (
+                            c.id,
+                            c.order.provider.as_str(),
+                            p.reason,
+                            c.state.as_str(),
+                            p.at,
+                            c.last_error.clone().unwrap_or_default(),
+                        )
+                    }
+                    dlq::Item::Corrupt(r) => (
+                        r.id,
+                        r.provider.map_or("?", |p| p.as_str()),
+                        r.reason,
+                        "?",
+                        r.at,
+                        r.error.clone(),
+                    ),
+                };
+                let err: String = err.chars().take(60).collect();
                 println!(
                     "{:<36}  {:<6}  {:<18}  {:<9}  {:<20}  {err}",
-                    c.id.to_string(),
-                    c.order.provider.as_str(),
-                    p.reason.as_str(),
-                    c.state.as_str(),
-                    p.at.format("%Y-%m-%d %H:%M:%S"),
+                    id.to_string(),
+                    prov,
+                    reason.as_str(),
+                    state,
+                    at.format("%Y-%m-%d %H:%M:%S"),
                 );
             }
             println!("({} shown)", page.items.len());
@@ -190,9 +204,22 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
         }
         DlqCommand::Show { id: raw } => {
             let id = id(&raw)?;
-            let Some(c) = store.get(&id).await? else {
-                bail!("no cashout {id}")
+            let c = match store.get(&id).await {
+                Err(e @ cashout_store::StoreError::Corrupt { .. }) => {
+                    let Some(r) = store.corrupt(&id).await? else {
+                        return Err(e.into());
+                    };
+                    // The record's bytes are not printed (personal data): inspect them in Redis.
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                    println!("record kept as found: {}", store.keys().record(&id));
+                    for h in store.history_lines(&id).await? {
+                        println!("{}  {:<10}  {}", h.at.to_rfc3339(), h.kind, h.cause);
+                    }
+                    return Ok(());
+                }
+                r => r?,
             };
+            let Some(c) = c else { bail!("no cashout {id}") };
             if c.parked.is_none() {
                 bail!(
                     "cashout {id} is not in the dead-letter queue (state {})",
@@ -231,6 +258,7 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
                     match dlq::replay(producer, &cid, &actor, note.as_deref()).await {
                         Ok(r) => out.push((cid, r)),
                         Err(dlq::DlqError::NotFound) => eprintln!("{cid}: no such cashout"),
+                        Err(dlq::DlqError::Corrupt) => out.push((cid, Replay::Corrupt)),
                         Err(e) => return Err(e.into()),
                     }
                 }
@@ -329,8 +357,13 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
             note,
             operator: o,
         } => {
-            let c = dlq::discard(store, &id(&raw)?, &operator(o), &note).await?;
-            println!("{}  discarded: {}", c.id, c.state);
+            match dlq::discard(store, &id(&raw)?, &operator(o), &note).await? {
+                dlq::Item::Cashout(c) => println!("{}  discarded: {}", c.id, c.state),
+                dlq::Item::Corrupt(r) => println!(
+                    "{}  discarded: corrupt_record, kept as found until the retention expires",
+                    r.id
+                ),
+            }
             Ok(())
         }
     }

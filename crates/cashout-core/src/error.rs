@@ -45,6 +45,9 @@ pub enum ParkReason {
     Poison,
     /// The provider answered something we cannot interpret.
     ProviderContract,
+    /// The stored record cannot be decoded (bad header, bad JSON, too deep). The record is kept
+    /// as found for an operator; never replayed automatically.
+    CorruptRecord,
 }
 
 impl ParkReason {
@@ -59,6 +62,7 @@ impl ParkReason {
             ParkReason::DeadlineExceeded => "deadline_exceeded",
             ParkReason::Poison => "poison",
             ParkReason::ProviderContract => "provider_contract",
+            ParkReason::CorruptRecord => "corrupt_record",
         }
     }
 }
@@ -84,6 +88,7 @@ mod tests {
             ParkReason::DeadlineExceeded,
             ParkReason::Poison,
             ParkReason::ProviderContract,
+            ParkReason::CorruptRecord,
         ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }

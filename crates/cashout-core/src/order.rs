@@ -12,8 +12,25 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-/// The most bytes `metadata` may take once serialized.
+/// The most bytes `metadata` (and OMNO's `recipient.kyc`) may take once serialized.
 pub const MAX_METADATA_BYTES: usize = 4096;
+
+/// The deepest `metadata` (and OMNO's `recipient.kyc`) may nest: the object itself is level 1,
+/// an object or array inside it level 2, and so on. The stored record wraps it in a few more
+/// levels, so whatever is accepted stays far below serde_json's recursion limit (128) and can
+/// always be read back.
+pub const MAX_METADATA_DEPTH: usize = 8;
+
+/// The most keys `metadata` (and OMNO's `recipient.kyc`) may hold, counted over every nested
+/// object.
+pub const MAX_METADATA_KEYS: usize = 64;
+
+/// The largest amount accepted, in minor units: 15 digits. OMNO takes the amount as a JSON
+/// number in major units (an `f64`), which carries any decimal of at most 15 significant digits
+/// exactly; OMT and Camoo take it as an integer or a decimal string. It is also more than 9,000
+/// times below `i64::MAX`, so converting between minor and major units (at most ×100) never
+/// overflows.
+pub const MAX_AMOUNT_MINOR: i64 = 999_999_999_999_999;
 
 /// A valid cashout order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +132,9 @@ impl CashoutOrder {
 
         let amount = match obj.get("amount") {
             None | Some(Value::Null) => return Err(missing("amount")),
+            Some(Value::Number(n)) if n.is_u64() && n.as_i64().is_none() => {
+                return Err(amount_too_large());
+            }
             Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
                 FieldError::new(
                     "amount",
@@ -130,6 +150,9 @@ impl CashoutOrder {
                 ));
             }
         };
+        if amount > MAX_AMOUNT_MINOR {
+            return Err(amount_too_large());
+        }
         let amount = Amount::from_minor(amount)
             .map_err(|e| FieldError::new("amount", "invalid_amount", e.to_string()))?;
 
@@ -154,13 +177,7 @@ impl CashoutOrder {
         let metadata = match obj.get("metadata") {
             None | Some(Value::Null) => None,
             Some(Value::Object(m)) => {
-                if Value::Object(m.clone()).to_string().len() > MAX_METADATA_BYTES {
-                    return Err(FieldError::new(
-                        "metadata",
-                        "too_large",
-                        format!("metadata must be at most {MAX_METADATA_BYTES} bytes"),
-                    ));
-                }
+                check_free_form("metadata", m)?;
                 Some(m.clone())
             }
             Some(_) => {
@@ -220,6 +237,59 @@ impl CashoutOrder {
         });
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
+}
+
+fn amount_too_large() -> FieldError {
+    FieldError::new(
+        "amount",
+        "amount_too_large",
+        format!("amount must be at most {MAX_AMOUNT_MINOR} minor units"),
+    )
+}
+
+/// Bounds a free-form object the caller gives us to keep (`metadata`, OMNO's `recipient.kyc`):
+/// at most [`MAX_METADATA_DEPTH`] levels, [`MAX_METADATA_KEYS`] keys in all and
+/// [`MAX_METADATA_BYTES`] serialized, so that the record holding it can always be read back.
+/// The walk is iterative: a deep value cannot exhaust the stack here.
+fn check_free_form(field: &str, m: &Map<String, Value>) -> Result<(), FieldError> {
+    let mut keys = m.len();
+    let mut stack: Vec<(&Value, usize)> = m.values().map(|v| (v, 2)).collect();
+    while let Some((v, depth)) = stack.pop() {
+        if keys > MAX_METADATA_KEYS {
+            break;
+        }
+        match v {
+            Value::Object(_) | Value::Array(_) if depth > MAX_METADATA_DEPTH => {
+                return Err(FieldError::new(
+                    field,
+                    "too_deep",
+                    format!("{field} may nest at most {MAX_METADATA_DEPTH} levels deep"),
+                ));
+            }
+            Value::Object(o) => {
+                keys += o.len();
+                stack.extend(o.values().map(|c| (c, depth + 1)));
+            }
+            Value::Array(a) => stack.extend(a.iter().map(|c| (c, depth + 1))),
+            _ => {}
+        }
+    }
+    if keys > MAX_METADATA_KEYS {
+        return Err(FieldError::new(
+            field,
+            "too_many_keys",
+            format!("{field} may hold at most {MAX_METADATA_KEYS} keys in all"),
+        ));
+    }
+    let size = serde_json::to_vec(m).map_or(usize::MAX, |b| b.len());
+    if size > MAX_METADATA_BYTES {
+        return Err(FieldError::new(
+            field,
+            "too_large",
+            format!("{field} must be at most {MAX_METADATA_BYTES} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 fn missing(field: &str) -> FieldError {
@@ -442,7 +512,10 @@ fn parse_omno(r: &Map<String, Value>) -> Result<Recipient, FieldError> {
     };
     let kyc = match r.get("kyc") {
         None | Some(Value::Null) => None,
-        Some(Value::Object(k)) => Some(k.clone()),
+        Some(Value::Object(k)) => {
+            check_free_form("recipient.kyc", k)?;
+            Some(k.clone())
+        }
         Some(_) => {
             return Err(FieldError::new(
                 "recipient.kyc",
@@ -525,6 +598,7 @@ fn parse_recipient(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn good() -> Value {
@@ -708,6 +782,188 @@ mod tests {
         let mut v = omno();
         v["approval"] = json!("later");
         assert_eq!(CashoutOrder::parse(&v).unwrap_err().field, "approval");
+    }
+
+    /// `depth` objects nested in one another: `{"k":{"k":…{}}}`.
+    fn nested(depth: usize) -> Value {
+        let mut v = json!({});
+        for _ in 1..depth {
+            v = json!({ "k": v });
+        }
+        v
+    }
+
+    fn refusal(field: &str, v: Value) -> FieldError {
+        let mut g = good();
+        g[field] = v;
+        CashoutOrder::parse(&g).unwrap_err()
+    }
+
+    #[test]
+    fn metadata_is_bounded_in_depth_keys_and_size() {
+        let mut ok = good();
+        ok["metadata"] = nested(MAX_METADATA_DEPTH);
+        assert!(CashoutOrder::parse(&ok).is_ok());
+
+        for depth in [MAX_METADATA_DEPTH + 1, 125] {
+            let e = refusal("metadata", nested(depth));
+            assert_eq!((e.field.as_str(), e.code), ("metadata", "too_deep"));
+            assert!(e.message.contains(&MAX_METADATA_DEPTH.to_string()), "{e}");
+        }
+        // Arrays count as levels too.
+        let mut arrays = json!([]);
+        for _ in 0..MAX_METADATA_DEPTH {
+            arrays = json!([arrays]);
+        }
+        assert_eq!(refusal("metadata", json!({ "a": arrays })).code, "too_deep");
+
+        let flat: Map<String, Value> = (0..MAX_METADATA_KEYS)
+            .map(|i| (format!("k{i}"), json!(i)))
+            .collect();
+        let mut ok = good();
+        ok["metadata"] = Value::Object(flat.clone());
+        assert!(CashoutOrder::parse(&ok).is_ok());
+        let mut too_many = flat.clone();
+        too_many.insert("one_more".into(), json!(1));
+        let e = refusal("metadata", Value::Object(too_many));
+        assert_eq!((e.field.as_str(), e.code), ("metadata", "too_many_keys"));
+        assert!(e.message.contains(&MAX_METADATA_KEYS.to_string()), "{e}");
+        // Keys are counted over every nested object.
+        let spread = json!({
+            "a": Value::Object(flat.iter().take(40).map(|(k, v)| (k.clone(), v.clone())).collect()),
+            "b": [Value::Object(flat.iter().take(30).map(|(k, v)| (k.clone(), v.clone())).collect())],
+        });
+        assert_eq!(refusal("metadata", spread).code, "too_many_keys");
+
+        let e = refusal("metadata", json!({"x": "y".repeat(MAX_METADATA_BYTES)}));
+        assert_eq!((e.field.as_str(), e.code), ("metadata", "too_large"));
+        assert!(e.message.contains("4096"), "{e}");
+    }
+
+    #[test]
+    fn omno_kyc_is_bounded_like_metadata() {
+        let mut v = omno();
+        v["recipient"]["kyc"] = nested(125);
+        let e = CashoutOrder::parse(&v).unwrap_err();
+        assert_eq!((e.field.as_str(), e.code), ("recipient.kyc", "too_deep"));
+        v["recipient"]["kyc"] = json!({"level": {"checked": true}});
+        assert!(CashoutOrder::parse(&v).is_ok());
+    }
+
+    #[test]
+    fn amounts_have_a_ceiling() {
+        let mut ok = good();
+        ok["amount"] = json!(MAX_AMOUNT_MINOR);
+        assert_eq!(
+            CashoutOrder::parse(&ok).map(|o| o.amount.minor()),
+            Ok(MAX_AMOUNT_MINOR)
+        );
+        for huge in [
+            json!(MAX_AMOUNT_MINOR + 1),
+            json!(i64::MAX),
+            json!(u64::MAX),
+        ] {
+            let e = refusal("amount", huge);
+            assert_eq!((e.field.as_str(), e.code), ("amount", "amount_too_large"));
+            assert!(e.message.contains(&MAX_AMOUNT_MINOR.to_string()), "{e}");
+        }
+        // The ceiling holds for every provider, not only Camoo.
+        let mut v = omt();
+        v["amount"] = json!(1_000_000_000_000_000_i64);
+        assert_eq!(
+            CashoutOrder::parse(&v).unwrap_err().code,
+            "amount_too_large"
+        );
+        let mut v = omno();
+        v["amount"] = json!(u64::MAX);
+        assert_eq!(
+            CashoutOrder::parse(&v).unwrap_err().code,
+            "amount_too_large"
+        );
+    }
+
+    /// Any JSON value, nested up to about twice the accepted depth, with short keys.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            // Short binary fractions: serde_json (without `float_roundtrip`) reads back any
+            // float within one ULP, so only floats it reads back exactly are compared.
+            (any::<i16>(), 0u32..8).prop_map(|(m, e)| json!(f64::from(m) / f64::from(1u16 << e))),
+            r#"[a-z0-9 "\\é😀]{0,12}"#.prop_map(Value::String),
+        ];
+        leaf.prop_recursive(16, 256, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z]{1,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// The record as stored holds the cashout as JSON: what we accepted must read back.
+    fn round_trips(order: CashoutOrder) -> Result<(), TestCaseError> {
+        let c = crate::Cashout::new(order, crate::TraceId::generate(), chrono::Utc::now());
+        let stored = serde_json::to_string(&c).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let back: crate::Cashout = serde_json::from_str(&stored)
+            .map_err(|e| TestCaseError::fail(format!("accepted but unreadable: {e}")))?;
+        prop_assert_eq!(&back.order, &c.order);
+        let again = serde_json::to_string(&back).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(again, stored);
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_metadata_always_reads_back(meta in any_json()) {
+            let mut v = good();
+            v["metadata"] = json!({ "m": meta });
+            if let Ok(order) = CashoutOrder::parse(&v) {
+                round_trips(order)?;
+            }
+        }
+
+        #[test]
+        fn accepted_kyc_always_reads_back(kyc in any_json()) {
+            let mut v = omno();
+            v["recipient"]["kyc"] = json!({ "k": kyc });
+            if let Ok(order) = CashoutOrder::parse(&v) {
+                round_trips(order)?;
+            }
+        }
+
+        #[test]
+        fn depth_is_accepted_exactly_up_to_the_bound(depth in 1usize..127) {
+            let mut v = good();
+            v["metadata"] = nested(depth);
+            match CashoutOrder::parse(&v) {
+                Ok(order) => {
+                    prop_assert!(depth <= MAX_METADATA_DEPTH);
+                    round_trips(order)?;
+                }
+                Err(e) => {
+                    prop_assert!(depth > MAX_METADATA_DEPTH);
+                    prop_assert_eq!(e.field, "metadata");
+                }
+            }
+        }
+
+        #[test]
+        fn amounts_are_accepted_exactly_up_to_the_ceiling(amount in 1i64..=i64::MAX) {
+            let mut v = good();
+            v["amount"] = json!(amount);
+            match CashoutOrder::parse(&v) {
+                Ok(order) => {
+                    prop_assert!(amount <= MAX_AMOUNT_MINOR);
+                    round_trips(order)?;
+                }
+                Err(e) => {
+                    prop_assert!(amount > MAX_AMOUNT_MINOR);
+                    prop_assert_eq!(e.field, "amount");
+                }
+            }
+        }
     }
 
     #[test]

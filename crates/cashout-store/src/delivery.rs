@@ -113,6 +113,16 @@ pub(crate) fn finished(id: &CashoutId, lease: bool, entry: bool) {
     });
 }
 
+/// The stream entry of this delivery, unless a write already acknowledged it.
+pub(crate) fn pending_entry() -> Option<Entry> {
+    with(|c| if c.acked { None } else { c.entry.clone() }).flatten()
+}
+
+/// A script acknowledged this delivery's stream entry.
+pub(crate) fn acked() {
+    with(|c| c.acked = true);
+}
+
 /// True inside a delivery scope.
 pub fn in_scope() -> bool {
     DELIVERY.try_with(|_| ()).is_ok()

@@ -2,6 +2,7 @@
 //! Parked cashouts keep their state and history; every action here is written to the history
 //! with the operator's name, the time and the note, with the same compare-and-set as the workers.
 
+use crate::corrupt::CorruptRecord;
 use crate::producer::Producer;
 use crate::store::{Change, Modified, Store, StoreError};
 use cashout_core::{Cashout, CashoutId, Event, HistoryKind, ParkReason, Provider, State};
@@ -18,11 +19,31 @@ pub struct Filter {
     pub since: Option<DateTime<Utc>>,
 }
 
+/// One entry of the DLQ.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// A parked cashout.
+    Cashout(Box<Cashout>),
+    /// A record that cannot be decoded, parked `corrupt_record` and kept as found: only
+    /// `discard` applies (after inspecting it in Redis).
+    Corrupt(CorruptRecord),
+}
+
+impl Item {
+    /// The cashout id.
+    pub fn id(&self) -> CashoutId {
+        match self {
+            Item::Cashout(c) => c.id,
+            Item::Corrupt(r) => r.id,
+        }
+    }
+}
+
 /// One page of the DLQ, oldest first.
 #[derive(Debug, Clone)]
 pub struct Page {
     /// The parked cashouts.
-    pub items: Vec<Cashout>,
+    pub items: Vec<Item>,
     /// Pass back to get the next page; `None` at the end.
     pub next_cursor: Option<String>,
 }
@@ -54,6 +75,12 @@ pub enum DlqError {
     /// A cursor we did not hand out.
     #[error("invalid cursor")]
     BadCursor,
+    /// The record cannot be decoded (`corrupt_record`): only a discard applies.
+    #[error(
+        "the stored record of this cashout cannot be read (corrupt_record): it is never \
+         replayed or resolved; inspect it in Redis, then discard it"
+    )]
+    Corrupt,
     /// Storage.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -71,6 +98,8 @@ pub enum Replay {
     /// A create may have been executed and nothing tells us: replaying could only park it again.
     /// Check with the provider and use resolve.
     InDoubt,
+    /// The record cannot be decoded (`corrupt_record`): never replayed.
+    Corrupt,
 }
 
 impl Replay {
@@ -81,6 +110,7 @@ impl Replay {
             Replay::NotParked(_) => "not_parked",
             Replay::Final(_) => "final",
             Replay::InDoubt => "in_doubt",
+            Replay::Corrupt => "corrupt_record",
         }
     }
 
@@ -92,6 +122,9 @@ impl Replay {
             Replay::Final(s) => format!("no-op: already {s}"),
             Replay::InDoubt => "refused: a create may have been executed and cannot be checked; \
                                 confirm with the provider, then use resolve"
+                .to_owned(),
+            Replay::Corrupt => "refused: the stored record cannot be read (corrupt_record); \
+                                inspect it, then discard it"
                 .to_owned(),
         }
     }
@@ -124,6 +157,12 @@ fn matches(c: &Cashout, f: &Filter) -> bool {
         && f.since.is_none_or(|t| p.at >= t)
 }
 
+fn matches_corrupt(r: &CorruptRecord, f: &Filter) -> bool {
+    f.provider.is_none_or(|x| r.provider == Some(x))
+        && f.reason.is_none_or(|x| x == ParkReason::CorruptRecord)
+        && f.since.is_none_or(|t| r.at >= t)
+}
+
 /// Lists parked cashouts, oldest first, `limit` per page.
 pub async fn list(
     store: &Store,
@@ -153,13 +192,29 @@ pub async fn list(
             let Ok(cid) = CashoutId::parse(&id) else {
                 continue;
             };
-            let Some(c) = store.get(&cid).await? else {
-                continue;
+            let item = match store.get(&cid).await {
+                Ok(Some(c)) if matches(&c, filter) => Item::Cashout(Box::new(c)),
+                Ok(_) => continue,
+                Err(StoreError::Corrupt { message, .. }) => {
+                    // Parked by a delivery with its side key; or found parked but unreadable
+                    // another way: listed all the same, never a failed listing.
+                    let r = store.corrupt(&cid).await?.unwrap_or(CorruptRecord {
+                        id: cid,
+                        reason: ParkReason::CorruptRecord,
+                        at: at_ms(ms).unwrap_or_default(),
+                        provider: None,
+                        error: message,
+                        discarded_at: None,
+                        discarded_by: None,
+                    });
+                    if r.discarded_at.is_some() || !matches_corrupt(&r, filter) {
+                        continue;
+                    }
+                    Item::Corrupt(r)
+                }
+                Err(e) => return Err(e.into()),
             };
-            if !matches(&c, filter) {
-                continue;
-            }
-            items.push(c);
+            items.push(item);
             if items.len() == limit {
                 let next = cursor_of(ms, &id);
                 return Ok(Page {
@@ -225,7 +280,8 @@ pub async fn replay(
                 value: Replay::Replayed,
             }
         })
-        .await?;
+        .await
+        .map_err(corrupt_or)?;
     match res {
         // The write delivered the step it made due.
         Modified::Written(_, _, v) => Ok(v),
@@ -247,7 +303,7 @@ pub async fn replay_all(
     let mut cursor: Option<String> = None;
     loop {
         let page = list(producer.store(), filter, cursor.as_deref(), 200).await?;
-        ids.extend(page.items.iter().map(|c| c.id));
+        ids.extend(page.items.iter().map(Item::id));
         match page.next_cursor {
             Some(c) if ids.len() < max => cursor = Some(c),
             _ => break,
@@ -256,7 +312,10 @@ pub async fn replay_all(
     ids.truncate(max);
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let r = replay(producer, &id, actor, note).await?;
+        let r = match replay(producer, &id, actor, note).await {
+            Err(DlqError::Corrupt) => Replay::Corrupt,
+            r => r?,
+        };
         out.push((id, r));
     }
     Ok(out)
@@ -301,8 +360,26 @@ pub async fn resolve(
 
 /// Removes a cashout from the DLQ and marks it failed. Only for cashouts the provider cannot
 /// have paid (nothing sent, or refused before executing); anything else needs `resolve`, after
-/// checking with the provider.
+/// checking with the provider. A record that cannot be decoded (`corrupt_record`) has no state
+/// to mark: it leaves the DLQ, kept as found until the retention expires, and reads of it go on
+/// failing (see [`Store::discard_corrupt`]).
 pub async fn discard(
+    store: &Store,
+    id: &CashoutId,
+    actor: &str,
+    note: &str,
+) -> Result<Item, DlqError> {
+    match discard_cashout(store, id, actor, note).await {
+        Ok(c) => Ok(Item::Cashout(Box::new(c))),
+        Err(DlqError::Corrupt) => match store.discard_corrupt(id, &who(actor, Some(note))).await? {
+            Some(r) => Ok(Item::Corrupt(r)),
+            None => Err(DlqError::Corrupt),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+async fn discard_cashout(
     store: &Store,
     id: &CashoutId,
     actor: &str,
@@ -370,12 +447,21 @@ async fn settle(
                 value: Ok(()),
             }
         })
-        .await?;
+        .await
+        .map_err(corrupt_or)?;
     match res {
         Modified::Written(c, _, Ok(())) => Ok(c),
         Modified::Written(_, _, Err(e)) | Modified::Skipped(_, Err(e)) => Err(e),
         Modified::Skipped(c, Ok(())) => Ok(c),
         Modified::NotFound => Err(DlqError::NotFound),
+    }
+}
+
+/// A record that cannot be decoded is [`DlqError::Corrupt`]; other store errors pass.
+fn corrupt_or(e: StoreError) -> DlqError {
+    match e {
+        StoreError::Corrupt { .. } => DlqError::Corrupt,
+        e => DlqError::Store(e),
     }
 }
 

@@ -164,6 +164,20 @@ impl Keys {
     }
 }
 
+impl Keys {
+    /// Set when a record that cannot be decoded is parked (`corrupt_record`): why, when, from
+    /// which stream; the record itself is left as found. Same hash tag as the record.
+    pub fn corrupt(&self, id: &CashoutId) -> String {
+        format!("{}:corrupt:{id}", self.tagged(self.partition(id)))
+    }
+
+    /// The due zsets of every provider in the cashout's partition.
+    pub fn dues_of(&self, id: &CashoutId) -> Vec<String> {
+        let p = self.partition(id);
+        Provider::ALL.iter().map(|pr| self.due(*pr, p)).collect()
+    }
+}
+
 /// The consumer group every worker of a stream belongs to.
 pub const GROUP: &str = "workers";
 
@@ -178,6 +192,20 @@ mod tests {
         assert_eq!(k.partition(&id), 0);
         assert!(k.record(&id).starts_with("cashout:{0}:cashout:"));
         assert_eq!(k.stream(Provider::Camoo, 0), "cashout:{0}:queue:camoo");
+        assert_eq!(k.corrupt(&id), format!("cashout:{{0}}:corrupt:{id}"));
+    }
+
+    #[test]
+    fn the_corrupt_key_shares_the_records_hash_tag() {
+        let k = Keys::with_partitions("cashout", 12);
+        for _ in 0..100 {
+            let id = CashoutId::generate();
+            let tag = |key: &str| key.split('}').next().map(str::to_owned);
+            assert_eq!(tag(&k.corrupt(&id)), tag(&k.record(&id)));
+            for due in k.dues_of(&id) {
+                assert_eq!(tag(&due), tag(&k.record(&id)));
+            }
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! deliver cashout ids to apalis workers. [`Producer`] is the Rust client that writes straight to Redis.
 
 pub mod conn;
+mod corrupt;
 pub mod delivery;
 pub mod dlq;
 mod keys;
@@ -12,6 +13,7 @@ pub mod queue;
 mod store;
 
 pub use conn::{RedisConn, connect};
+pub use corrupt::CorruptRecord;
 pub use keys::{GROUP, Keys};
 pub use omt::{OmtGuard, OmtReservation};
 pub use producer::{Enqueued, Notice, Nudge, Producer};

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// The record's layout and its helpers, shared by every script that reads or writes a record.
 const RECORD_LUA: &str = include_str!("lua/record.lua");
-fn record_script(body: &str) -> Script {
+pub(crate) fn record_script(body: &str) -> Script {
     Script::new(&format!("{RECORD_LUA}\n{body}"))
 }
 static CREATE: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/create.lua")));
@@ -234,6 +234,9 @@ pub enum Claim {
     Busy,
     /// Ours, with the delivery count since the last completed step.
     Claimed(Box<Cashout>, u32),
+    /// The record cannot be decoded: it was parked `corrupt_record` as found (see
+    /// [`Store::claim`]), with this (redacted) error.
+    Corrupt(String),
 }
 
 /// Cashout records in Redis.
@@ -350,40 +353,51 @@ impl Store {
         Ok(CreateOutcome::Existing(existing))
     }
 
-    /// The JSON of a stored record (the record without its header).
-    fn body<'a>(&self, id: &CashoutId, stored: &'a str) -> Result<&'a str, StoreError> {
-        match (stored.as_bytes().first(), stored.get(RECORD_HEADER_LEN..)) {
-            (Some(b'V'), Some(json)) if stored.as_bytes()[RECORD_HEADER_LEN - 1] == b'\n' => {
-                Ok(json)
-            }
+    /// The JSON of a stored record (the record without its header). A malformed header is
+    /// refused here as `claim.lua` refuses it, so a record reads the same everywhere.
+    fn body<'a>(&self, id: &CashoutId, stored: &'a [u8]) -> Result<&'a [u8], StoreError> {
+        match stored.get(RECORD_HEADER_LEN..) {
+            Some(json) if crate::corrupt::valid_header(stored) => Ok(json),
             _ => Err(StoreError::Corrupt {
                 key: self.keys.record(id),
-                message: "the record has no header".to_owned(),
+                message: "the record's header is malformed".to_owned(),
             }),
         }
     }
 
-    fn decode(&self, id: &CashoutId, data: &str) -> Result<Cashout, StoreError> {
-        serde_json::from_str(data).map_err(|e| StoreError::Corrupt {
+    pub(crate) fn decode(&self, id: &CashoutId, data: &[u8]) -> Result<Cashout, StoreError> {
+        serde_json::from_slice(data).map_err(|e| StoreError::Corrupt {
             key: self.keys.record(id),
-            message: e.to_string(),
+            message: crate::corrupt::describe(&e),
         })
     }
 
-    /// Reads a record.
+    /// Reads a record. One that cannot be decoded is [`StoreError::Corrupt`] (see
+    /// [`Store::corrupt`] for what was recorded when it was parked).
     pub async fn get(&self, id: &CashoutId) -> Result<Option<Cashout>, StoreError> {
         let key = self.keys.record(id);
         let mut c = self.conn.clone();
-        let stored: Option<String> = c.get(&key).await?;
+        let stored: Option<Vec<u8>> = c.get(&key).await?;
         stored
             .map(|d| self.body(id, &d).and_then(|json| self.decode(id, json)))
             .transpose()
+    }
+
+    /// How long a finished cashout is kept (zero: forever).
+    pub(crate) fn retention(&self) -> Duration {
+        self.retention
     }
 
     /// Takes `id` for one delivery in one round trip: reads the record, checks that a step is
     /// due (within `early`), takes its lease under `token` for `lease` and counts the
     /// delivery. Inside a [delivery scope](crate::delivery), later writes start from the
     /// record read here.
+    ///
+    /// A record that cannot be decoded (a malformed header, JSON that is not a cashout, too
+    /// deep) would be delivered forever: it is parked `corrupt_record` instead, in one script
+    /// that leaves its due zsets, joins the parked zset, records why in a side key and
+    /// acknowledges the delivery's stream entry, keeping the record's bytes as found
+    /// ([`Claim::Corrupt`]).
     /// `provider` names the due zset the delivery came from (a stream's), kept in step with the
     /// record when the delivery does nothing.
     pub async fn claim(
@@ -433,15 +447,51 @@ impl Store {
             Some(x) => redis::from_redis_value_ref(x).map_err(parse_err)?,
             None => 0,
         };
+        // Only a delivery parks what it cannot decode; an operator's lease reports it.
+        let parking = match provider {
+            Some(p) if delivery => Some(p),
+            _ => None,
+        };
         Ok(match (code, v.get(1), v.get(2)) {
             (1, ..) => Claim::NotDue,
             (2, ..) => Claim::Busy,
             (3, Some(data), Some(n)) => {
-                let data: String = redis::from_redis_value_ref(data).map_err(parse_err)?;
+                let data: Vec<u8> = redis::from_redis_value_ref(data).map_err(parse_err)?;
                 let n: i64 = redis::from_redis_value_ref(n).map_err(parse_err)?;
-                let rec = self.decode(id, &data)?;
-                crate::delivery::claimed(*id, token, &rec);
-                Claim::Claimed(Box::new(rec), u32::try_from(n).unwrap_or(u32::MAX))
+                match (self.decode(id, &data), parking) {
+                    (Ok(rec), _) => {
+                        crate::delivery::claimed(*id, token, &rec);
+                        Claim::Claimed(Box::new(rec), u32::try_from(n).unwrap_or(u32::MAX))
+                    }
+                    (Err(StoreError::Corrupt { message, .. }), Some(p)) => {
+                        let before: Vec<u8> = match v.get(3) {
+                            Some(x) => redis::from_redis_value_ref(x).map_err(parse_err)?,
+                            None => Vec::new(),
+                        };
+                        let found = crate::corrupt::Found::Body {
+                            json: &data,
+                            lease_before: &before,
+                            token,
+                        };
+                        self.park_corrupt(id, p, &message, found).await?
+                    }
+                    (Err(e), _) => return Err(e),
+                }
+            }
+            (4, ..) => {
+                let message = "the record's header is malformed".to_owned();
+                match parking {
+                    Some(p) => {
+                        self.park_corrupt(id, p, &message, crate::corrupt::Found::Header)
+                            .await?
+                    }
+                    None => {
+                        return Err(StoreError::Corrupt {
+                            key: key.clone(),
+                            message,
+                        });
+                    }
+                }
             }
             _ => Claim::Missing,
         })
@@ -740,7 +790,7 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-fn compact_entry(e: &HistoryEntry, record_trace: &str) -> String {
+pub(crate) fn compact_entry(e: &HistoryEntry, record_trace: &str) -> String {
     to_json(&StoredEntry {
         t: e.at.timestamp_micros(),
         k: e.kind,
@@ -756,7 +806,7 @@ fn compact_entry(e: &HistoryEntry, record_trace: &str) -> String {
     })
 }
 
-fn parse_entry(line: &str) -> Result<HistoryEntry, serde_json::Error> {
+pub(crate) fn parse_entry(line: &str) -> Result<HistoryEntry, serde_json::Error> {
     match serde_json::from_str::<StoredEntry>(line) {
         Ok(s) => Ok(HistoryEntry {
             at: DateTime::from_timestamp_micros(s.t).unwrap_or_default(),

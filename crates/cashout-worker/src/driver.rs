@@ -117,6 +117,8 @@ pub enum StepReport {
     Busy,
     /// The record changed under us; the next delivery decides again.
     Conflict,
+    /// The record cannot be decoded: parked `corrupt_record` as found, the delivery acknowledged.
+    Corrupt,
     /// A step was done and the cashout is now in this state, due again at this time (if ever).
     Progressed {
         /// The state after the step.
@@ -225,6 +227,11 @@ impl Driver {
             Claim::Missing => return Ok(StepReport::Missing),
             Claim::NotDue => return Ok(StepReport::NotDue),
             Claim::Busy => return Ok(StepReport::Busy),
+            Claim::Corrupt(error) => {
+                warn!(cashout_id = %id, %error,
+                    "the record cannot be decoded; parked as corrupt_record, kept as found");
+                return Ok(StepReport::Corrupt);
+            }
             Claim::Claimed(rec, n) => (*rec, n),
         };
         let span = info_span!(

@@ -62,6 +62,13 @@ impl Driver {
             Claim::Claimed(..) => {}
             Claim::Missing => return Err(RevokeError::NotFound),
             Claim::Busy | Claim::NotDue => return Err(RevokeError::InFlight),
+            // Only a delivery parks an undecodable record; an operator's lease reports it.
+            Claim::Corrupt(message) => {
+                return Err(RevokeError::Store(StoreError::Corrupt {
+                    key: self.store().keys().record(id),
+                    message,
+                }));
+            }
         }
         let result = self.revoke_leased(id, actor).await;
         let _ = self.store().release_lease(id, &token).await;
@@ -171,6 +178,13 @@ impl Driver {
             Claim::Claimed(..) => {}
             Claim::Missing => return Err(RevokeError::NotFound),
             Claim::Busy | Claim::NotDue => return Err(RevokeError::InFlight),
+            // Only a delivery parks an undecodable record; an operator's lease reports it.
+            Claim::Corrupt(message) => {
+                return Err(RevokeError::Store(StoreError::Corrupt {
+                    key: self.store().keys().record(id),
+                    message,
+                }));
+            }
         }
         let cause = format!("approved by {actor}");
         let res = self

@@ -4,6 +4,7 @@
 
 mod cli;
 mod cluster;
+mod corrupt;
 mod dlq;
 mod durability;
 mod flow;

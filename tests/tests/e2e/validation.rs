@@ -100,6 +100,89 @@ async fn every_refusal_names_the_field_and_stores_nothing() {
     app.shutdown().await;
 }
 
+/// `depth` objects nested in one another.
+fn nested(depth: usize) -> Value {
+    let mut v = json!({});
+    for _ in 1..depth {
+        v = json!({ "k": v });
+    }
+    v
+}
+
+/// Input the API used to accept but the worker could not read back (issue 13): metadata deeper
+/// than the record's JSON can hold, and amounts without a ceiling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_or_unbounded_input_is_refused_and_stores_nothing() {
+    let app = TestApp::spawn(Options::default()).await;
+    let good = TestApp::order("bounds-1", &phone(22, 1), 1500);
+    let before = app.keys().await;
+
+    let many_keys: serde_json::Map<String, Value> =
+        (0..65).map(|i| (format!("k{i}"), json!(i))).collect();
+    let cases: Vec<(Value, &str, &str, &str)> = vec![
+        (
+            with(good.clone(), "metadata", nested(125)),
+            "metadata",
+            "too_deep",
+            "8",
+        ),
+        (
+            with(good.clone(), "metadata", nested(9)),
+            "metadata",
+            "too_deep",
+            "8",
+        ),
+        (
+            with(good.clone(), "metadata", Value::Object(many_keys)),
+            "metadata",
+            "too_many_keys",
+            "64",
+        ),
+        (
+            with(good.clone(), "amount", json!(1_000_000_000_000_000_i64)),
+            "amount",
+            "amount_too_large",
+            "999999999999999",
+        ),
+        (
+            with(good.clone(), "amount", json!(i64::MAX)),
+            "amount",
+            "amount_too_large",
+            "999999999999999",
+        ),
+        (
+            with(good.clone(), "amount", json!(u64::MAX)),
+            "amount",
+            "amount_too_large",
+            "999999999999999",
+        ),
+    ];
+    for (body, field, code, limit) in cases {
+        let (status, v) = app.post_cashout(&body).await;
+        assert_eq!(status, 422, "{field}: {v}");
+        assert_eq!(v["error"]["field"], field, "{v}");
+        assert_eq!(v["error"]["code"], code, "{v}");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(limit), "the message gives the limit: {v}");
+    }
+    // Nothing was stored for any refused request.
+    assert_eq!(app.keys().await, before);
+
+    // At the bounds it is accepted, and reads back.
+    let at_bounds = with(
+        with(good.clone(), "metadata", nested(8)),
+        "amount",
+        json!(999_999_999_999_999_i64),
+    );
+    let (status, v) = app.post_cashout(&at_bounds).await;
+    assert_eq!(status, 202, "{v}");
+    let id = v["id"].as_str().unwrap_or_default().to_owned();
+    let read = app.get_cashout(&id).await;
+    assert_eq!(read["amount"], json!(999_999_999_999_999_i64), "{read}");
+    assert_eq!(read["metadata"], nested(8), "{read}");
+    app.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_without_a_valid_token_are_401() {
     let app = TestApp::spawn(Options::default()).await;

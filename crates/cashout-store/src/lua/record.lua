@@ -27,3 +27,19 @@ local function parse(v)
     token = string.sub(v, 47, 86),
   }
 end
+-- True when `v` starts with a well-formed header: every marker in place, numbers where numbers
+-- go, a blank or numeric due time, a blank or hex token. A record without one cannot be claimed.
+local function valid_header(v)
+  if #v < 87 or string.sub(v, 1, 1) ~= 'V' or string.sub(v, 12, 12) ~= 'D' or
+    string.sub(v, 26, 26) ~= 'L' or string.sub(v, 40, 40) ~= 'N' or
+    string.sub(v, 46, 46) ~= 'T' or string.sub(v, 87, 87) ~= '\n' then
+    return false
+  end
+  local due = string.sub(v, 13, 25)
+  local token = string.sub(v, 47, 86)
+  return string.find(string.sub(v, 2, 11), '^%d+$') ~= nil and
+    (due == string.rep(' ', 13) or string.find(due, '^%d+$') ~= nil) and
+    string.find(string.sub(v, 27, 39), '^%d+$') ~= nil and
+    string.find(string.sub(v, 41, 45), '^%d+$') ~= nil and
+    (token == NO_TOKEN or string.find(token, '^%x+$') ~= nil)
+end
