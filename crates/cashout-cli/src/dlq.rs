@@ -173,13 +173,10 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
         DlqCommand::Show { id: raw } => {
             let id = id(&raw)?;
             let Some(c) = store.get(&id).await? else {
-                bail!("no cashout {id}")
+                bail!("{id}: no such cashout")
             };
             if c.parked.is_none() {
-                bail!(
-                    "cashout {id} is not in the dead-letter queue (state {})",
-                    c.state
-                );
+                bail!("{id}: not in the dead-letter queue (state {})", c.state);
             }
             let history = store.history(&c).await?;
             println!(
@@ -196,6 +193,8 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
             operator: o,
         } => {
             let actor = operator(o);
+            // Unknown ids and refused replays: reported on stderr, and the exit status is 1.
+            let mut failed = 0usize;
             let results: Vec<(CashoutId, Replay)> = if let Some(r) = reason(r.as_deref())? {
                 let filter = Filter {
                     provider: provider(p.as_deref())?,
@@ -209,23 +208,38 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
                 }
                 let mut out = Vec::new();
                 for raw in &ids {
-                    let cid = id(raw)?;
+                    let Ok(cid) = CashoutId::parse(raw) else {
+                        eprintln!("{raw}: not a cashout id");
+                        failed += 1;
+                        continue;
+                    };
                     match dlq::replay(producer, &cid, &actor, note.as_deref()).await {
                         Ok(r) => out.push((cid, r)),
-                        Err(dlq::DlqError::NotFound) => eprintln!("{cid}: no such cashout"),
-                        Err(e) => return Err(e.into()),
+                        Err(dlq::DlqError::NotFound) => {
+                            eprintln!("{cid}: no such cashout");
+                            failed += 1;
+                        }
+                        Err(e) => return Err(anyhow::Error::new(e).context(format!("{cid}"))),
                     }
                 }
                 out
             };
             for (cid, r) in &results {
-                println!("{cid}  {}", r.message());
+                if *r == Replay::InDoubt {
+                    eprintln!("{cid}  {}", r.message());
+                    failed += 1;
+                } else {
+                    println!("{cid}  {}", r.message());
+                }
             }
             let n = results
                 .iter()
                 .filter(|(_, r)| *r == Replay::Replayed)
                 .count();
             println!("{n} replayed");
+            if failed > 0 {
+                bail!("{failed} cashout(s) unknown or refused, not replayed (see above)");
+            }
             Ok(())
         }
         DlqCommand::Resolve {
@@ -239,7 +253,10 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
             } else {
                 Resolution::Failed
             };
-            let c = dlq::resolve(store, &id(&raw)?, r, &operator(o), &note).await?;
+            let cid = id(&raw)?;
+            let c = dlq::resolve(store, &cid, r, &operator(o), &note)
+                .await
+                .with_context(|| format!("{cid}: not resolved"))?;
             println!("{}  resolved: {}", c.id, c.state);
             Ok(())
         }
@@ -267,7 +284,10 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
             note,
             operator: o,
         } => {
-            let c = dlq::discard(store, &id(&raw)?, &operator(o), &note).await?;
+            let cid = id(&raw)?;
+            let c = dlq::discard(store, &cid, &operator(o), &note)
+                .await
+                .with_context(|| format!("{cid}: not discarded"))?;
             println!("{}  discarded: {}", c.id, c.state);
             Ok(())
         }
