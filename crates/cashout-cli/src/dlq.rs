@@ -293,3 +293,32 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn argument_parsers_never_panic(s in any::<String>()) {
+            let _ = id(&s);
+            let _ = provider(Some(&s));
+            let _ = reason(Some(&s));
+            let _ = parse_since(&s, Utc::now());
+        }
+    }
+
+    #[test]
+    fn argument_parsers_accept_known_values_and_refuse_garbage() {
+        assert_eq!(provider(Some("omt")).unwrap(), Some(Provider::Omt));
+        assert!(provider(Some("é")).is_err());
+        assert_eq!(
+            reason(Some("outcome_unknown")).unwrap(),
+            Some(ParkReason::OutcomeUnknown)
+        );
+        assert!(reason(Some("nonsense")).is_err());
+        assert!(id("nope").is_err());
+        assert!(id(&CashoutId::generate().to_string()).is_ok());
+    }
+}
