@@ -70,6 +70,8 @@ pub struct Options {
     pub redeliver_after_ms: u64,
     /// `redis.partitions`.
     pub partitions: u16,
+    /// `api.header_read_timeout_ms`.
+    pub header_read_timeout_ms: u64,
 }
 
 impl Default for Options {
@@ -112,6 +114,7 @@ impl Default for Options {
             redis_url: None,
             redeliver_after_ms: 1_000,
             partitions: 1,
+            header_read_timeout_ms: cashout_api::DEFAULT_HEADER_READ_TIMEOUT_MS,
         }
     }
 }
@@ -172,9 +175,15 @@ impl TestApp {
         .with_admin_tokens(cashout_api::parse_tokens(&format!("ops:{ADMIN_TOKEN}")).unwrap())
         .with_driver(api_driver);
         let (api_stop, mut rx) = watch::channel(false);
-        tokio::spawn(cashout_api::serve(listener, state, async move {
-            let _ = rx.wait_for(|v| *v).await;
-        }));
+        let header_read_timeout = Duration::from_millis(options.header_read_timeout_ms);
+        tokio::spawn(cashout_api::serve_with(
+            listener,
+            state,
+            header_read_timeout,
+            async move {
+                let _ = rx.wait_for(|v| *v).await;
+            },
+        ));
         Self {
             prefix,
             api_url,

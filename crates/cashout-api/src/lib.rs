@@ -12,7 +12,7 @@ mod view;
 pub use admin::parse_since;
 use auth::BearerScheme;
 pub use auth::{ApiToken, parse_tokens};
-pub use config::ApiConfig;
+pub use config::{ApiConfig, DEFAULT_HEADER_READ_TIMEOUT_MS};
 pub use view::CashoutView;
 
 use axum::Router;
@@ -21,6 +21,8 @@ use axum::routing::{get, post};
 use cashout_store::Producer;
 use secrecy::SecretString;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
 use utoipa::OpenApi;
 
 /// What the handlers share.
@@ -101,15 +103,100 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` completes.
+/// Serves until `shutdown` completes, with the default header read timeout.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(
+        listener,
+        state,
+        Duration::from_millis(DEFAULT_HEADER_READ_TIMEOUT_MS),
+        shutdown,
+    )
+    .await
+}
+
+/// Serves HTTP/1.1 (keep-alive on) until `shutdown` completes. A client that has not sent a
+/// request's line and headers within `header_read_timeout` is disconnected (slowloris); so is an
+/// idle keep-alive connection. On shutdown no new connection is accepted, idle connections are
+/// closed, and requests in flight finish before this returns.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    header_read_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    // Dropping `stop_tx` tells the connections to finish; `done_tx` is closed once every
+    // connection task has dropped its receiver.
+    let (stop_tx, stop_rx) = watch::channel(());
+    let (done_tx, done_rx) = watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    accept_error(e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut stop = stop_rx.clone();
+        let done = done_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
+                .keep_alive(true);
+            let conn = builder
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            let mut stopping = false;
+            loop {
+                tokio::select! {
+                    result = conn.as_mut() => {
+                        if let Err(e) = result {
+                            tracing::debug!(error = %e, "connection ended");
+                        }
+                        break;
+                    }
+                    _ = stop.changed(), if !stopping => {
+                        // Finishes the request in flight, then closes.
+                        stopping = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            drop(done);
+        });
+    }
+    drop(listener);
+    drop(stop_tx);
+    drop(stop_rx);
+    drop(done_rx);
+    done_tx.closed().await;
+    Ok(())
+}
+
+/// Like `axum::serve`: a connection that failed before it was accepted is skipped; anything
+/// else (e.g. out of file descriptors) is logged and retried a second later.
+async fn accept_error(e: std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accept failed; retrying in 1s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// The OpenAPI document.

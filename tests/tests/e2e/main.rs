@@ -7,6 +7,7 @@ mod cluster;
 mod dlq;
 mod durability;
 mod flow;
+mod http;
 mod idempotency;
 mod metrics;
 mod omno;
