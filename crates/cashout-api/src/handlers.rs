@@ -94,7 +94,9 @@ pub(crate) async fn full_view(
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 409, description = "The key was used with a different body", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Content-Type is not `application/json` (`charset=utf-8` allowed)", body = ErrorBody),
         (status = 422, description = "A field is invalid; `field` names it", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable; retry with the same idempotency key", body = ErrorBody),
     )
 )]
 pub(crate) async fn create_cashout(
@@ -103,6 +105,29 @@ pub(crate) async fn create_cashout(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let caller = require_token(&state, &headers)?;
+    // `application/json`, any case, optionally with `charset=utf-8`; nothing else is read.
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mut parts = content_type.split(';').map(str::trim);
+    let is_json = parts
+        .next()
+        .is_some_and(|m| m.eq_ignore_ascii_case("application/json"))
+        && parts.all(|p| match p.split_once('=') {
+            Some((k, v)) if k.trim().eq_ignore_ascii_case("charset") => {
+                v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            }
+            Some(_) => true,
+            None => p.is_empty(),
+        });
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be sent as 'Content-Type: application/json'",
+        ));
+    }
     let body = body.map_err(|r| {
         let status = r.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {

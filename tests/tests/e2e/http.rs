@@ -125,3 +125,44 @@ async fn shutdown_lets_a_request_in_flight_finish() {
         .unwrap();
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_is_a_json_405_with_allow() {
+    let app = TestApp::spawn(Options::default()).await;
+    let cases = [
+        (reqwest::Method::GET, "/v1/cashouts", "POST"),
+        (reqwest::Method::DELETE, "/v1/cashouts/some-id", "GET"),
+        (reqwest::Method::GET, "/v1/cashouts/some-id/revoke", "POST"),
+        (reqwest::Method::PUT, "/v1/dlq", "GET"),
+        (reqwest::Method::POST, "/healthz", "GET"),
+        (reqwest::Method::GET, "/v1/providers/omno/webhook", "POST"),
+    ];
+    for (method, path, allowed) in cases {
+        let r = app
+            .http
+            .request(method.clone(), format!("{}{path}", app.api_url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "{method} {path}");
+        let allow = r
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(allow.contains(allowed), "{method} {path}: Allow {allow:?}");
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(ct.starts_with("application/json"), "{method} {path}: {ct}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
+        assert!(v["error"]["message"].is_string(), "{v}");
+    }
+    app.shutdown().await;
+}
