@@ -188,8 +188,9 @@ pub(crate) async fn create_cashout(
     params(("id" = String, Path, description = "Cashout id")),
     responses(
         (status = 200, body = CashoutView),
-        (status = 401, body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_cashout(
@@ -216,9 +217,11 @@ pub(crate) async fn get_cashout(
     params(("id" = String, Path, description = "Cashout id")),
     responses(
         (status = 200, description = "Revoked", body = CashoutView),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "Final, in flight, refused by the provider, or not revocable", body = ErrorBody),
         (status = 502, description = "The provider could not be asked", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable, or revoke is not available on this API", body = ErrorBody),
     )
 )]
 pub(crate) async fn revoke_cashout(
@@ -263,8 +266,11 @@ fn revoke_error(e: cashout_worker::RevokeError) -> ApiError {
     params(("id" = String, Path, description = "Cashout id")),
     responses(
         (status = 200, description = "Approved; the confirm is due now", body = CashoutView),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "Not a manual OMNO cashout, already approved, or final", body = ErrorBody),
+        (status = 502, description = "The provider could not be asked", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable, or approve is not available on this API", body = ErrorBody),
     )
 )]
 pub(crate) async fn approve_cashout(
@@ -294,7 +300,11 @@ pub(crate) async fn approve_cashout(
     post, path = "/v1/providers/omno/webhook",
     request_body = crate::view::OmnoWebhookBody,
     security(()),
-    responses((status = 200), (status = 400, body = ErrorBody))
+    responses(
+        (status = 200, description = "`{status: scheduled|final|ignored}`"),
+        (status = 400, description = "Not a JSON object, or too large", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable; OMNO retries", body = ErrorBody),
+    )
 )]
 pub(crate) async fn omno_webhook(
     State(state): State<AppState>,
@@ -344,6 +354,7 @@ pub(crate) async fn omno_webhook(
     responses(
         (status = 200, description = "Signature valid; a status read is scheduled"),
         (status = 401, description = "Missing or wrong signature", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = ErrorBody),
     )
 )]
 pub(crate) async fn camoo_notify(
@@ -396,7 +407,13 @@ pub(crate) async fn healthz() -> Json<Value> {
 }
 
 /// Readiness: Redis answers.
-#[utoipa::path(get, path = "/readyz", security(()), responses((status = 200), (status = 503)))]
+#[utoipa::path(
+    get, path = "/readyz", security(()),
+    responses(
+        (status = 200, description = "`{status: ready}`"),
+        (status = 503, description = "Redis does not answer: `{status: \"redis unreachable\"}`"),
+    )
+)]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     match state.producer.store().ping().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),

@@ -235,6 +235,9 @@ async fn accept_error(e: std::io::Error) {
         view::CreateCashoutRequest,
         view::CamooRecipientRequest,
         view::OmtRecipientRequest,
+        view::OmnoRecipientRequest,
+        view::OmnoBillingRequest,
+        view::RecipientRequest,
         view::OmnoWebhookBody,
         error::ErrorBody,
         admin::DlqItem,
@@ -256,3 +259,155 @@ async fn accept_error(e: std::io::Error) {
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// What each route can answer (besides 405), from its handler.
+    const ROUTES: &[(&str, &str, &[u16])] = &[
+        (
+            "post",
+            "/v1/cashouts",
+            &[200, 202, 400, 401, 409, 413, 415, 422, 503],
+        ),
+        ("get", "/v1/cashouts/{id}", &[200, 401, 404, 503]),
+        (
+            "post",
+            "/v1/cashouts/{id}/revoke",
+            &[200, 401, 404, 409, 502, 503],
+        ),
+        (
+            "post",
+            "/v1/cashouts/{id}/approve",
+            &[200, 401, 404, 409, 502, 503],
+        ),
+        ("post", "/v1/providers/omno/webhook", &[200, 400, 503]),
+        ("get", "/v1/providers/camoo/notify", &[200, 401, 503]),
+        ("get", "/healthz", &[200]),
+        ("get", "/readyz", &[200, 503]),
+        ("get", "/v1/dlq", &[200, 400, 401, 403, 422, 503]),
+        ("get", "/v1/dlq/{id}", &[200, 401, 403, 404, 503]),
+        (
+            "post",
+            "/v1/dlq/{id}/replay",
+            &[200, 400, 401, 403, 404, 413, 422, 503],
+        ),
+        (
+            "post",
+            "/v1/dlq/replay",
+            &[200, 400, 401, 403, 413, 422, 503],
+        ),
+        (
+            "post",
+            "/v1/dlq/{id}/resolve",
+            &[200, 400, 401, 403, 404, 409, 413, 422, 503],
+        ),
+        (
+            "post",
+            "/v1/dlq/{id}/discard",
+            &[200, 400, 401, 403, 404, 409, 413, 422, 503],
+        ),
+    ];
+
+    fn doc() -> Value {
+        serde_json::to_value(ApiDoc::openapi()).expect("the document serializes")
+    }
+
+    #[test]
+    fn every_route_documents_what_it_can_answer() {
+        let doc = doc();
+        let paths = doc["paths"].as_object().expect("paths");
+        let mut documented = 0;
+        for (path, item) in paths {
+            for (method, op) in item.as_object().expect("path item") {
+                documented += 1;
+                let Some((_, _, want)) = ROUTES.iter().find(|(m, p, _)| m == method && p == path)
+                else {
+                    panic!("{method} {path} is documented but not in ROUTES");
+                };
+                let responses = op["responses"].as_object().expect("responses");
+                for status in *want {
+                    assert!(
+                        responses.contains_key(&status.to_string()),
+                        "{method} {path}: {status} is not documented"
+                    );
+                }
+                // Authenticated unless the operation opts out with `security: [{}]`.
+                let open = op["security"].as_array().is_some_and(|s| {
+                    s.iter()
+                        .all(|r| r.as_object().is_some_and(|o| o.is_empty()))
+                });
+                if !open {
+                    assert!(responses.contains_key("401"), "{method} {path}: no 401");
+                }
+                if path.starts_with("/v1/dlq") {
+                    assert!(responses.contains_key("403"), "{method} {path}: no 403");
+                }
+            }
+        }
+        assert_eq!(
+            documented,
+            ROUTES.len(),
+            "every route in ROUTES is documented"
+        );
+    }
+
+    #[test]
+    fn the_request_schemas_cover_every_provider_and_approval() {
+        let doc = doc();
+        let schemas = &doc["components"]["schemas"];
+        let omno = &schemas["OmnoRecipientRequest"];
+        let required: Vec<&str> = omno["required"]
+            .as_array()
+            .expect("OmnoRecipientRequest has required fields")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for f in [
+            "external_user_id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone_number",
+            "date_of_birth",
+            "billing",
+            "kyc_verified",
+        ] {
+            assert!(required.contains(&f), "{f} is required: {omno}");
+        }
+        for f in ["kyc", "router_id", "direct_route_id"] {
+            assert!(omno["properties"][f].is_object(), "{f}: {omno}");
+            assert!(!required.contains(&f), "{f} is optional");
+        }
+        assert!(schemas["OmnoBillingRequest"]["properties"]["country_code"].is_object());
+        let create = &schemas["CreateCashoutRequest"];
+        assert!(create["properties"]["approval"].is_object(), "{create}");
+        assert_eq!(
+            create["properties"]["recipient"]["$ref"],
+            "#/components/schemas/RecipientRequest"
+        );
+        let one_of: Vec<String> = schemas["RecipientRequest"]["oneOf"]
+            .as_array()
+            .expect("RecipientRequest is a oneOf")
+            .iter()
+            .map(|v| v["$ref"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        for s in [
+            "CamooRecipientRequest",
+            "OmtRecipientRequest",
+            "OmnoRecipientRequest",
+        ] {
+            assert!(
+                one_of.contains(&format!("#/components/schemas/{s}")),
+                "{s}: {one_of:?}"
+            );
+        }
+        let approval = serde_json::to_string(&schemas["Approval"]).unwrap_or_default();
+        assert!(
+            approval.contains("auto") && approval.contains("manual"),
+            "{approval}"
+        );
+    }
+}
