@@ -539,10 +539,10 @@ mod tests {
                         format!("%{b:02X}")
                     })
                     .collect();
-                if let Ok(uri) = format!("/v1/dlq?{encoded}").parse::<Uri>() {
-                    if let Ok(q) = list_query(&uri) {
-                        let _ = list_filter(&q, Utc::now());
-                    }
+                if let Ok(uri) = format!("/v1/dlq?{encoded}").parse::<Uri>()
+                    && let Ok(q) = list_query(&uri)
+                {
+                    let _ = list_filter(&q, Utc::now());
                 }
             }
 

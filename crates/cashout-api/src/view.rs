@@ -126,7 +126,7 @@ pub enum RecipientRequest {
     /// `provider: omt`.
     Omt(OmtRecipientRequest),
     /// `provider: omno`.
-    Omno(OmnoRecipientRequest),
+    Omno(Box<OmnoRecipientRequest>),
 }
 
 /// The Camoo recipient.
