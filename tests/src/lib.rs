@@ -77,6 +77,8 @@ pub struct Options {
     pub notify: cashout_api::NotifyConfig,
     /// `api.operators_on_producer_routes`.
     pub operators_on_producer_routes: bool,
+    /// `api.header_read_timeout_ms`.
+    pub header_read_timeout_ms: u64,
 }
 
 impl Default for Options {
@@ -122,6 +124,7 @@ impl Default for Options {
             partitions: 1,
             notify: cashout_api::NotifyConfig::default(),
             operators_on_producer_routes: false,
+            header_read_timeout_ms: cashout_api::DEFAULT_HEADER_READ_TIMEOUT_MS,
         }
     }
 }
@@ -187,9 +190,15 @@ impl TestApp {
         .with_operators_on_producer_routes(options.operators_on_producer_routes)
         .with_driver(api_driver);
         let (api_stop, mut rx) = watch::channel(false);
-        tokio::spawn(cashout_api::serve(listener, state, async move {
-            let _ = rx.wait_for(|v| *v).await;
-        }));
+        let header_read_timeout = Duration::from_millis(options.header_read_timeout_ms);
+        tokio::spawn(cashout_api::serve_with(
+            listener,
+            state,
+            header_read_timeout,
+            async move {
+                let _ = rx.wait_for(|v| *v).await;
+            },
+        ));
         Self {
             prefix,
             api_url,

@@ -168,7 +168,7 @@ pub struct DlqList {
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
         ("limit" = Option<usize>, Query, description = "1-500, default 50"),
     ),
-    responses((status = 200, body = DlqList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = DlqList), (status = 400, description = "The query does not parse", body = ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = ErrorBody), (status = 403, description = "A producer token", body = ErrorBody), (status = 422, description = "A filter or the cursor is invalid; `field` names it", body = ErrorBody), (status = 503, description = "Storage is unavailable", body = ErrorBody))
 )]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -283,7 +283,7 @@ async fn cashout_view(
 #[utoipa::path(
     get, path = "/v1/dlq/{id}",
     params(("id" = String, Path, description = "Cashout id")),
-    responses((status = 200, body = DlqView), (status = 404, body = ErrorBody))
+    responses((status = 200, body = DlqView), (status = 401, description = "Missing or wrong bearer token", body = ErrorBody), (status = 403, description = "A producer token", body = ErrorBody), (status = 404, description = "No such cashout, or not parked", body = ErrorBody), (status = 503, description = "Storage is unavailable", body = ErrorBody))
 )]
 pub(crate) async fn show(
     State(state): State<AppState>,
@@ -354,7 +354,7 @@ fn replay_result(id: &CashoutId, r: &Replay) -> ReplayResult {
     post, path = "/v1/dlq/{id}/replay",
     params(("id" = String, Path, description = "Cashout id")),
     request_body = Option<NoteBody>,
-    responses((status = 200, body = ReplayResult), (status = 404, body = ErrorBody))
+    responses((status = 200, body = ReplayResult), (status = 400, description = "The body is not JSON", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = ErrorBody), (status = 403, description = "A producer token", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, description = "The body has unknown or mistyped fields", body = ErrorBody), (status = 503, description = "Storage is unavailable", body = ErrorBody))
 )]
 pub(crate) async fn replay(
     State(state): State<AppState>,
@@ -395,7 +395,7 @@ pub struct BulkReplayResult {
 #[utoipa::path(
     post, path = "/v1/dlq/replay",
     request_body = BulkReplayBody,
-    responses((status = 200, body = BulkReplayResult), (status = 422, body = ErrorBody))
+    responses((status = 200, body = BulkReplayResult), (status = 400, description = "The body is not JSON", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = ErrorBody), (status = 403, description = "A producer token", body = ErrorBody), (status = 422, description = "`reason` is missing or a field is invalid", body = ErrorBody), (status = 503, description = "Storage is unavailable", body = ErrorBody))
 )]
 pub(crate) async fn replay_bulk(
     State(state): State<AppState>,
@@ -446,7 +446,7 @@ pub struct ResolveBody {
     post, path = "/v1/dlq/{id}/resolve",
     params(("id" = String, Path, description = "Cashout id")),
     request_body = ResolveBody,
-    responses((status = 200, body = CashoutView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = CashoutView), (status = 400, description = "The body is not JSON", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = ErrorBody), (status = 403, description = "A producer token", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Not parked, final, or refused (see the message)", body = ErrorBody), (status = 422, description = "A field is invalid or the note is missing; `field` names it", body = ErrorBody), (status = 503, description = "Storage is unavailable", body = ErrorBody))
 )]
 pub(crate) async fn resolve(
     State(state): State<AppState>,
@@ -489,7 +489,7 @@ pub(crate) async fn resolve(
     post, path = "/v1/dlq/{id}/discard",
     params(("id" = String, Path, description = "Cashout id")),
     request_body = NoteBody,
-    responses((status = 200, body = DlqView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = DlqView), (status = 400, description = "The body is not JSON", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = ErrorBody), (status = 403, description = "A producer token", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Not parked, final, or refused (see the message)", body = ErrorBody), (status = 422, description = "A field is invalid or the note is missing; `field` names it", body = ErrorBody), (status = 503, description = "Storage is unavailable", body = ErrorBody))
 )]
 pub(crate) async fn discard(
     State(state): State<AppState>,
@@ -629,10 +629,10 @@ mod tests {
                         format!("%{b:02X}")
                     })
                     .collect();
-                if let Ok(uri) = format!("/v1/dlq?{encoded}").parse::<Uri>() {
-                    if let Ok(q) = list_query(&uri) {
-                        let _ = list_filter(&q, Utc::now());
-                    }
+                if let Ok(uri) = format!("/v1/dlq?{encoded}").parse::<Uri>()
+                    && let Ok(q) = list_query(&uri)
+                {
+                    let _ = list_filter(&q, Utc::now());
                 }
             }
 

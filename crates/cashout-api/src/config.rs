@@ -22,7 +22,13 @@ pub struct ApiConfig {
     /// How the API is reached from outside; provider notification URLs are built from it
     /// when not configured explicitly.
     pub public_url: Option<String>,
+    /// How long a client may take to send a request's line and headers (slowloris guard); an
+    /// idle keep-alive connection is closed after it too.
+    pub header_read_timeout_ms: u64,
 }
+
+/// The default of `api.header_read_timeout_ms`.
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -33,6 +39,7 @@ impl Default for ApiConfig {
             operators_on_producer_routes: false,
             notifications: NotifyConfig::default(),
             public_url: None,
+            header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
         }
     }
 }

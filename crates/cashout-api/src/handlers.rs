@@ -125,7 +125,9 @@ pub(crate) async fn full_view(
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 409, description = "The key was used with a different body", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Content-Type is not `application/json` (`charset=utf-8` allowed)", body = ErrorBody),
         (status = 422, description = "A field is invalid; `field` names it", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable; retry with the same idempotency key", body = ErrorBody),
     )
 )]
 pub(crate) async fn create_cashout(
@@ -134,6 +136,29 @@ pub(crate) async fn create_cashout(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let caller = require_token(&state, &headers)?;
+    // `application/json`, any case, optionally with `charset=utf-8`; nothing else is read.
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mut parts = content_type.split(';').map(str::trim);
+    let is_json = parts
+        .next()
+        .is_some_and(|m| m.eq_ignore_ascii_case("application/json"))
+        && parts.all(|p| match p.split_once('=') {
+            Some((k, v)) if k.trim().eq_ignore_ascii_case("charset") => {
+                v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            }
+            Some(_) => true,
+            None => p.is_empty(),
+        });
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be sent as 'Content-Type: application/json'",
+        ));
+    }
     let body = body.map_err(|r| {
         let status = r.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -194,8 +219,9 @@ pub(crate) async fn create_cashout(
     params(("id" = String, Path, description = "Cashout id")),
     responses(
         (status = 200, body = CashoutView),
-        (status = 401, body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_cashout(
@@ -223,9 +249,11 @@ pub(crate) async fn get_cashout(
     params(("id" = String, Path, description = "Cashout id")),
     responses(
         (status = 200, description = "Revoked", body = CashoutView),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "Final, in flight, refused by the provider, or not revocable", body = ErrorBody),
         (status = 502, description = "The provider could not be asked", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable, or revoke is not available on this API", body = ErrorBody),
     )
 )]
 pub(crate) async fn revoke_cashout(
@@ -271,8 +299,11 @@ fn revoke_error(e: cashout_worker::RevokeError) -> ApiError {
     params(("id" = String, Path, description = "Cashout id")),
     responses(
         (status = 200, description = "Approved; the confirm is due now", body = CashoutView),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "Not a manual OMNO cashout, already approved, or final", body = ErrorBody),
+        (status = 502, description = "The provider could not be asked", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable, or approve is not available on this API", body = ErrorBody),
     )
 )]
 pub(crate) async fn approve_cashout(
@@ -335,9 +366,10 @@ fn omno_token<'a>(headers: &'a HeaderMap, params: &'a [(String, String)]) -> Opt
     params(("token" = Option<String>, Query, description = "The configured webhook token, if any")),
     security(()),
     responses(
-        (status = 200),
-        (status = 400, body = ErrorBody),
+        (status = 200, description = "`{status: scheduled|final|duplicate|ignored}`"),
+        (status = 400, description = "Not a JSON object, or too large", body = ErrorBody),
         (status = 401, description = "A webhook token is configured and this one is missing or wrong", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable; OMNO retries", body = ErrorBody),
     )
 )]
 pub(crate) async fn omno_webhook(
@@ -414,6 +446,7 @@ pub(crate) async fn omno_webhook(
     responses(
         (status = 200, description = "Signature valid; a status read is scheduled, unless this is a repeat or too old"),
         (status = 401, description = "Missing or wrong signature", body = ErrorBody),
+        (status = 503, description = "Storage is unavailable", body = ErrorBody),
     )
 )]
 pub(crate) async fn camoo_notify(
@@ -485,7 +518,13 @@ pub(crate) async fn healthz() -> Json<Value> {
 }
 
 /// Readiness: Redis answers.
-#[utoipa::path(get, path = "/readyz", security(()), responses((status = 200), (status = 503)))]
+#[utoipa::path(
+    get, path = "/readyz", security(()),
+    responses(
+        (status = 200, description = "`{status: ready}`"),
+        (status = 503, description = "Redis does not answer: `{status: \"redis unreachable\"}`"),
+    )
+)]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     match state.producer.store().ping().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),

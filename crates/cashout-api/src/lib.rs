@@ -12,7 +12,7 @@ mod view;
 pub use admin::parse_since;
 use auth::BearerScheme;
 pub use auth::{ApiToken, parse_tokens};
-pub use config::{ApiConfig, NotifyConfig};
+pub use config::{ApiConfig, DEFAULT_HEADER_READ_TIMEOUT_MS, NotifyConfig};
 pub use view::CashoutView;
 
 use axum::Router;
@@ -21,6 +21,8 @@ use axum::routing::{get, post};
 use cashout_store::Producer;
 use secrecy::SecretString;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
 use utoipa::OpenApi;
 
 /// What the handlers share.
@@ -114,20 +116,115 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(handlers::readyz))
         .route("/openapi.json", get(handlers::openapi))
         .route("/metrics", get(handlers::metrics))
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
-/// Serves until `shutdown` completes.
+/// A known path with a method it does not take: JSON like every error (axum adds `Allow`).
+async fn method_not_allowed(method: axum::http::Method) -> error::ApiError {
+    error::ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on this path; see the Allow header"),
+    )
+}
+
+/// Serves until `shutdown` completes, with the default header read timeout.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(
+        listener,
+        state,
+        Duration::from_millis(DEFAULT_HEADER_READ_TIMEOUT_MS),
+        shutdown,
+    )
+    .await
+}
+
+/// Serves HTTP/1.1 (keep-alive on) until `shutdown` completes. A client that has not sent a
+/// request's line and headers within `header_read_timeout` is disconnected (slowloris); so is an
+/// idle keep-alive connection. On shutdown no new connection is accepted, idle connections are
+/// closed, and requests in flight finish before this returns.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    header_read_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    // Dropping `stop_tx` tells the connections to finish; `done_tx` is closed once every
+    // connection task has dropped its receiver.
+    let (stop_tx, stop_rx) = watch::channel(());
+    let (done_tx, done_rx) = watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    accept_error(e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut stop = stop_rx.clone();
+        let done = done_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
+                .keep_alive(true);
+            let conn = builder
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            let mut stopping = false;
+            loop {
+                tokio::select! {
+                    result = conn.as_mut() => {
+                        if let Err(e) = result {
+                            tracing::debug!(error = %e, "connection ended");
+                        }
+                        break;
+                    }
+                    _ = stop.changed(), if !stopping => {
+                        // Finishes the request in flight, then closes.
+                        stopping = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            drop(done);
+        });
+    }
+    drop(listener);
+    drop(stop_tx);
+    drop(stop_rx);
+    drop(done_rx);
+    done_tx.closed().await;
+    Ok(())
+}
+
+/// Like `axum::serve`: a connection that failed before it was accepted is skipped; anything
+/// else (e.g. out of file descriptors) is logged and retried a second later.
+async fn accept_error(e: std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accept failed; retrying in 1s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// The OpenAPI document.
@@ -156,6 +253,9 @@ pub async fn serve(
         view::CreateCashoutRequest,
         view::CamooRecipientRequest,
         view::OmtRecipientRequest,
+        view::OmnoRecipientRequest,
+        view::OmnoBillingRequest,
+        view::RecipientRequest,
         view::OmnoWebhookBody,
         error::ErrorBody,
         admin::DlqItem,
@@ -179,3 +279,155 @@ pub async fn serve(
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// What each route can answer (besides 405), from its handler.
+    const ROUTES: &[(&str, &str, &[u16])] = &[
+        (
+            "post",
+            "/v1/cashouts",
+            &[200, 202, 400, 401, 409, 413, 415, 422, 503],
+        ),
+        ("get", "/v1/cashouts/{id}", &[200, 401, 404, 503]),
+        (
+            "post",
+            "/v1/cashouts/{id}/revoke",
+            &[200, 401, 404, 409, 502, 503],
+        ),
+        (
+            "post",
+            "/v1/cashouts/{id}/approve",
+            &[200, 401, 404, 409, 502, 503],
+        ),
+        ("post", "/v1/providers/omno/webhook", &[200, 400, 503]),
+        ("get", "/v1/providers/camoo/notify", &[200, 401, 503]),
+        ("get", "/healthz", &[200]),
+        ("get", "/readyz", &[200, 503]),
+        ("get", "/v1/dlq", &[200, 400, 401, 403, 422, 503]),
+        ("get", "/v1/dlq/{id}", &[200, 401, 403, 404, 503]),
+        (
+            "post",
+            "/v1/dlq/{id}/replay",
+            &[200, 400, 401, 403, 404, 413, 422, 503],
+        ),
+        (
+            "post",
+            "/v1/dlq/replay",
+            &[200, 400, 401, 403, 413, 422, 503],
+        ),
+        (
+            "post",
+            "/v1/dlq/{id}/resolve",
+            &[200, 400, 401, 403, 404, 409, 413, 422, 503],
+        ),
+        (
+            "post",
+            "/v1/dlq/{id}/discard",
+            &[200, 400, 401, 403, 404, 409, 413, 422, 503],
+        ),
+    ];
+
+    fn doc() -> Value {
+        serde_json::to_value(ApiDoc::openapi()).expect("the document serializes")
+    }
+
+    #[test]
+    fn every_route_documents_what_it_can_answer() {
+        let doc = doc();
+        let paths = doc["paths"].as_object().expect("paths");
+        let mut documented = 0;
+        for (path, item) in paths {
+            for (method, op) in item.as_object().expect("path item") {
+                documented += 1;
+                let Some((_, _, want)) = ROUTES.iter().find(|(m, p, _)| m == method && p == path)
+                else {
+                    panic!("{method} {path} is documented but not in ROUTES");
+                };
+                let responses = op["responses"].as_object().expect("responses");
+                for status in *want {
+                    assert!(
+                        responses.contains_key(&status.to_string()),
+                        "{method} {path}: {status} is not documented"
+                    );
+                }
+                // Authenticated unless the operation opts out with `security: [{}]`.
+                let open = op["security"].as_array().is_some_and(|s| {
+                    s.iter()
+                        .all(|r| r.as_object().is_some_and(|o| o.is_empty()))
+                });
+                if !open {
+                    assert!(responses.contains_key("401"), "{method} {path}: no 401");
+                }
+                if path.starts_with("/v1/dlq") {
+                    assert!(responses.contains_key("403"), "{method} {path}: no 403");
+                }
+            }
+        }
+        assert_eq!(
+            documented,
+            ROUTES.len(),
+            "every route in ROUTES is documented"
+        );
+    }
+
+    #[test]
+    fn the_request_schemas_cover_every_provider_and_approval() {
+        let doc = doc();
+        let schemas = &doc["components"]["schemas"];
+        let omno = &schemas["OmnoRecipientRequest"];
+        let required: Vec<&str> = omno["required"]
+            .as_array()
+            .expect("OmnoRecipientRequest has required fields")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for f in [
+            "external_user_id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone_number",
+            "date_of_birth",
+            "billing",
+            "kyc_verified",
+        ] {
+            assert!(required.contains(&f), "{f} is required: {omno}");
+        }
+        for f in ["kyc", "router_id", "direct_route_id"] {
+            assert!(omno["properties"][f].is_object(), "{f}: {omno}");
+            assert!(!required.contains(&f), "{f} is optional");
+        }
+        assert!(schemas["OmnoBillingRequest"]["properties"]["country_code"].is_object());
+        let create = &schemas["CreateCashoutRequest"];
+        assert!(create["properties"]["approval"].is_object(), "{create}");
+        assert_eq!(
+            create["properties"]["recipient"]["$ref"],
+            "#/components/schemas/RecipientRequest"
+        );
+        let one_of: Vec<String> = schemas["RecipientRequest"]["oneOf"]
+            .as_array()
+            .expect("RecipientRequest is a oneOf")
+            .iter()
+            .map(|v| v["$ref"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        for s in [
+            "CamooRecipientRequest",
+            "OmtRecipientRequest",
+            "OmnoRecipientRequest",
+        ] {
+            assert!(
+                one_of.contains(&format!("#/components/schemas/{s}")),
+                "{s}: {one_of:?}"
+            );
+        }
+        let approval = serde_json::to_string(&schemas["Approval"]).unwrap_or_default();
+        assert!(
+            approval.contains("auto") && approval.contains("manual"),
+            "{approval}"
+        );
+    }
+}

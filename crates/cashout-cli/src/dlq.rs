@@ -219,12 +219,11 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
                 }
                 r => r?,
             };
-            let Some(c) = c else { bail!("no cashout {id}") };
+            let Some(c) = c else {
+                bail!("{id}: no such cashout")
+            };
             if c.parked.is_none() {
-                bail!(
-                    "cashout {id} is not in the dead-letter queue (state {})",
-                    c.state
-                );
+                bail!("{id}: not in the dead-letter queue (state {})", c.state);
             }
             let history = store.history(&c).await?;
             println!(
@@ -241,6 +240,8 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
             operator: o,
         } => {
             let actor = operator(o);
+            // Unknown ids and refused replays: reported on stderr, and the exit status is 1.
+            let mut failed = 0usize;
             let results: Vec<(CashoutId, Replay)> = if let Some(r) = reason(r.as_deref())? {
                 let filter = Filter {
                     provider: provider(p.as_deref())?,
@@ -254,24 +255,39 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
                 }
                 let mut out = Vec::new();
                 for raw in &ids {
-                    let cid = id(raw)?;
+                    let Ok(cid) = CashoutId::parse(raw) else {
+                        eprintln!("{raw}: not a cashout id");
+                        failed += 1;
+                        continue;
+                    };
                     match dlq::replay(producer, &cid, &actor, note.as_deref()).await {
                         Ok(r) => out.push((cid, r)),
-                        Err(dlq::DlqError::NotFound) => eprintln!("{cid}: no such cashout"),
+                        Err(dlq::DlqError::NotFound) => {
+                            eprintln!("{cid}: no such cashout");
+                            failed += 1;
+                        }
                         Err(dlq::DlqError::Corrupt) => out.push((cid, Replay::Corrupt)),
-                        Err(e) => return Err(e.into()),
+                        Err(e) => return Err(anyhow::Error::new(e).context(format!("{cid}"))),
                     }
                 }
                 out
             };
             for (cid, r) in &results {
-                println!("{cid}  {}", r.message());
+                if matches!(r, Replay::InDoubt | Replay::Corrupt) {
+                    eprintln!("{cid}  {}", r.message());
+                    failed += 1;
+                } else {
+                    println!("{cid}  {}", r.message());
+                }
             }
             let n = results
                 .iter()
                 .filter(|(_, r)| *r == Replay::Replayed)
                 .count();
             println!("{n} replayed");
+            if failed > 0 {
+                bail!("{failed} cashout(s) unknown or refused, not replayed (see above)");
+            }
             Ok(())
         }
         DlqCommand::Resolve {
@@ -285,7 +301,10 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
             } else {
                 Resolution::Failed
             };
-            let c = dlq::resolve(store, &id(&raw)?, r, &operator(o), &note).await?;
+            let cid = id(&raw)?;
+            let c = dlq::resolve(store, &cid, r, &operator(o), &note)
+                .await
+                .with_context(|| format!("{cid}: not resolved"))?;
             println!("{}  resolved: {}", c.id, c.state);
             Ok(())
         }
@@ -357,7 +376,11 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
             note,
             operator: o,
         } => {
-            match dlq::discard(store, &id(&raw)?, &operator(o), &note).await? {
+            let cid = id(&raw)?;
+            match dlq::discard(store, &cid, &operator(o), &note)
+                .await
+                .with_context(|| format!("{cid}: not discarded"))?
+            {
                 dlq::Item::Cashout(c) => println!("{}  discarded: {}", c.id, c.state),
                 dlq::Item::Corrupt(r) => println!(
                     "{}  discarded: corrupt_record, kept as found until the retention expires",
@@ -366,5 +389,34 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn argument_parsers_never_panic(s in any::<String>()) {
+            let _ = id(&s);
+            let _ = provider(Some(&s));
+            let _ = reason(Some(&s));
+            let _ = parse_since(&s, Utc::now());
+        }
+    }
+
+    #[test]
+    fn argument_parsers_accept_known_values_and_refuse_garbage() {
+        assert_eq!(provider(Some("omt")).unwrap(), Some(Provider::Omt));
+        assert!(provider(Some("é")).is_err());
+        assert_eq!(
+            reason(Some("outcome_unknown")).unwrap(),
+            Some(ParkReason::OutcomeUnknown)
+        );
+        assert!(reason(Some("nonsense")).is_err());
+        assert!(id("nope").is_err());
+        assert!(id(&CashoutId::generate().to_string()).is_ok());
     }
 }

@@ -252,7 +252,13 @@ async fn api(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("api.listen: cannot bind {}", settings.api.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "api listening");
-    cashout_api::serve(listener, state, app::wait(app::shutdown_signal())).await?;
+    cashout_api::serve_with(
+        listener,
+        state,
+        std::time::Duration::from_millis(settings.api.header_read_timeout_ms),
+        app::wait(app::shutdown_signal()),
+    )
+    .await?;
     Ok(())
 }
 

@@ -159,6 +159,9 @@ impl Settings {
                 cashout_store::redact_url(&self.redis.url)
             );
         }
+        if self.api.header_read_timeout_ms == 0 {
+            bail!("api.header_read_timeout_ms: must be at least 1");
+        }
         if self.worker.concurrency == 0 {
             bail!("worker.concurrency: must be at least 1");
         }
@@ -366,6 +369,7 @@ mod tests {
             assert_eq!(s.worker.queue.claim_idle_ms, d.worker.queue.claim_idle_ms);
             assert_eq!(s.worker.queue.batch_size, d.worker.queue.batch_size);
             assert_eq!(s.redis.partitions, d.redis.partitions);
+            assert_eq!(s.api.header_read_timeout_ms, d.api.header_read_timeout_ms);
             assert_eq!(s.redis.redeliver_after_ms, d.redis.redeliver_after_ms);
             assert_eq!(s.providers.camoo.poll, d.providers.camoo.poll);
             Ok(())

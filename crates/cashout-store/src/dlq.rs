@@ -483,6 +483,19 @@ mod tests {
         assert!(parse_cursor("12:not-an-id").is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parse_cursor_never_panics(c in proptest::prelude::any::<String>()) {
+            let _ = parse_cursor(&c);
+        }
+
+        #[test]
+        fn cursors_we_hand_out_parse(ms in proptest::prelude::any::<i64>()) {
+            let id = CashoutId::generate().to_string();
+            proptest::prop_assert_eq!(parse_cursor(&cursor_of(ms, &id)).ok(), Some((ms, id)));
+        }
+    }
+
     #[test]
     fn replay_words() {
         assert_eq!(Replay::Replayed.as_str(), "replayed");

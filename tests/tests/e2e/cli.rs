@@ -214,3 +214,59 @@ async fn a_bad_redis_url_never_shows_its_password() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_commands_on_unknown_or_refused_ids_exit_non_zero() {
+    let app = TestApp::spawn(Options::default()).await;
+    let unknown = cashout_core::CashoutId::generate().to_string();
+    let note = ["--note", "checked with the provider"];
+    for args in [
+        vec!["dlq", "show", &unknown],
+        vec!["dlq", "replay", &unknown],
+        vec!["dlq", "resolve", &unknown, "--as", "failed"],
+        vec!["dlq", "discard", &unknown],
+    ] {
+        let args: Vec<&str> = if args[1] == "resolve" || args[1] == "discard" {
+            args.iter().chain(note.iter()).copied().collect()
+        } else {
+            args
+        };
+        let (ok, out, err) = cashout_raw(&app, &args).await;
+        assert!(!ok, "{args:?} exits non-zero: {out}");
+        assert!(
+            err.contains(&unknown) && err.contains("no such cashout"),
+            "{args:?}: {err}"
+        );
+    }
+    // Not an id at all.
+    for args in [vec!["dlq", "show", "nope"], vec!["dlq", "replay", "nope"]] {
+        let (ok, _, err) = cashout_raw(&app, &args).await;
+        assert!(!ok && err.contains("nope"), "{args:?}: {err}");
+    }
+    // Several ids, one unknown: the known one is replayed (a no-op here), the run fails.
+    let (_, created) = app
+        .post_cashout(&TestApp::order("cli-dlq-refused", &phone(52, 1), 1_500))
+        .await;
+    let known = created["id"].as_str().unwrap().to_owned();
+    let (ok, out, err) = cashout_raw(&app, &["dlq", "replay", &known, &unknown]).await;
+    assert!(!ok, "{out}");
+    assert!(out.contains(&known), "{out}");
+    assert!(
+        err.contains(&unknown) && err.contains("not replayed"),
+        "{err}"
+    );
+    // A cashout that is not parked: show, resolve and discard are refused.
+    for args in [
+        vec!["dlq", "show", known.as_str()],
+        vec!["dlq", "resolve", &known, "--as", "failed", "--note", "x y"],
+        vec!["dlq", "discard", &known, "--note", "x y"],
+    ] {
+        let (ok, out, err) = cashout_raw(&app, &args).await;
+        assert!(!ok, "{args:?}: {out}");
+        assert!(
+            err.contains(&known) && err.contains("dead-letter queue"),
+            "{args:?}: {err}"
+        );
+    }
+    app.shutdown().await;
+}

@@ -8,6 +8,7 @@ mod corrupt;
 mod dlq;
 mod durability;
 mod flow;
+mod http;
 mod idempotency;
 mod isolation;
 mod metrics;

@@ -184,6 +184,61 @@ async fn unreadable_or_unbounded_input_is_refused_and_stores_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_is_not_declared_json_is_415_and_stores_nothing() {
+    let app = TestApp::spawn(Options::default()).await;
+    let body = TestApp::order("ctype-1", &phone(22, 1), 1500).to_string();
+    let post = |ct: Option<&'static str>, token: &'static str| {
+        let mut req = app
+            .http
+            .post(format!("{}/v1/cashouts", app.api_url))
+            .bearer_auth(token)
+            .body(body.clone());
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/jsonx"),
+        Some("application/json-patch+json"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/json; charset=latin1"),
+        Some("json"),
+    ] {
+        let (status, v) = post(ct, TOKEN).await;
+        assert_eq!(status, 415, "{ct:?}: {v}");
+        assert_eq!(v["error"]["code"], "unsupported_media_type", "{ct:?}: {v}");
+    }
+    assert!(app.keys().await.is_empty(), "nothing stored");
+    // Without a valid token it is still 401 first.
+    let (status, _) = post(Some("text/plain"), "wrong-token-xxxxxxxx").await;
+    assert_eq!(status, 401);
+    // JSON in any case, with or without a UTF-8 charset.
+    for (i, ct) in [
+        "application/json",
+        "Application/JSON",
+        "application/json; charset=utf-8",
+        "application/json;charset=UTF-8",
+        "APPLICATION/JSON ; charset=\"utf-8\"",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, v) = post(Some(ct), TOKEN).await;
+        let want = if i == 0 { 202 } else { 200 };
+        assert_eq!(status, want, "{ct}: {v}");
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_without_a_valid_token_are_401() {
     let app = TestApp::spawn(Options::default()).await;
     let body = TestApp::order("auth-1", &phone(21, 1), 1500).to_string();
