@@ -54,8 +54,10 @@ pub enum DlqCommand {
     },
     /// Record an outcome settled by hand with the provider.
     Resolve {
-        /// Cashout id.
-        id: String,
+        /// Cashout ids: each one checked with the provider (several settle in bulk; each is
+        /// reported, and the run fails if any is refused).
+        #[arg(required = true, num_args = 1..)]
+        ids: Vec<String>,
         /// confirmed or failed.
         #[arg(long = "as", value_parser = ["confirmed", "failed"])]
         resolution: String,
@@ -291,7 +293,7 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
             Ok(())
         }
         DlqCommand::Resolve {
-            id: raw,
+            ids,
             resolution,
             note,
             operator: o,
@@ -301,11 +303,34 @@ pub async fn run(producer: &Producer, cmd: DlqCommand) -> anyhow::Result<()> {
             } else {
                 Resolution::Failed
             };
-            let cid = id(&raw)?;
-            let c = dlq::resolve(store, &cid, r, &operator(o), &note)
-                .await
-                .with_context(|| format!("{cid}: not resolved"))?;
-            println!("{}  resolved: {}", c.id, c.state);
+            let actor = operator(o);
+            if ids.len() == 1 {
+                let cid = id(&ids[0])?;
+                let c = dlq::resolve(store, &cid, r, &actor, &note)
+                    .await
+                    .with_context(|| format!("{cid}: not resolved"))?;
+                println!("{}  resolved: {}", c.id, c.state);
+                return Ok(());
+            }
+            // In bulk: every id is tried and reported; any refusal fails the run.
+            let mut failed = 0usize;
+            for raw in &ids {
+                let Ok(cid) = CashoutId::parse(raw) else {
+                    eprintln!("{raw}: not a cashout id");
+                    failed += 1;
+                    continue;
+                };
+                match dlq::resolve(store, &cid, r, &actor, &note).await {
+                    Ok(c) => println!("{}  resolved: {}", c.id, c.state),
+                    Err(e) => {
+                        eprintln!("{cid}: not resolved: {e}");
+                        failed += 1;
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} of {} cashouts not resolved", ids.len());
+            }
             Ok(())
         }
         DlqCommand::OmtResetGuard {

@@ -270,3 +270,49 @@ async fn dlq_commands_on_unknown_or_refused_ids_exit_non_zero() {
     }
     app.shutdown().await;
 }
+
+/// Cashouts in doubt (create answers lost, no Camoo notifications) settled in bulk once checked
+/// with the provider: every id is resolved and reported; an unknown one among them fails the
+/// run without stopping the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_doubt_cashouts_are_resolved_in_bulk() {
+    let mut app = TestApp::spawn(Options::default()).await;
+    app.fault(
+        "create",
+        3,
+        serde_json::json!({"kind": "reset", "phase": "after"}),
+    )
+    .await;
+    app.start_worker();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (s, v) = app
+            .post_cashout(&TestApp::order(
+                &format!("cli-bulk-{i}"),
+                &phone(53 + i, 1),
+                1_500,
+            ))
+            .await;
+        assert_eq!(s, 202);
+        ids.push(v["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let v = app.wait_settled(id).await;
+        assert_eq!(v["parked"]["reason"], "outcome_unknown", "{v:#}");
+    }
+    let unknown = cashout_core::CashoutId::generate().to_string();
+    let mut args = vec!["dlq", "resolve"];
+    args.extend(ids.iter().map(String::as_str));
+    args.push(&unknown);
+    args.extend(["--as", "confirmed", "--note", "checked with Camoo: paid"]);
+    let (ok, out, err) = cashout_raw(&app, &args).await;
+    assert!(!ok, "an unknown id fails the run: {out}");
+    assert!(err.contains(&unknown) && err.contains("1 of 4"), "{err}");
+    for id in &ids {
+        assert!(out.contains(&format!("{id}  resolved: confirmed")), "{out}");
+        let v = app.get_cashout(id).await;
+        assert_eq!(v["state"], "confirmed", "{v:#}");
+        assert!(v["parked"].is_null());
+    }
+    app.shutdown().await;
+}
