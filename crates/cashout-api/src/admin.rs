@@ -483,6 +483,104 @@ pub(crate) async fn resolve(
     full_view(state.producer.store(), &c).await
 }
 
+/// Settle several cashouts by hand at once (after checking each with the provider).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkResolveBody {
+    /// The cashout ids (1 to 500).
+    ids: Option<Vec<String>>,
+    /// `confirmed` or `failed`.
+    #[serde(rename = "as")]
+    resolution: Option<String>,
+    /// Required: what was checked, with whom.
+    note: Option<String>,
+}
+
+/// What a bulk resolve did to one id.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ResolveResult {
+    id: String,
+    /// `resolved`, `not_found`, `invalid_id` or `refused` (see the message).
+    outcome: String,
+    message: String,
+}
+
+/// What a bulk resolve did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BulkResolveResult {
+    resolved: usize,
+    results: Vec<ResolveResult>,
+}
+
+/// The most ids one bulk resolve takes.
+const MAX_BULK_RESOLVE: usize = 500;
+
+/// Record one outcome, settled by hand with the provider, for several parked cashouts. Each id is
+/// tried and reported; one refused does not stop the others.
+#[utoipa::path(
+    post, path = "/v1/dlq/resolve",
+    request_body = BulkResolveBody,
+    responses((status = 200, body = BulkResolveResult), (status = 400, description = "The body is not JSON", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = ErrorBody), (status = 403, description = "A producer token", body = ErrorBody), (status = 422, description = "`ids`, `as` or `note` missing or invalid; `field` names it", body = ErrorBody), (status = 503, description = "Storage is unavailable", body = ErrorBody))
+)]
+pub(crate) async fn resolve_bulk(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<BulkResolveResult>, ApiError> {
+    let actor = require_admin(&state, &headers)?;
+    let b: BulkResolveBody = body(raw)?;
+    let invalid = |field: &str, msg: &str| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", msg.to_owned()).field(field)
+    };
+    let resolution = match b.resolution.as_deref() {
+        Some("confirmed") => Resolution::Confirmed,
+        Some("failed") => Resolution::Failed,
+        _ => return Err(invalid("as", "as must be 'confirmed' or 'failed'")),
+    };
+    let ids = b.ids.unwrap_or_default();
+    if ids.is_empty() || ids.len() > MAX_BULK_RESOLVE {
+        return Err(invalid("ids", "ids must list 1 to 500 cashout ids"));
+    }
+    let note = b.note.unwrap_or_default();
+    if note.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "note_required",
+            "a note is required: say what was checked, with whom",
+        )
+        .field("note"));
+    }
+    let store = state.producer.store();
+    let mut results = Vec::with_capacity(ids.len());
+    let mut resolved = 0;
+    for raw_id in ids {
+        let Ok(id) = CashoutId::parse(&raw_id) else {
+            results.push(ResolveResult {
+                id: raw_id.chars().take(64).collect(),
+                outcome: "invalid_id".into(),
+                message: "not a cashout id".into(),
+            });
+            continue;
+        };
+        let (outcome, message) = match dlq::resolve(store, &id, resolution, &actor, &note).await {
+            Ok(c) => {
+                resolved += 1;
+                tracing::info!(cashout_id = %id, operator = %actor, state = %c.state, "dlq resolve");
+                ("resolved", format!("resolved: {}", c.state))
+            }
+            Err(DlqError::NotFound) => ("not_found", "no such cashout".to_owned()),
+            Err(DlqError::Store(e)) => return Err(ApiError::store(&e)),
+            Err(e) => ("refused", e.to_string()),
+        };
+        results.push(ResolveResult {
+            id: id.to_string(),
+            outcome: outcome.into(),
+            message,
+        });
+    }
+    Ok(Json(BulkResolveResult { resolved, results }))
+}
+
 /// Remove from the DLQ and mark failed. A `corrupt_record` leaves the DLQ with no state written:
 /// its record is kept as found until the retention expires.
 #[utoipa::path(

@@ -108,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/providers/camoo/notify", get(handlers::camoo_notify))
         .route("/v1/dlq", get(admin::list))
         .route("/v1/dlq/replay", post(admin::replay_bulk))
+        .route("/v1/dlq/resolve", post(admin::resolve_bulk))
         .route("/v1/dlq/{id}", get(admin::show))
         .route("/v1/dlq/{id}/replay", post(admin::replay))
         .route("/v1/dlq/{id}/resolve", post(admin::resolve))
@@ -244,6 +245,7 @@ async fn accept_error(e: std::io::Error) {
         admin::show,
         admin::replay,
         admin::replay_bulk,
+        admin::resolve_bulk,
         admin::resolve,
         admin::discard
     ),
@@ -264,6 +266,9 @@ async fn accept_error(e: std::io::Error) {
         admin::CorruptView,
         admin::ReplayResult,
         admin::BulkReplayResult,
+        admin::BulkResolveBody,
+        admin::BulkResolveResult,
+        admin::ResolveResult,
         admin::NoteBody,
         admin::ResolveBody,
         admin::BulkReplayBody,
@@ -303,7 +308,7 @@ mod tests {
             "/v1/cashouts/{id}/approve",
             &[200, 401, 404, 409, 502, 503],
         ),
-        ("post", "/v1/providers/omno/webhook", &[200, 400, 503]),
+        ("post", "/v1/providers/omno/webhook", &[200, 400, 401, 503]),
         ("get", "/v1/providers/camoo/notify", &[200, 401, 503]),
         ("get", "/healthz", &[200]),
         ("get", "/readyz", &[200, 503]),
@@ -317,6 +322,11 @@ mod tests {
         (
             "post",
             "/v1/dlq/replay",
+            &[200, 400, 401, 403, 413, 422, 503],
+        ),
+        (
+            "post",
+            "/v1/dlq/resolve",
             &[200, 400, 401, 403, 413, 422, 503],
         ),
         (

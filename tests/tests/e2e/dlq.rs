@@ -256,3 +256,84 @@ async fn discard_marks_a_never_sent_cashout_failed_with_the_note() {
     assert!(app.payouts(Some(&ids[0])).await.is_empty());
     app.shutdown().await;
 }
+
+/// `POST /v1/dlq/resolve` settles several parked cashouts at once; each id is reported, and an
+/// unknown or malformed one does not stop the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_cashouts_are_resolved_in_bulk_over_http() {
+    let mut app = TestApp::spawn(Options::default()).await;
+    app.fault(
+        "create",
+        2,
+        serde_json::json!({"kind": "reset", "phase": "after"}),
+    )
+    .await;
+    app.start_worker();
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let (s, v) = app
+            .post_cashout(&TestApp::order(
+                &format!("bulk-http-{i}"),
+                &phone(57 + i, 1),
+                1_500,
+            ))
+            .await;
+        assert_eq!(s, 202);
+        ids.push(v["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        assert_eq!(
+            app.wait_settled(id).await["parked"]["reason"],
+            "outcome_unknown"
+        );
+    }
+    // The note is required.
+    let (s, v) = app
+        .admin_post(
+            "/v1/dlq/resolve",
+            serde_json::json!({"ids": ids, "as": "failed"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("note")),
+        "{v}"
+    );
+    let unknown = cashout_core::CashoutId::generate().to_string();
+    let body = serde_json::json!({
+        "ids": [ids[0], ids[1], unknown, "nope"],
+        "as": "failed",
+        "note": "checked with Camoo: not paid"
+    });
+    let (s, v) = app.admin_post("/v1/dlq/resolve", body).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["resolved"], 2, "{v}");
+    let outcomes: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["resolved", "resolved", "not_found", "invalid_id"]
+    );
+    for id in &ids {
+        let c = app.get_cashout(id).await;
+        assert_eq!(
+            (c["state"].as_str(), c["parked"].is_null()),
+            (Some("failed"), true)
+        );
+    }
+    // A producer token may not.
+    let (s, _) = app
+        .admin(
+            reqwest::Method::POST,
+            "/v1/dlq/resolve",
+            Some(serde_json::json!({"ids": [ids[0]], "as": "failed", "note": "x"})),
+            cashout_tests::TOKEN,
+        )
+        .await;
+    assert_eq!(s, 403);
+    app.shutdown().await;
+}
