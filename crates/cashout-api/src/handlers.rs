@@ -333,6 +333,31 @@ fn notice_digest(provider: Provider, canonical: &str) -> String {
     hex::encode(&d[..8])
 }
 
+/// A provider's status word as a history line quotes it: letters, digits and `_`, at most 32.
+fn status_word(raw: Option<&str>) -> String {
+    raw.unwrap_or("?")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(32)
+        .collect()
+}
+
+/// Hands a notification to the store's one decision and answers with what it did.
+async fn act_on(
+    state: &AppState,
+    id: &CashoutId,
+    notice: &Notice<'_>,
+) -> Result<Json<Value>, ApiError> {
+    let min = std::time::Duration::from_millis(state.notify.min_interval_ms);
+    let outcome = state
+        .producer
+        .nudge(id, notice, min)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
+    info!(cashout_id = %id, provider = %notice.provider, ?outcome, "provider notification");
+    Ok(Json(json!({ "status": nudge_word(&outcome) })))
+}
+
 fn nudge_word(n: &Nudge) -> &'static str {
     match n {
         Nudge::Scheduled => "scheduled",
@@ -411,14 +436,7 @@ pub(crate) async fn omno_webhook(
         return Ok(Json(json!({"status": "ignored"})));
     };
     // What the history line quotes is bounded and plain: OMNO's status words are short.
-    let status: String = v
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or("?")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .take(32)
-        .collect();
+    let status = status_word(v.get("status").and_then(Value::as_str));
     let notice = Notice {
         provider: Provider::Omno,
         signed: false,
@@ -426,14 +444,7 @@ pub(crate) async fn omno_webhook(
         digest: notice_digest(Provider::Omno, &format!("{payout_id}\n{status}")),
         cause: format!("omno webhook: the payout reported {status}"),
     };
-    let min = std::time::Duration::from_millis(state.notify.min_interval_ms);
-    let outcome = state
-        .producer
-        .nudge(&id, &notice, min)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    info!(cashout_id = %id, ?outcome, "omno webhook");
-    Ok(Json(json!({ "status": nudge_word(&outcome) })))
+    act_on(&state, &id, &notice).await
 }
 
 /// Camoo's signed notification. Checked in constant time over a strict canonical string (keys
@@ -488,12 +499,7 @@ pub(crate) async fn camoo_notify(
         warn!(cashout_id = %id, "signed camoo notification with a missing or stale status_time; not acted on");
         return Ok(Json(json!({"status": "stale"})));
     }
-    let status: String = get("status")
-        .unwrap_or("?")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .take(32)
-        .collect();
+    let status = status_word(get("status"));
     let notice = Notice {
         provider: Provider::Camoo,
         signed: true,
@@ -501,14 +507,7 @@ pub(crate) async fn camoo_notify(
         digest: notice_digest(Provider::Camoo, &signature::canonical(&params)),
         cause: format!("signed camoo notification: payment {payment_id} reported {status}"),
     };
-    let min = std::time::Duration::from_millis(state.notify.min_interval_ms);
-    let outcome = state
-        .producer
-        .nudge(&id, &notice, min)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    info!(cashout_id = %id, ?outcome, "camoo notification");
-    Ok(Json(json!({ "status": nudge_word(&outcome) })))
+    act_on(&state, &id, &notice).await
 }
 
 /// Liveness.
