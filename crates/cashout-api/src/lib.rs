@@ -174,6 +174,11 @@ pub async fn serve_with(
             },
             () = &mut shutdown => break,
         };
+        // As axum::serve does: without it, Nagle's algorithm and delayed ACKs hold small
+        // answers back ~40 ms (measured: enqueue p99 46 ms instead of 3 ms).
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
         let mut stop = stop_rx.clone();
         let done = done_rx.clone();
