@@ -28,7 +28,8 @@ fmt:
 
 ## make bench: release build, a private Redis and a Camoo stand-in; prints throughput, pickup,
 ## enqueue latency, latency-bound throughput, peak RSS and Redis cost per cashout.
-## BENCH_N (20000), BENCH_RUNS (3), BENCH_SLOW_N (10000) change the sizes.
+## BENCH_N (20000), BENCH_RUNS (3), BENCH_SLOW_N (10000) change the sizes; BENCH_ONLY=throughput
+## stops after the throughput runs (which also print CPU time per cashout of the API and worker).
 bench:
 	$(CARGO) build --release -p cashout-cli -p cashout-bench --bins
 	scripts/with-redis.sh target/release/cashout-bench

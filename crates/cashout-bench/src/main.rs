@@ -35,6 +35,10 @@ use tokio::process::{Child, Command};
 
 const TOKEN: &str = "bench-token-0123456789abcdef";
 const PREFIX: &str = "bench";
+/// Clock ticks per second of `/proc/<pid>/stat` (`USER_HZ`, 100 on Linux).
+const CLOCK_TICKS: f64 = 100.0;
+/// The API token's name, which is the producer the bench enqueues as.
+const PRODUCER: &str = "bench";
 
 /// The Camoo stand-in: creates get an id at once, verifies say `SUCCESS`.
 #[derive(Default)]
@@ -195,7 +199,7 @@ impl Bench {
                 "CASHOUT_API__LISTEN",
                 format!("127.0.0.1:{}", self.api_port),
             )
-            .env("CASHOUT_API__TOKENS", format!("bench:{TOKEN}"))
+            .env("CASHOUT_API__TOKENS", format!("{PRODUCER}:{TOKEN}"))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
@@ -270,6 +274,25 @@ impl Bench {
             }
         }
         Ok(())
+    }
+
+    /// CPU time (user + system, in clock ticks) a child has used so far.
+    fn cpu_ticks(child: Option<&Child>) -> Option<u64> {
+        let pid = child?.id()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let rest = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    }
+
+    /// CPU ticks used by the API and the worker so far.
+    fn cpu(&self) -> (u64, u64) {
+        (
+            Self::cpu_ticks(self.api.as_ref()).unwrap_or(0),
+            Self::cpu_ticks(self.worker.as_ref()).unwrap_or(0),
+        )
     }
 
     fn worker_peak_rss_kb(&self) -> Option<u64> {
@@ -432,7 +455,11 @@ impl Bench {
         let data = stored.get(87..).unwrap_or("").to_owned();
         let v: Value = serde_json::from_str(&data)?;
         if let Some(k) = v["order"]["idempotency_key"].as_str() {
-            keys.push(format!("{PREFIX}:{{0}}:idem:{k}"));
+            // Keys::idempotency: the key is scoped by the producer (the token's name).
+            keys.push(format!(
+                "{PREFIX}:{{0}}:idem:{}.{PRODUCER}:{k}",
+                PRODUCER.len()
+            ));
         }
         let mut parts = Vec::new();
         for k in &keys {
@@ -530,9 +557,11 @@ async fn main() -> Result<()> {
             .await?;
         let mem0 = b.used_memory().await?;
         let rt0 = b.round_trips().await;
+        let cpu0 = b.cpu();
         let t0 = Instant::now();
         b.post_many(n, 100).await?;
         let done = b.settle(Duration::from_secs(600)).await?;
+        let cpu1 = b.cpu();
         #[allow(clippy::cast_precision_loss)]
         let rate = n as f64 / (done - t0).as_secs_f64();
         rates.push(rate);
@@ -549,6 +578,14 @@ async fn main() -> Result<()> {
             cmds / nf,
             rt / nf,
             mem / nf
+        );
+        // CPU time is steadier than wall time on a shared machine: compare builds with it.
+        #[allow(clippy::cast_precision_loss)]
+        let us = |ticks: u64| ticks as f64 * 1e6 / CLOCK_TICKS / nf;
+        println!(
+            "         CPU per cashout: API {:.0} µs, worker {:.0} µs",
+            us(cpu1.0.saturating_sub(cpu0.0)),
+            us(cpu1.1.saturating_sub(cpu0.1))
         );
         if cost.is_none() {
             b.breakdown().await?;
@@ -577,6 +614,10 @@ async fn main() -> Result<()> {
         println!(
             "cost per finished cashout: {c:.1} redis commands, {r:.1} round trips, {m:.0} bytes"
         );
+    }
+
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("throughput") {
+        return Ok(());
     }
 
     // 3: pickup at 200/s.
