@@ -433,8 +433,8 @@ impl TestApp {
         let mut cmd = tokio::process::Command::new(cashout_bin());
         cmd.arg("worker")
             .envs(self.worker_env())
-            .envs(extra.iter().copied())
             .env("RUST_LOG", "warn")
+            .envs(extra.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(if std::env::var_os("TEST_LOG").is_some() {

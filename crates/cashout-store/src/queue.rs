@@ -581,20 +581,23 @@ impl StreamBackend {
         readers: Vec<tokio::task::JoinHandle<()>>,
         mut rx: mpsc::Receiver<Result<Task<CashoutJob>, StoreError>>,
     ) -> Result<(), StoreError> {
-        // Wait for the readers to stop (at most one blocking read), so that nothing is read
-        // for this consumer after it hands back and leaves.
-        for r in readers {
-            let _ = r.await;
-        }
+        // Take what the readers send until they have all stopped (at most one blocking read
+        // each), so that nothing is read for this consumer after it hands back and leaves.
+        // Receiving while they stop matters: a reader can be waiting to put a batch into
+        // the full channel, and would never see the stop if nobody took it.
         let mut unrun = Vec::new();
         let mut ids = Vec::new();
-        while let Ok(t) = rx.try_recv() {
+        while let Some(t) = rx.recv().await {
             if let Ok(t) = t
                 && let Some(e) = t.args.entry
             {
                 unrun.push(e);
                 ids.push(t.args.cashout_id);
             }
+        }
+        // Every sender is gone: the readers have returned.
+        for r in readers {
+            let _ = r.await;
         }
         let mut c = queue.conn.clone();
         let mut by_stream: std::collections::BTreeMap<String, Vec<String>> = Default::default();

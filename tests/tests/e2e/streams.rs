@@ -667,3 +667,121 @@ async fn a_step_longer_than_the_lease_keeps_its_lease() {
     assert_eq!(app.camoo_calls().await["create"], 1);
     app.shutdown().await;
 }
+
+/// The consumers of the group on `key` (`XINFO CONSUMERS`), by name.
+async fn consumers(app: &TestApp, key: &str) -> Vec<String> {
+    let mut c = app.producer.store().connection();
+    let v: Vec<HashMap<String, Value>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(key)
+        .arg(GROUP)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    v.into_iter()
+        .filter_map(|m| match m.get("name") {
+            Some(Value::BulkString(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            Some(Value::SimpleString(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// SIGTERM to a worker under load (issue 12): the steps it is running finish, what it read
+/// but had not started is handed back, it leaves the group with nothing pending, and a second
+/// worker finishes everything without waiting for orphan recovery: both workers run with
+/// claim idle time and redelivery at ten minutes, so an entry left pending under the first
+/// one's name would stay stuck far past this test's bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_under_load_hands_back_and_nothing_waits_for_orphan_recovery() {
+    let n: usize = 200;
+    let held: u32 = 30;
+    let mut opts = Options {
+        camoo_timeout_ms: 8_000,
+        ..Options::default()
+    };
+    opts.sandbox.camoo.settle_delay_ms = 0;
+    let app = TestApp::spawn(opts).await;
+    let ids = enqueue_many(&app, "sigterm", n).await;
+    let s = stream(&app);
+    // The first verifies take 2 s: worker A is inside those calls when the signal comes.
+    app.fault(
+        "verify",
+        held,
+        json!({"kind": "delay", "delay_ms": 2_000, "phase": "before"}),
+    )
+    .await;
+    let slow_recovery = [
+        ("CASHOUT_WORKER__QUEUE__CLAIM_IDLE_MS", "600000"),
+        ("CASHOUT_REDIS__REDELIVER_AFTER_MS", "600000"),
+        ("CASHOUT_WORKER__CONCURRENCY", "30"),
+        ("CASHOUT_WORKER__QUEUE__BATCH_SIZE", "64"),
+    ];
+    let mut a = app.spawn_worker_process_with(&slow_recovery);
+    eventually(
+        Duration::from_secs(30),
+        "A inside held verifies",
+        || async {
+            let calls = app.camoo_calls().await;
+            (calls["verify"].as_u64() >= Some(u64::from(held))).then_some(())
+        },
+    )
+    .await;
+    let before = records(&app, &ids).await;
+    let unfinished = before.iter().filter(|r| !r.state.is_terminal()).count();
+    assert!(
+        unfinished > 0,
+        "A must still hold work when the signal comes"
+    );
+    let pid = a.id().expect("A runs");
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(60), a.wait())
+        .await
+        .expect("A stops after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "a clean stop exits 0: {status}");
+
+    // A left nothing pending and left the group.
+    assert_eq!(
+        xpending(&app, &s).await,
+        0,
+        "A handed back or acked all it read"
+    );
+    assert!(consumers(&app, &s).await.is_empty(), "A left the group");
+    // The calls A was inside were answered and recorded: none of those cashouts is in doubt.
+    let after = records(&app, &ids).await;
+    assert!(
+        after.iter().all(|r| r.parked.is_none()),
+        "a clean stop parks nothing"
+    );
+
+    let _b = app.spawn_worker_process_with(&slow_recovery);
+    let recs = eventually(Duration::from_secs(90), "all final after B starts", || {
+        let (app, ids) = (&app, &ids);
+        async move {
+            let recs = records(app, ids).await;
+            recs.iter()
+                .all(|r| r.state.is_terminal() || r.parked.is_some())
+                .then_some(recs)
+        }
+    })
+    .await;
+    for r in &recs {
+        assert_eq!(
+            (r.state, r.parked.as_ref().map(|p| p.reason)),
+            (State::Confirmed, None),
+            "{}",
+            r.id
+        );
+    }
+    let paid = payouts_by_reference(&app).await;
+    for id in &ids {
+        assert_eq!(paid.get(&id.to_string()), Some(&1), "{id} paid once");
+    }
+    assert_eq!(app.camoo_calls().await["create"], n, "no create sent twice");
+    app.shutdown().await;
+}
