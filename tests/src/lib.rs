@@ -806,6 +806,7 @@ fn camoo_config_for(options: &Options, sandbox: &SandboxHandle, api_url: &str) -
         timeouts: test_timeouts(options),
         poll: options.poll.clone(),
         retry: options.retry.clone(),
+        limits: cashout_providers::CallLimits::default(),
     }
 }
 
@@ -827,6 +828,7 @@ fn omno_config_for(options: &Options, sandbox: &SandboxHandle) -> OmnoConfig {
         timeouts: test_timeouts(options),
         poll: options.poll.clone(),
         retry: options.retry.clone(),
+        limits: cashout_providers::CallLimits::default(),
     }
 }
 
@@ -854,6 +856,7 @@ fn driver_for(
                 client: CamooClient::new(camoo).unwrap(),
                 poll: camoo.poll.clone(),
                 retry: camoo.retry.clone(),
+                limits: camoo.limits.clone(),
             }),
             omt: Some(OmtSetup {
                 client: OmtClient::new(omt).unwrap(),

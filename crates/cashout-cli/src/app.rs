@@ -37,6 +37,7 @@ pub fn providers(s: &Settings) -> anyhow::Result<Providers> {
             client,
             poll: camoo.poll.clone(),
             retry: camoo.retry.clone(),
+            limits: camoo.limits.clone(),
         });
     }
     if s.providers.omno_enabled() {

@@ -185,6 +185,16 @@ impl Settings {
                 .check()
                 .map_err(|e| anyhow::anyhow!("providers.{name}.retry.{e}"))?;
         }
+        let p = &self.providers;
+        for (name, limits, timeouts) in [
+            ("camoo", &p.camoo.limits, &p.camoo.timeouts),
+            ("omt", &p.omt.limits, &p.omt.timeouts),
+            ("omno", &p.omno.limits, &p.omno.timeouts),
+        ] {
+            limits
+                .validate(name, timeouts)
+                .map_err(|e| anyhow::anyhow!(e))?;
+        }
         let tokens = self.tokens().context("api.tokens")?;
         let admin = self.admin_tokens().context("api.admin_tokens")?;
         if let Some(t) = admin

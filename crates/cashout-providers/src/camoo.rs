@@ -35,6 +35,8 @@ pub struct CamooConfig {
     pub poll: PollPolicy,
     /// Retries of retryable errors.
     pub retry: RetryPolicy,
+    /// Rate and concurrency limits on calls, across all workers (off by default).
+    pub limits: crate::policy::CallLimits,
 }
 
 impl Default for CamooConfig {
@@ -47,6 +49,7 @@ impl Default for CamooConfig {
             timeouts: Timeouts::default(),
             poll: PollPolicy::default(),
             retry: RetryPolicy::default(),
+            limits: crate::policy::CallLimits::default(),
         }
     }
 }

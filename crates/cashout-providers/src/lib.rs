@@ -12,4 +12,4 @@ mod policy;
 
 pub use client::ConfigError;
 pub use error::{Operation, ProviderError};
-pub use policy::{DEFAULT_REFUSED_STATUSES, PollPolicy, RetryPolicy, Timeouts};
+pub use policy::{CallLimits, DEFAULT_REFUSED_STATUSES, PollPolicy, RetryPolicy, Timeouts};

@@ -29,6 +29,8 @@ pub struct OmnoConfig {
     pub poll: PollPolicy,
     /// Retries of retryable errors.
     pub retry: RetryPolicy,
+    /// Rate and concurrency limits on calls, across all workers (off by default).
+    pub limits: crate::policy::CallLimits,
 }
 
 impl Default for OmnoConfig {
@@ -39,6 +41,7 @@ impl Default for OmnoConfig {
             timeouts: Timeouts::default(),
             poll: PollPolicy::default(),
             retry: RetryPolicy::default(),
+            limits: crate::policy::CallLimits::default(),
         }
     }
 }

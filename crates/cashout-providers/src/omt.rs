@@ -34,6 +34,8 @@ pub struct OmtConfig {
     pub max_failed_attempts: u32,
     /// How long an account OMT reported locked is treated as locked without asking again.
     pub lock_ttl_secs: u64,
+    /// Rate and concurrency limits on calls, across all workers (off by default).
+    pub limits: crate::policy::CallLimits,
 }
 
 impl Default for OmtConfig {
@@ -44,6 +46,7 @@ impl Default for OmtConfig {
             password: SecretString::from(""),
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
+            limits: crate::policy::CallLimits::default(),
             max_failed_attempts: 3,
             lock_ttl_secs: 86_400,
         }

@@ -123,3 +123,132 @@ impl Timeouts {
         )
     }
 }
+
+/// Limits on the calls to one provider, shared by every worker process (enforced in Redis),
+/// so that many workers together never exceed what the provider publishes
+/// (`providers.<p>.limits`). Both limits are off by default.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallLimits {
+    /// Calls per second to this provider from all workers together (any operation); `0` is no
+    /// limit. Fractions are allowed (`0.5` is one call every two seconds).
+    pub requests_per_second: f64,
+    /// How many calls may start back to back after a quiet spell (at least 1); the rate holds
+    /// over any longer window.
+    pub burst: u32,
+    /// Calls in flight at once from all workers together; `0` is no limit.
+    pub max_in_flight: u32,
+    /// The longest a call holds its in-flight slot: the slot of a process that died mid-call
+    /// is free again after this. Must exceed the longest call (connect + create timeouts).
+    pub hold_ms: u64,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        Self {
+            requests_per_second: 0.0,
+            burst: 1,
+            max_in_flight: 0,
+            hold_ms: 60_000,
+        }
+    }
+}
+
+impl CallLimits {
+    /// True when neither limit is set (no Redis round trip before a call).
+    pub fn is_unlimited(&self) -> bool {
+        self.requests_per_second <= 0.0 && self.max_in_flight == 0
+    }
+
+    /// The spacing between two calls in microseconds (`0` when the rate is not limited).
+    pub fn interval_us(&self) -> u64 {
+        if self.requests_per_second > 0.0 {
+            // At least 1 µs; a rate above a million per second is no limit in practice.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let us = (1e6 / self.requests_per_second).round().max(1.0) as u64;
+            us
+        } else {
+            0
+        }
+    }
+
+    /// Refuses what cannot work: a negative or non-finite rate, a zero burst, a hold that does
+    /// not outlast a call of `timeouts`.
+    pub fn validate(&self, provider: &str, timeouts: &Timeouts) -> Result<(), String> {
+        if !self.requests_per_second.is_finite() || self.requests_per_second < 0.0 {
+            return Err(format!(
+                "providers.{provider}.limits.requests_per_second must be a number >= 0"
+            ));
+        }
+        if self.burst == 0 {
+            return Err(format!(
+                "providers.{provider}.limits.burst must be at least 1"
+            ));
+        }
+        let longest = timeouts.connect_ms
+            + timeouts
+                .create_ms
+                .max(timeouts.status_ms)
+                .max(timeouts.account_ms);
+        if self.max_in_flight > 0 && self.hold_ms <= longest {
+            return Err(format!(
+                "providers.{provider}.limits.hold_ms ({}) must exceed the longest call ({longest} ms: connect + the longest timeout)",
+                self.hold_ms
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod limits_tests {
+    use super::*;
+
+    #[test]
+    fn default_limits_are_off_and_valid() {
+        let l = CallLimits::default();
+        assert!(l.is_unlimited());
+        assert_eq!(l.interval_us(), 0);
+        assert!(l.validate("camoo", &Timeouts::default()).is_ok());
+    }
+
+    #[test]
+    fn interval_follows_the_rate() {
+        let l = |rps| CallLimits {
+            requests_per_second: rps,
+            ..CallLimits::default()
+        };
+        assert_eq!(l(10.0).interval_us(), 100_000);
+        assert_eq!(l(0.5).interval_us(), 2_000_000);
+        assert_eq!(l(3.0).interval_us(), 333_333);
+        assert_eq!(l(1e9).interval_us(), 1);
+        assert!(!l(10.0).is_unlimited());
+    }
+
+    #[test]
+    fn bad_limits_are_refused() {
+        let t = Timeouts::default();
+        let bad = [
+            CallLimits {
+                requests_per_second: -1.0,
+                ..CallLimits::default()
+            },
+            CallLimits {
+                requests_per_second: f64::NAN,
+                ..CallLimits::default()
+            },
+            CallLimits {
+                burst: 0,
+                ..CallLimits::default()
+            },
+            CallLimits {
+                max_in_flight: 4,
+                hold_ms: 1_000,
+                ..CallLimits::default()
+            },
+        ];
+        for l in bad {
+            assert!(l.validate("camoo", &t).is_err(), "{l:?}");
+        }
+    }
+}

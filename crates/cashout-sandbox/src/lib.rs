@@ -24,6 +24,7 @@
 //! | `POST /_admin/faults` | queue a fault ([`faults`], see below); `201` with the stored fault |
 //! | `GET /_admin/faults` | `{"faults": [StoredFault…]}` still queued, with remaining counts |
 //! | `DELETE /_admin/faults` | removes every queued fault; `200 {"cleared": n}` |
+//! | `GET /_admin/requests?provider=P[&window_ms=W]` | `{"count", "max_in_window", "max_in_flight"}`: API requests simulator `P` (`camoo`, `omt`, `omno`) received, the most that started inside any `W` ms (default 1000), the most in flight at once ([`requests`]) |
 //!
 //! The admin routes have no authentication: this is a sandbox, bind it to loopback only.
 //!
@@ -185,6 +186,7 @@ pub mod camoo;
 pub mod faults;
 pub mod omno;
 pub mod omt;
+pub mod requests;
 mod server;
 mod util;
 
@@ -203,6 +205,7 @@ pub use camoo::{CamooConfig, camoo_signature};
 pub use faults::{Fault, FaultList, FaultRegistry, NewFault, Phase, StoredFault};
 pub use omno::OmnoConfig;
 pub use omt::{FailureMode, OmtConfig};
+pub use requests::{RequestLog, RequestStats};
 
 /// Configuration of the whole sandbox: one section per simulated provider.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -224,6 +227,7 @@ pub struct SandboxConfig {
 pub struct Sandbox {
     audit: AuditLog,
     faults: FaultRegistry,
+    requests: RequestLog,
     camoo: camoo::Camoo,
     omt: omt::Omt,
     omno: omno::Omno,
@@ -240,6 +244,7 @@ impl Sandbox {
         Self {
             audit,
             faults,
+            requests: RequestLog::new(),
             camoo,
             omt,
             omno,
@@ -272,15 +277,28 @@ impl Sandbox {
                     .delete(faults::clear_faults),
             )
             .with_state(self.faults.clone());
+        let requests = Router::new()
+            .route("/_admin/requests", get(requests::get_stats))
+            .with_state(self.requests.clone());
+        let tracked = |routes: Router, provider: &'static str| {
+            routes.layer(axum::middleware::from_fn_with_state(
+                (self.requests.clone(), provider),
+                requests::track,
+            ))
+        };
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .merge(admin)
             .merge(faults)
-            .nest("/camoo/v1/payment", self.camoo.api_routes())
+            .merge(requests)
+            .nest(
+                "/camoo/v1/payment",
+                tracked(self.camoo.api_routes(), "camoo"),
+            )
             .nest("/_admin/camoo", self.camoo.admin_routes())
-            .nest("/omt/api/v1/cashout", self.omt.api_routes())
+            .nest("/omt/api/v1/cashout", tracked(self.omt.api_routes(), "omt"))
             .nest("/_admin/omt", self.omt.admin_routes())
-            .nest("/omno", self.omno.api_routes())
+            .nest("/omno", tracked(self.omno.api_routes(), "omno"))
             .nest("/_admin/omno", self.omno.admin_routes())
     }
 

@@ -158,6 +158,13 @@ impl Keys {
         self.omt(account, "locked")
     }
 
+    /// Call limits of one provider (`providers.<p>.limits`), shared by every worker: `rate`
+    /// holds the next free call time of the rate limit (µs), `in_flight` the calls out now
+    /// (token → when its slot frees itself, ms). One hash tag per provider.
+    pub fn call_limit(&self, provider: Provider, what: &str) -> String {
+        format!("{}:limit:{{limit-{provider}}}:{what}", self.prefix)
+    }
+
     /// Serialises the cashouts of one OMT account.
     pub fn omt_lease(&self, account: OmtAccountId) -> String {
         self.omt(account, "lease")

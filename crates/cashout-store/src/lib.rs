@@ -7,6 +7,7 @@ mod corrupt;
 pub mod delivery;
 pub mod dlq;
 mod keys;
+pub mod limits;
 mod omt;
 pub mod producer;
 pub mod queue;

@@ -36,6 +36,8 @@ pub struct CamooSetup {
     pub poll: PollPolicy,
     /// Retries of retryable errors.
     pub retry: RetryPolicy,
+    /// Rate and concurrency limits on calls, across all workers.
+    pub limits: cashout_providers::CallLimits,
 }
 
 /// OMT's client and settings.
@@ -348,6 +350,9 @@ impl Driver {
                 .park(&rec.id, ParkReason::ProviderContract, detail)
                 .await;
         };
+        // Admitted under the provider's limits before the intent: waiting leaves nothing in
+        // doubt.
+        let _permit = self.admit(Provider::Camoo).await?;
         let lease = self.config.lease();
         let token = format!("{:016x}", rand::random::<u64>());
         // Write the intent before the request leaves: a crash from here on leaves a cashout
@@ -452,6 +457,7 @@ impl Driver {
         rec: Cashout,
         provider_ref: String,
     ) -> Result<StepReport, StoreError> {
+        let _permit = self.admit(Provider::Camoo).await?;
         let payment = match client.verify(&provider_ref).await {
             Ok(p) => p,
             Err(e) => {
@@ -535,6 +541,7 @@ impl Driver {
         hint: String,
     ) -> Result<StepReport, StoreError> {
         let ours = rec.external_reference.clone();
+        let _permit = self.admit(Provider::Camoo).await?;
         match client.verify(&hint).await {
             Ok(p) if p.external_reference.as_deref().is_none_or(|r| r == ours) => {
                 info!(provider_ref = %p.id, "in-doubt create reconciled through verify");

@@ -5,6 +5,7 @@
 
 mod config;
 mod driver;
+mod limits;
 mod omno;
 mod omt;
 mod revoke;

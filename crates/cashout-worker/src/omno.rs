@@ -143,6 +143,8 @@ impl Driver {
         rec: Cashout,
         recipient: &OmnoRecipient,
     ) -> Result<StepReport, StoreError> {
+        // Admitted under the provider's limits before the intent (see `limits`).
+        let _permit = self.admit(cashout_core::Provider::Omno).await?;
         let token = Self::token();
         let lease = self.config().lease();
         let res = self
@@ -237,6 +239,8 @@ impl Driver {
         rec: Cashout,
         payout_id: String,
     ) -> Result<StepReport, StoreError> {
+        // Admitted under the provider's limits before the intent (see `limits`).
+        let _permit = self.admit(cashout_core::Provider::Omno).await?;
         let token = Self::token();
         let lease = self.config().lease();
         let res = self
@@ -353,6 +357,7 @@ impl Driver {
         payout_id: String,
     ) -> Result<StepReport, StoreError> {
         let deadline = setup.config.poll.deadline();
+        let _permit = self.admit(cashout_core::Provider::Omno).await?;
         let payout = match setup.client.get(&payout_id).await {
             Ok(p) => p,
             Err(e) => {

@@ -218,6 +218,9 @@ impl Driver {
                     .park(&rec.id, ParkReason::ProviderContract, detail)
                     .await;
             };
+            // Admitted under the provider's limits before the guard's reservation (which lapses
+            // unsent after a while).
+            let _permit = self.admit(cashout_core::Provider::Omt).await?;
             let reservation = match self.omt_reserve(setup, &rec, account, "GETCTI").await? {
                 Ok(t) => t,
                 Err(parked) => return Ok(parked),
@@ -261,6 +264,7 @@ impl Driver {
         }
         // Reserve PAYCTI's attempt before the intent says it is being sent; the intent carries
         // the reservation's token.
+        let _permit = self.admit(cashout_core::Provider::Omt).await?;
         let token = match self.omt_reserve(setup, &rec, account, "PAYCTI").await? {
             Ok(t) => t,
             Err(parked) => return Ok(parked),

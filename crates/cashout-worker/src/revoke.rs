@@ -94,6 +94,7 @@ impl Driver {
                 let Some(setup) = self.providers().omt.clone() else {
                     return Err(RevokeError::Refused("omt is not configured here".into()));
                 };
+                let _permit = self.admit(Provider::Omt).await?;
                 match setup.client.revoke(r.account_id).await {
                     Ok(OmtAnswer::Ok(())) => {
                         let cause = format!("revoked by {actor}: omt Revoke Success");
@@ -125,6 +126,7 @@ impl Driver {
                 let Some(pid) = rec.provider_ref.clone() else {
                     return Err(RevokeError::InFlight);
                 };
+                let permit = self.admit(Provider::Omno).await?;
                 let err = match setup.client.reject(&pid).await {
                     Ok(()) => {
                         let cause = format!("revoked by {actor}: omno payout {pid} rejected");
@@ -132,7 +134,9 @@ impl Driver {
                     }
                     Err(e) => e,
                 };
+                drop(permit);
                 // Whatever the error, the payout says whether the reject applied.
+                let _permit = self.admit(Provider::Omno).await?;
                 if let Ok(p) = setup.client.get(&pid).await
                     && p.outcome() == cashout_providers::omno::PayoutStatus::Rejected
                 {

@@ -11,6 +11,7 @@ mod flow;
 mod http;
 mod idempotency;
 mod isolation;
+mod limits;
 mod metrics;
 mod notifications;
 mod omno;
