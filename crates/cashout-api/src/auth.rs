@@ -1,6 +1,9 @@
-//! Bearer tokens: `name:secret` pairs from config, compared in constant time.
+//! Bearer tokens: `name:secret` pairs from config. A presented token is compared by its
+//! SHA-256 digest with each configured secret's, in constant time: comparing fixed-length
+//! digests reveals neither the secret's bytes nor its length.
 
 use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -10,7 +13,19 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 pub struct ApiToken {
     /// Who holds it (`upstream`, `ops-alice`).
     pub name: String,
-    secret: SecretString,
+    /// SHA-256 of the secret: all that is kept, and all that is compared.
+    digest: [u8; 32],
+}
+
+/// SHA-256 of a secret or a presented token.
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// True when `a` and `b` are equal, compared by their digests in constant time (the time
+/// depends on neither their contents nor their lengths beyond hashing them).
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    bool::from(digest(a).ct_eq(&digest(b)))
 }
 
 impl std::fmt::Debug for ApiToken {
@@ -26,18 +41,18 @@ impl ApiToken {
     pub fn new(name: impl Into<String>, secret: SecretString) -> Self {
         Self {
             name: name.into(),
-            secret,
+            digest: digest(secret.expose_secret().as_bytes()),
         }
     }
 
-    /// True when both tokens have the same secret (compared in constant time).
+    /// True when both tokens have the same secret (digests compared in constant time).
     pub fn same_secret(&self, other: &ApiToken) -> bool {
-        bool::from(
-            self.secret
-                .expose_secret()
-                .as_bytes()
-                .ct_eq(other.secret.expose_secret().as_bytes()),
-        )
+        bool::from(self.digest.ct_eq(&other.digest))
+    }
+
+    /// True when `presented` is this token's secret (digests compared in constant time).
+    fn matches(&self, presented: &[u8; 32]) -> bool {
+        bool::from(self.digest.ct_eq(presented))
     }
 }
 
@@ -83,10 +98,11 @@ pub(crate) fn authenticate<'a>(tokens: &'a [ApiToken], header: Option<&str>) -> 
     if presented.is_empty() {
         return None;
     }
+    let presented = digest(presented);
     let mut found = None;
     // Look at every token so the time taken does not depend on which one matched.
     for t in tokens {
-        if bool::from(t.secret.expose_secret().as_bytes().ct_eq(presented)) {
+        if t.matches(&presented) {
             found = Some(t.name.as_str());
         }
     }
@@ -117,6 +133,12 @@ mod tests {
         assert_eq!(authenticate(&t, Some("Bearer wrong")), None);
         assert_eq!(authenticate(&t, Some("another-one")), None);
         assert_eq!(authenticate(&t, None), None);
+        // A prefix or an extension of a secret is not it.
+        assert_eq!(authenticate(&t, Some("Bearer another-on")), None);
+        assert_eq!(authenticate(&t, Some("Bearer another-one1")), None);
+        assert!(same_bytes(b"abc", b"abc"));
+        assert!(!same_bytes(b"abc", b"abcd"));
+        assert!(t[0].same_secret(&ApiToken::new("x", SecretString::from("s3cr3t-token"))));
     }
 
     #[test]

@@ -403,10 +403,9 @@ pub(crate) async fn omno_webhook(
     Query(params): Query<Vec<(String, String)>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    use subtle::ConstantTimeEq;
     if let Some(want) = &state.notify.omno_webhook_token {
         let given = omno_token(&headers, &params).unwrap_or("");
-        if !bool::from(want.expose_secret().as_bytes().ct_eq(given.as_bytes())) {
+        if !crate::auth::same_bytes(want.expose_secret().as_bytes(), given.as_bytes()) {
             warn!("omno webhook without the configured token refused");
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

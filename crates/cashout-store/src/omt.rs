@@ -23,6 +23,7 @@ static RESERVE: LazyLock<Script> =
 static SENT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/omt_sent.lua")));
 static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/omt_settle.lua")));
 static RENEW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/omt_renew.lua")));
+static RESET: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/omt_reset.lua")));
 static UNLOCK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/unlock.lua")));
 
 fn ms_of(d: Duration) -> u64 {
@@ -168,8 +169,31 @@ impl Store {
         Ok(())
     }
 
-    /// OMT's count is zero (a success, or an operator who checked with OMT): so is ours,
-    /// reservations included.
+    /// OMT answered a success for the call of reservation `reservation`, made under the account
+    /// lease `lease`: OMT's count is zero, so ours is reset, reservations included, if the lease
+    /// is still ours (compare-and-delete). If it lapsed, another holder may have reserved an
+    /// attempt after our success, which must stay counted: only our own reservation is removed.
+    /// `true` when the account was reset.
+    pub async fn omt_reset_after_success(
+        &self,
+        account: OmtAccountId,
+        lease: &str,
+        reservation: &str,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.connection();
+        let n: i64 = RESET
+            .key(self.keys().omt_failures(account))
+            .key(self.keys().omt_reservations(account))
+            .key(self.keys().omt_lease(account))
+            .arg(lease)
+            .arg(reservation)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// An operator who checked with OMT resets the account's count, reservations included
+    /// (unconditional: the operator's word is the truth).
     pub async fn omt_reset_failures(&self, account: OmtAccountId) -> Result<(), StoreError> {
         let mut c = self.connection();
         let _: i64 = c

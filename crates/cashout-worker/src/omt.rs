@@ -111,7 +111,7 @@ impl Driver {
                 Modified::Skipped(..) | Modified::NotFound => StepReport::Conflict,
             });
         }
-        let work = self.omt_under_lease(&setup, rec, recipient);
+        let work = self.omt_under_lease(&setup, rec, recipient, &token);
         tokio::pin!(work);
         let result = loop {
             tokio::select! {
@@ -208,6 +208,7 @@ impl Driver {
         setup: &OmtSetup,
         rec: Cashout,
         recipient: OmtRecipient,
+        account_lease: &str,
     ) -> Result<StepReport, StoreError> {
         let account = recipient.account_id;
         let mut omt_name: Option<String> = None;
@@ -359,6 +360,7 @@ impl Driver {
         match setup.client.pay_cti(&req).await {
             Ok(OmtAnswer::Ok(())) => {
                 info!(receipt = %req.receipt_number, "omt paid the cashout");
+                let reservation = token.clone();
                 let report = self
                     .update_step(&rec.id, move |r, now| {
                         if r.submit_intent.as_ref().is_none_or(|i| i.token != token) {
@@ -386,9 +388,17 @@ impl Driver {
                         Some(entries)
                     })
                     .await;
-                // After the outcome is recorded: OMT's count is back at zero, so is ours.
-                if let Err(e) = self.store().omt_reset_failures(account).await {
-                    warn!(error = %e, "could not reset the omt failure count");
+                // After the outcome is recorded: OMT's count is back at zero, so is ours,
+                // while the account is still ours.
+                match self
+                    .store()
+                    .omt_reset_after_success(account, account_lease, &reservation)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => warn!(%account,
+                        "the omt account lease lapsed before PAYCTI's success: count not reset"),
+                    Err(e) => warn!(error = %e, "could not reset the omt failure count"),
                 }
                 report
             }

@@ -676,3 +676,65 @@ async fn paycti_503s_are_retried_without_filling_the_guard() {
     assert_eq!(app.producer.store().omt_failures(account).await.unwrap(), 0);
     app.shutdown().await;
 }
+
+/// A holder whose account lease lapsed cannot wipe the newer holder's reservation when its own
+/// PAYCTI succeeds: the reset is a compare-and-delete on the account lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_after_the_account_lease_lapsed_keeps_the_new_holders_reservation() {
+    let app = TestApp::spawn(Options::default()).await;
+    let store = app.producer.store();
+    let account = cashout_core::OmtAccountId::new(4343).unwrap();
+    let lease = Duration::from_millis(300);
+    let expiry = Duration::from_secs(60);
+    // A holds the account, reserves and sends PAYCTI, then stalls past its lease.
+    assert!(
+        store
+            .try_omt_lease(account, "lease-a", lease)
+            .await
+            .unwrap()
+    );
+    store
+        .omt_reserve_attempt(account, 3, "res-a", "c-a", "PAYCTI", expiry)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.omt_mark_sent(account, "res-a").await.unwrap());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // B takes the account and reserves GETCTI (after A's PAYCTI reached OMT).
+    assert!(
+        store
+            .try_omt_lease(account, "lease-b", expiry)
+            .await
+            .unwrap()
+    );
+    store
+        .omt_reserve_attempt(account, 3, "res-b", "c-b", "GETCTI", expiry)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.omt_mark_sent(account, "res-b").await.unwrap());
+    // A's success arrives: only A's reservation goes; B's stays counted.
+    assert!(
+        !store
+            .omt_reset_after_success(account, "lease-a", "res-a")
+            .await
+            .unwrap()
+    );
+    let guard = store.omt_guard(account).await.unwrap();
+    let tokens: Vec<&str> = guard
+        .reservations
+        .iter()
+        .map(|r| r.token.as_str())
+        .collect();
+    assert_eq!(tokens, ["res-b"], "{guard:?}");
+    // B's own success, under its live lease, resets the account.
+    assert!(
+        store
+            .omt_reset_after_success(account, "lease-b", "res-b")
+            .await
+            .unwrap()
+    );
+    let guard = store.omt_guard(account).await.unwrap();
+    assert!(guard.reservations.is_empty(), "{guard:?}");
+    assert_eq!(guard.counted(), 0);
+}
