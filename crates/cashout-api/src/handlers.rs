@@ -283,6 +283,7 @@ fn revoke_error(e: cashout_worker::RevokeError) -> ApiError {
         E::Final(_) | E::InFlight | E::NotSupported(_) | E::Refused(_) => {
             ApiError::new(StatusCode::CONFLICT, "refused", e.to_string())
         }
+        E::SameApprover(_) => ApiError::new(StatusCode::FORBIDDEN, "same_approver", e.to_string()),
         E::Provider(_) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "provider_unreachable",
@@ -292,14 +293,16 @@ fn revoke_error(e: cashout_worker::RevokeError) -> ApiError {
     }
 }
 
-/// Approve an OMNO cashout with `approval: manual` (an operator action: admin token): it is
-/// confirmed at OMNO right away.
+/// Approve an OMNO cashout with `approval: manual` or `four_eyes` (an operator action: admin
+/// token): it is confirmed at OMNO right away. A `four_eyes` cashout refuses an approver named
+/// as the producer that enqueued it (403 `same_approver`).
 #[utoipa::path(
     post, path = "/v1/cashouts/{id}/approve",
     params(("id" = String, Path, description = "Cashout id")),
     responses(
         (status = 200, description = "Approved; the confirm is due now", body = CashoutView),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "Not an admin token, or a `four_eyes` cashout approved by the producer that enqueued it", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "Not a manual OMNO cashout, already approved, or final", body = ErrorBody),
         (status = 502, description = "The provider could not be asked", body = ErrorBody),

@@ -441,7 +441,9 @@ mod tests {
         }
         let approval = serde_json::to_string(&schemas["Approval"]).unwrap_or_default();
         assert!(
-            approval.contains("auto") && approval.contains("manual"),
+            approval.contains("auto")
+                && approval.contains("manual")
+                && approval.contains("four_eyes"),
             "{approval}"
         );
     }

@@ -48,7 +48,8 @@ pub struct CashoutOrder {
     /// Free-form data the caller wants back; never sent to a provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
-    /// OMNO only: confirm right away (`auto`) or wait for `POST …/approve` (`manual`).
+    /// OMNO only: confirm right away (`auto`), or wait for `POST …/approve` (`manual`), or wait
+    /// for an approve by another token than the one that enqueued it (`four_eyes`).
     #[serde(default)]
     pub approval: Approval,
 }
@@ -62,6 +63,17 @@ pub enum Approval {
     Auto,
     /// Wait in `submitted` until an approve (confirm) or a revoke (reject).
     Manual,
+    /// As `manual`, and the approver must not be the producer that enqueued the order
+    /// (separation of duties).
+    #[serde(rename = "four_eyes")]
+    FourEyes,
+}
+
+impl Approval {
+    /// Waits for an approve (`manual` or `four_eyes`).
+    pub fn is_manual(self) -> bool {
+        matches!(self, Self::Manual | Self::FourEyes)
+    }
 }
 
 /// Why an order was refused, naming the field.
@@ -200,11 +212,12 @@ impl CashoutOrder {
             }
             Some(Value::String(s)) if s == "auto" => Approval::Auto,
             Some(Value::String(s)) if s == "manual" => Approval::Manual,
+            Some(Value::String(s)) if s == "four_eyes" => Approval::FourEyes,
             Some(_) => {
                 return Err(FieldError::new(
                     "approval",
                     "invalid",
-                    "approval must be 'auto' or 'manual'",
+                    "approval must be 'auto', 'manual' or 'four_eyes'",
                 ));
             }
         };
@@ -782,6 +795,15 @@ mod tests {
         let mut v = omno();
         v["approval"] = json!("later");
         assert_eq!(CashoutOrder::parse(&v).unwrap_err().field, "approval");
+        v["approval"] = json!("four_eyes");
+        let o = CashoutOrder::parse(&v).unwrap();
+        assert_eq!(o.approval, Approval::FourEyes);
+        assert!(o.approval.is_manual());
+        assert_eq!(
+            serde_json::to_value(o.approval).unwrap(),
+            json!("four_eyes")
+        );
+        assert!(!Approval::Auto.is_manual());
     }
 
     /// `depth` objects nested in one another: `{"k":{"k":…{}}}`.

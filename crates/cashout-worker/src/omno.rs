@@ -216,7 +216,7 @@ impl Driver {
                 created.payout_id, created.status
             );
             entries.extend(apply(r, Event::ProviderAccepted, cause, now));
-            if r.order.approval == Approval::Manual && !r.approved {
+            if r.order.approval.is_manual() && !r.approved {
                 r.next_action_at = None;
                 entries.push(r.entry(
                     now,

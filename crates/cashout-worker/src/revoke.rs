@@ -27,6 +27,9 @@ pub enum RevokeError {
     /// The provider refused.
     #[error("the provider refused the revoke: {0}")]
     Refused(String),
+    /// A `four_eyes` cashout approved by the producer that enqueued it.
+    #[error("this cashout needs an approver other than '{0}', who enqueued it")]
+    SameApprover(String),
     /// The provider could not be reached.
     #[error("the provider could not be asked: {0}")]
     Provider(ProviderError),
@@ -40,6 +43,7 @@ pub enum RevokeError {
 enum Refusal {
     Final(State),
     Refused(&'static str),
+    SameApprover,
 }
 
 impl Driver {
@@ -196,12 +200,15 @@ impl Driver {
                 if r.state.is_terminal() {
                     return Change::Skip(Err(Refusal::Final(r.state)));
                 }
-                if r.order.provider != Provider::Omno
-                    || r.order.approval != cashout_core::Approval::Manual
-                {
+                if r.order.provider != Provider::Omno || !r.order.approval.is_manual() {
                     return Change::Skip(Err(Refusal::Refused(
                         "only omno cashouts with manual approval are approved",
                     )));
+                }
+                if r.order.approval == cashout_core::Approval::FourEyes
+                    && r.producer.as_str() == actor
+                {
+                    return Change::Skip(Err(Refusal::SameApprover));
                 }
                 if r.approved || r.confirmed_at.is_some() {
                     return Change::Skip(Err(Refusal::Refused("already approved")));
@@ -222,6 +229,9 @@ impl Driver {
             Modified::Skipped(_, Err(Refusal::Final(state))) => Err(RevokeError::Final(state)),
             Modified::Skipped(_, Err(Refusal::Refused(why))) => {
                 Err(RevokeError::Refused(why.to_owned()))
+            }
+            Modified::Skipped(c, Err(Refusal::SameApprover)) => {
+                Err(RevokeError::SameApprover(c.producer.as_str().to_owned()))
             }
             Modified::Skipped(c, Ok(())) => Ok(c),
             Modified::NotFound => Err(RevokeError::NotFound),

@@ -1,6 +1,6 @@
 //! OMNO: create → confirm (auto or after an approve), reject as revoke, status reads, webhooks.
 
-use cashout_tests::{Options, TestApp, causes};
+use cashout_tests::{Options, TestApp, causes, eventually};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -76,6 +76,56 @@ async fn manual_approval_waits_then_an_approve_confirms() {
     let v = app.wait_settled(&id).await;
     assert_eq!(v["state"], "confirmed", "{v:#}");
     assert!(causes(&v).iter().any(|c| c == "approved by ops"));
+    assert_eq!(app.payouts(Some(&order)).await.len(), 1);
+    app.shutdown().await;
+}
+
+/// `four_eyes`: the producer that enqueued the order cannot approve it; someone else can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_eyes_approval_refuses_the_producer_that_enqueued_it() {
+    let mut app = TestApp::spawn(Options {
+        operators_on_producer_routes: true,
+        ..Options::default()
+    })
+    .await;
+    app.start_worker();
+    let admin = cashout_tests::ADMIN_TOKEN;
+    // The operator `ops` enqueues it as a producer of its own name...
+    let (s, v) = app
+        .admin(
+            Method::POST,
+            "/v1/cashouts",
+            Some(TestApp::omno_order("omno-4eyes", "user-4", "four_eyes")),
+            admin,
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/cashouts/{id}");
+    let read = || app.admin(Method::GET, &path, None, admin);
+    let order = eventually(Duration::from_secs(20), "submitted", || async {
+        let (_, v) = read().await;
+        (v["state"] == "submitted").then(|| v["external_reference"].as_str().unwrap().to_owned())
+    })
+    .await;
+    // ...so `ops` cannot approve it.
+    let (s, body) = app
+        .admin_post(&format!("/v1/cashouts/{id}/approve"), Value::Null)
+        .await;
+    assert_eq!(s, 403, "{body}");
+    assert_eq!(body["error"]["code"], "same_approver", "{body}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(calls(&app, &order).await["confirm"], 0, "nothing confirmed");
+    // Another operator can.
+    let cid = cashout_core::CashoutId::parse(&id).unwrap();
+    app.driver().approve(&cid, "alice").await.unwrap();
+    let v = eventually(Duration::from_secs(20), "confirmed", || async {
+        let (_, v) = read().await;
+        (v["state"] == "confirmed").then_some(v)
+    })
+    .await;
+    assert!(causes(&v).iter().any(|c| c == "approved by alice"), "{v:#}");
+    assert!(!causes(&v).iter().any(|c| c == "approved by ops"), "{v:#}");
     assert_eq!(app.payouts(Some(&order)).await.len(), 1);
     app.shutdown().await;
 }
