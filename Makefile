@@ -1,6 +1,8 @@
 # The two commands: `make demo` and `make test`. Everything they need is started here.
 SHELL := /bin/bash
 CARGO ?= cargo
+# Where cargo puts binaries (honours CARGO_TARGET_DIR and .cargo/config.toml), asked of cargo.
+TARGET_DIR := $(or $(shell $(CARGO) metadata --no-deps --format-version 1 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'),target)
 
 .PHONY: demo test build lint fmt unit bench clean
 
@@ -8,7 +10,7 @@ CARGO ?= cargo
 ## one process; a mixed batch of Camoo cashouts driven to their final states; a summary.
 demo:
 	$(CARGO) build -p cashout-cli --bin cashout
-	scripts/with-redis.sh target/debug/cashout demo
+	scripts/with-redis.sh $(TARGET_DIR)/debug/cashout demo
 
 ## make test: formatting, lints, then every test (unit, property, end-to-end) against a real
 ## Redis and the sandbox over HTTP.
@@ -32,7 +34,7 @@ fmt:
 ## stops after the throughput runs (which also print CPU time per cashout of the API and worker).
 bench:
 	$(CARGO) build --release -p cashout-cli -p cashout-bench --bins
-	scripts/with-redis.sh target/release/cashout-bench
+	scripts/with-redis.sh $(TARGET_DIR)/release/cashout-bench
 
 clean:
 	$(CARGO) clean
