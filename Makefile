@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test build lint fmt unit bench clean
+.PHONY: demo test build lint fmt unit bench fuzz clean
 
 ## make demo: Redis (private unless CASHOUT_REDIS__URL answers), sandbox, API and workers in
 ## one process; a mixed batch of Camoo cashouts driven to their final states; a summary.
@@ -33,6 +33,12 @@ fmt:
 bench:
 	$(CARGO) build --release -p cashout-cli -p cashout-bench --bins
 	scripts/with-redis.sh target/release/cashout-bench
+
+## make fuzz (not part of make test): Schemathesis (pinned, from PyPI, in a venv under the target
+## directory) against /openapi.json of a real `cashout api` with a producer and an admin token,
+## every check; then `cashout audit` over the private Redis. FUZZ_EXAMPLES (40), FUZZ_SEED.
+fuzz:
+	scripts/fuzz.sh
 
 clean:
 	$(CARGO) clean
