@@ -4,7 +4,7 @@ CARGO ?= cargo
 # Where cargo puts binaries (honours CARGO_TARGET_DIR and .cargo/config.toml), asked of cargo.
 TARGET_DIR := $(or $(shell $(CARGO) metadata --no-deps --format-version 1 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'),target)
 
-.PHONY: demo test build lint fmt unit bench clean
+.PHONY: demo test build lint fmt unit bench fuzz clean
 
 ## make demo: Redis (private unless CASHOUT_REDIS__URL answers), sandbox, API and workers in
 ## one process; a mixed batch of Camoo cashouts driven to their final states; a summary.
@@ -35,6 +35,12 @@ fmt:
 bench:
 	$(CARGO) build --release -p cashout-cli -p cashout-bench --bins
 	scripts/with-redis.sh $(TARGET_DIR)/release/cashout-bench
+
+## make fuzz (not part of make test): Schemathesis (pinned, from PyPI, in a venv under the target
+## directory) against /openapi.json of a real `cashout api` with a producer and an admin token,
+## every check; then `cashout audit` over the private Redis. FUZZ_EXAMPLES (40), FUZZ_SEED.
+fuzz:
+	scripts/fuzz.sh
 
 clean:
 	$(CARGO) clean

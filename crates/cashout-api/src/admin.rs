@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 /// Never panics: any string gives a time or an error (a duration too large to subtract from
 /// `now` is an error).
 pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+    // RFC 3339 with `T` (chrono would also take a space there, which the document does not).
+    let t_separated = matches!(s.as_bytes().get(10), Some(b'T' | b't'));
+    if let Some(t) = DateTime::parse_from_rfc3339(s).ok().filter(|_| t_separated) {
         return Ok(t.with_timezone(&Utc));
     }
     let shown: String = s.chars().take(40).collect();
@@ -31,6 +33,12 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String>
     let num = chars.as_str();
     if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
         return Err(not_since());
+    }
+    // As the document states: at most 6 digits (999999d is 2,700 years).
+    if num.len() > 6 {
+        return Err(format!(
+            "'{shown}': the duration is too large (at most 6 digits)"
+        ));
     }
     let n: i64 = num
         .parse()
@@ -162,11 +170,11 @@ pub struct DlqList {
 #[utoipa::path(
     get, path = "/v1/dlq",
     params(
-        ("provider" = Option<String>, Query, description = "camoo, omt or omno"),
-        ("reason" = Option<String>, Query, description = "e.g. outcome_unknown"),
+        ("provider" = Option<Provider>, Query, description = "camoo, omt or omno"),
+        ("reason" = Option<ParkReason>, Query, description = "e.g. outcome_unknown"),
         ("since" = Option<String>, Query, description = "RFC 3339 or 30m / 12h / 7d"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
-        ("limit" = Option<usize>, Query, description = "1-500, default 50"),
+        ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,18}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "next_cursor of the previous page"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 500, description = "1-500, default 50"),
     ),
     responses((status = 200, body = DlqList), (status = 400, description = "The query does not parse", body = ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = ErrorBody), (status = 403, description = "A producer token", body = ErrorBody), (status = 422, description = "A filter or the cursor is invalid; `field` names it", body = ErrorBody), (status = 503, description = "Storage is unavailable", body = ErrorBody))
 )]
@@ -178,14 +186,18 @@ pub(crate) async fn list(
     require_admin(&state, &headers)?;
     let q = list_query(&uri)?;
     let filter = list_filter(&q, Utc::now())?;
-    let page = dlq::list(
-        state.producer.store(),
-        &filter,
-        q.cursor.as_deref(),
-        q.limit.unwrap_or(50),
-    )
-    .await
-    .map_err(dlq_error)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "limit must be 1 to 500",
+        )
+        .field("limit"));
+    }
+    let page = dlq::list(state.producer.store(), &filter, q.cursor.as_deref(), limit)
+        .await
+        .map_err(dlq_error)?;
     let items = page
         .items
         .iter()
@@ -377,6 +389,7 @@ pub(crate) async fn replay(
 #[serde(deny_unknown_fields)]
 pub struct BulkReplayBody {
     /// Required: which reason to replay.
+    #[schema(value_type = ParkReason, required)]
     reason: Option<ParkReason>,
     /// Optional: only this provider.
     provider: Option<Provider>,
@@ -436,9 +449,32 @@ pub(crate) async fn replay_bulk(
 pub struct ResolveBody {
     /// `confirmed` or `failed`.
     #[serde(rename = "as")]
+    #[schema(value_type = ResolveAs, required)]
     resolution: Option<String>,
     /// Required: what was checked, with whom.
+    #[schema(value_type = String, required, pattern = "\\S")]
     note: Option<String>,
+}
+
+/// How a cashout settled by hand ended (documentation of `as`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ResolveAs {
+    /// The provider paid it.
+    Confirmed,
+    /// The provider did not pay it.
+    Failed,
+}
+
+/// A required operator note (`discard`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RequiredNoteBody {
+    /// Why: what was checked, with whom.
+    #[schema(pattern = "\\S")]
+    note: String,
 }
 
 /// Record an outcome settled by hand with the provider.
@@ -487,12 +523,15 @@ pub(crate) async fn resolve(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkResolveBody {
-    /// The cashout ids (1 to 500).
+    /// The cashout ids (1 to 500); one that is not a cashout id is reported, not refused.
+    #[schema(value_type = Vec<String>, required, min_items = 1, max_items = 500)]
     ids: Option<Vec<String>>,
     /// `confirmed` or `failed`.
     #[serde(rename = "as")]
+    #[schema(value_type = ResolveAs, required)]
     resolution: Option<String>,
     /// Required: what was checked, with whom.
+    #[schema(value_type = String, required, pattern = "\\S")]
     note: Option<String>,
 }
 
@@ -586,7 +625,7 @@ pub(crate) async fn resolve_bulk(
 #[utoipa::path(
     post, path = "/v1/dlq/{id}/discard",
     params(("id" = String, Path, description = "Cashout id")),
-    request_body = NoteBody,
+    request_body = RequiredNoteBody,
     responses((status = 200, body = DlqView), (status = 400, description = "The body is not JSON", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 401, description = "Missing or wrong bearer token", body = ErrorBody), (status = 403, description = "A producer token", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Not parked, final, or refused (see the message)", body = ErrorBody), (status = 422, description = "A field is invalid or the note is missing; `field` names it", body = ErrorBody), (status = 503, description = "Storage is unavailable", body = ErrorBody))
 )]
 pub(crate) async fn discard(

@@ -116,13 +116,14 @@ pub(crate) async fn full_view(
 /// Accept a cashout order.
 #[utoipa::path(
     post, path = "/v1/cashouts",
-    request_body = crate::view::CreateCashoutRequest,
+    request_body = crate::request::CreateCashoutRequest,
     params(("traceparent" = Option<String>, Header, description = "W3C trace context to continue")),
     responses(
         (status = 202, description = "Accepted: a new cashout", body = CashoutView),
         (status = 200, description = "The same key and body were sent before: the existing cashout", body = CashoutView),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "An operator token (unless `api.operators_on_producer_routes`)", body = ErrorBody),
         (status = 409, description = "The key was used with a different body", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Content-Type is not `application/json` (`charset=utf-8` allowed)", body = ErrorBody),
@@ -220,7 +221,9 @@ pub(crate) async fn create_cashout(
     responses(
         (status = 200, body = CashoutView),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 403, description = "An operator token (unless `api.operators_on_producer_routes`)", body = ErrorBody),
+        (status = 404, description = "No such cashout, or another producer's", body = ErrorBody),
+        (status = 500, description = "`corrupt_record`: the stored record cannot be read (it is parked for an operator)", body = ErrorBody),
         (status = 503, description = "Storage is unavailable", body = ErrorBody),
     )
 )]
@@ -250,6 +253,7 @@ pub(crate) async fn get_cashout(
     responses(
         (status = 200, description = "Revoked", body = CashoutView),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "A producer token: revoking is an operator action", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "Final, in flight, refused by the provider, or not revocable", body = ErrorBody),
         (status = 502, description = "The provider could not be asked", body = ErrorBody),
@@ -302,7 +306,7 @@ fn revoke_error(e: cashout_worker::RevokeError) -> ApiError {
     responses(
         (status = 200, description = "Approved; the confirm is due now", body = CashoutView),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 403, description = "Not an admin token, or a `four_eyes` cashout approved by the producer that enqueued it", body = ErrorBody),
+        (status = 403, description = "A producer token (approving is an operator action), or a `four_eyes` cashout approved by the producer that enqueued it", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "Not a manual OMNO cashout, already approved, or final", body = ErrorBody),
         (status = 502, description = "The provider could not be asked", body = ErrorBody),
@@ -426,6 +430,9 @@ pub(crate) async fn omno_webhook(
     };
     let body = body.map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&body).map_err(|_| bad())?;
+    if !v.is_object() {
+        return Err(bad());
+    }
     let (Some(payout_id), Some(order_id)) = (
         v.get("payoutId").and_then(Value::as_str),
         v.get("orderId").and_then(Value::as_str),

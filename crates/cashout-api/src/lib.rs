@@ -7,12 +7,14 @@ mod auth;
 mod config;
 mod error;
 mod handlers;
+mod request;
 mod view;
 
 pub use admin::parse_since;
 use auth::BearerScheme;
 pub use auth::{ApiToken, parse_tokens};
 pub use config::{ApiConfig, DEFAULT_HEADER_READ_TIMEOUT_MS, NotifyConfig};
+use request::SinceParam;
 pub use view::CashoutView;
 
 use axum::Router;
@@ -257,12 +259,12 @@ async fn accept_error(e: std::io::Error) {
     components(schemas(
         view::CashoutView,
         view::ParkedView,
-        view::CreateCashoutRequest,
-        view::CamooRecipientRequest,
-        view::OmtRecipientRequest,
-        view::OmnoRecipientRequest,
-        view::OmnoBillingRequest,
-        view::RecipientRequest,
+        request::CreateCashoutRequest,
+        view::RecipientView,
+        view::CamooRecipientView,
+        view::OmtRecipientView,
+        view::OmnoRecipientView,
+        view::OmnoBillingView,
         view::OmnoWebhookBody,
         error::ErrorBody,
         admin::DlqItem,
@@ -275,6 +277,8 @@ async fn accept_error(e: std::io::Error) {
         admin::BulkResolveResult,
         admin::ResolveResult,
         admin::NoteBody,
+        admin::RequiredNoteBody,
+        admin::ResolveAs,
         admin::ResolveBody,
         admin::BulkReplayBody,
         error::ErrorDetail,
@@ -285,7 +289,7 @@ async fn accept_error(e: std::io::Error) {
         cashout_core::ParkReason,
         cashout_core::Approval
     )),
-    modifiers(&BearerScheme),
+    modifiers(&BearerScheme, &SinceParam),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -300,18 +304,18 @@ mod tests {
         (
             "post",
             "/v1/cashouts",
-            &[200, 202, 400, 401, 409, 413, 415, 422, 503],
+            &[200, 202, 400, 401, 403, 409, 413, 415, 422, 503],
         ),
-        ("get", "/v1/cashouts/{id}", &[200, 401, 404, 503]),
+        ("get", "/v1/cashouts/{id}", &[200, 401, 403, 404, 500, 503]),
         (
             "post",
             "/v1/cashouts/{id}/revoke",
-            &[200, 401, 404, 409, 502, 503],
+            &[200, 401, 403, 404, 409, 502, 503],
         ),
         (
             "post",
             "/v1/cashouts/{id}/approve",
-            &[200, 401, 404, 409, 502, 503],
+            &[200, 401, 403, 404, 409, 502, 503],
         ),
         ("post", "/v1/providers/omno/webhook", &[200, 400, 401, 503]),
         ("get", "/v1/providers/camoo/notify", &[200, 401, 503]),
@@ -393,6 +397,31 @@ mod tests {
     fn the_request_schemas_cover_every_provider_and_approval() {
         let doc = doc();
         let schemas = &doc["components"]["schemas"];
+        let one_of: Vec<&str> = schemas["CreateCashoutRequest"]["oneOf"]
+            .as_array()
+            .expect("CreateCashoutRequest is a oneOf")
+            .iter()
+            .filter_map(|v| v["$ref"].as_str())
+            .collect();
+        for (provider, recipient) in [
+            ("Camoo", "CamooRecipientRequest"),
+            ("Omt", "OmtRecipientRequest"),
+            ("Omno", "OmnoRecipientRequest"),
+        ] {
+            let name = format!("{provider}CashoutRequest");
+            assert!(
+                one_of.contains(&format!("#/components/schemas/{name}").as_str()),
+                "{name}: {one_of:?}"
+            );
+            let order = &schemas[name.as_str()];
+            assert_eq!(
+                order["properties"]["recipient"]["$ref"],
+                format!("#/components/schemas/{recipient}"),
+                "{order}"
+            );
+            assert_eq!(order["additionalProperties"], false, "{order}");
+            assert!(schemas[recipient].is_object(), "{recipient}");
+        }
         let omno = &schemas["OmnoRecipientRequest"];
         let required: Vec<&str> = omno["required"]
             .as_array()
@@ -417,34 +446,20 @@ mod tests {
             assert!(!required.contains(&f), "{f} is optional");
         }
         assert!(schemas["OmnoBillingRequest"]["properties"]["country_code"].is_object());
-        let create = &schemas["CreateCashoutRequest"];
-        assert!(create["properties"]["approval"].is_object(), "{create}");
-        assert_eq!(
-            create["properties"]["recipient"]["$ref"],
-            "#/components/schemas/RecipientRequest"
-        );
-        let one_of: Vec<String> = schemas["RecipientRequest"]["oneOf"]
-            .as_array()
-            .expect("RecipientRequest is a oneOf")
-            .iter()
-            .map(|v| v["$ref"].as_str().unwrap_or_default().to_owned())
-            .collect();
+        // `approval` is OMNO's: the others take only null there.
+        let approval = |p: &str| schemas[p]["properties"]["approval"].to_string();
+        assert!(approval("OmnoCashoutRequest").contains("manual"));
+        assert!(approval("OmnoCashoutRequest").contains("four_eyes"));
+        assert!(!approval("CamooCashoutRequest").contains("manual"));
+        assert!(!approval("OmtCashoutRequest").contains("manual"));
+        // Answers show every provider's recipient shape.
+        let view = serde_json::to_string(&schemas["RecipientView"]).unwrap_or_default();
         for s in [
-            "CamooRecipientRequest",
-            "OmtRecipientRequest",
-            "OmnoRecipientRequest",
+            "CamooRecipientView",
+            "OmtRecipientView",
+            "OmnoRecipientView",
         ] {
-            assert!(
-                one_of.contains(&format!("#/components/schemas/{s}")),
-                "{s}: {one_of:?}"
-            );
+            assert!(view.contains(s), "{s}: {view}");
         }
-        let approval = serde_json::to_string(&schemas["Approval"]).unwrap_or_default();
-        assert!(
-            approval.contains("auto")
-                && approval.contains("manual")
-                && approval.contains("four_eyes"),
-            "{approval}"
-        );
     }
 }

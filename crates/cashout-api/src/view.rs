@@ -1,7 +1,7 @@
 //! What the API shows of a cashout: everything an upstream system needs, nothing secret, phone
 //! numbers masked.
 
-use cashout_core::{Cashout, Currency, HistoryEntry, ParkReason, Provider, State};
+use cashout_core::{Approval, Cashout, Currency, HistoryEntry, ParkReason, Provider, State};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -21,12 +21,16 @@ pub struct CashoutView {
     pub amount: i64,
     /// Currency.
     pub currency: Currency,
-    /// Recipient with personal data masked.
-    #[schema(value_type = Object)]
+    /// Recipient with personal data masked; its shape follows `provider`.
+    #[schema(value_type = RecipientView)]
     pub recipient: Value,
     /// The caller's metadata.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
+    /// OMNO only: `auto`, `manual` (waits for `POST /v1/cashouts/{id}/approve`), or `four_eyes`
+    /// (as `manual`, approved by another token than the one that enqueued it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
     /// The reference we gave the provider.
     pub external_reference: String,
     /// The provider's id for the payout.
@@ -73,6 +77,7 @@ impl CashoutView {
             currency: c.order.currency,
             recipient: c.order.recipient.redacted(),
             metadata: c.order.metadata.clone().map(Value::Object),
+            approval: (c.order.provider == Provider::Omno).then_some(c.order.approval),
             external_reference: c.external_reference.clone(),
             provider_ref: c.provider_ref.clone(),
             provider_status: c.provider_status.clone(),
@@ -91,131 +96,78 @@ impl CashoutView {
     }
 }
 
-/// `POST /v1/cashouts` body (documentation; parsing is done by `CashoutOrder::parse`, which
-/// refuses unknown fields).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct CreateCashoutRequest {
-    /// 1–128 visible ASCII characters; a retry must reuse it.
-    pub idempotency_key: String,
-    /// `camoo`, `omt` or `omno`; it decides the shape of `recipient`.
-    pub provider: Provider,
-    /// Strictly positive integer, minor units (XAF has none: 1500 means 1500 XAF). OMT pays
-    /// whole LBP or USD only.
-    pub amount: i64,
-    /// ISO code.
-    pub currency: Currency,
-    /// Provider-specific recipient.
-    pub recipient: RecipientRequest,
-    /// Free-form object up to 4 KiB, returned as given.
-    #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Value>,
-    /// OMNO only (refused for other providers): `auto` (default) confirms the payout as soon as
-    /// OMNO created it; `manual` waits in `submitted` for `POST /v1/cashouts/{id}/approve` (or a
-    /// revoke).
-    pub approval: Option<cashout_core::Approval>,
-}
-
-/// The recipient of a cashout, by provider.
+/// A recipient as answers show it (documentation; built by `Recipient::redacted`): nothing
+/// secret, phone numbers masked to their last three digits.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
-pub enum RecipientRequest {
+pub enum RecipientView {
     /// `provider: camoo`.
-    Camoo(CamooRecipientRequest),
-    /// `provider: omt`.
-    Omt(OmtRecipientRequest),
+    Camoo(CamooRecipientView),
+    /// `provider: omt` (never the OTP).
+    Omt(OmtRecipientView),
     /// `provider: omno`.
-    Omno(Box<OmnoRecipientRequest>),
+    Omno(OmnoRecipientView),
 }
 
-/// The Camoo recipient.
+/// A Camoo recipient in an answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
-pub struct CamooRecipientRequest {
-    /// E.164, e.g. `+237612345678`.
+pub struct CamooRecipientView {
+    /// Masked: `**********678`.
     pub phone_number: String,
 }
 
-/// The OMT recipient. `currency` must be LBP or USD and `amount` whole major units.
+/// An OMT recipient in an answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
-pub struct OmtRecipientRequest {
-    /// The customer's OMT account id (a positive integer).
+pub struct OmtRecipientView {
+    /// The customer's OMT account.
     pub account_id: i64,
-    /// The customer's OTP (4-8 digits, number or string). Never returned or logged.
-    pub otp: String,
-    /// The customer's name, as OMT holds it.
+    /// The name as the order gave it.
     pub customer_name: String,
 }
 
-/// The OMNO recipient: the customer as OMNO knows them. Strings are trimmed and must not be
-/// empty.
+/// An OMNO recipient in an answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
-pub struct OmnoRecipientRequest {
-    /// Our id of the customer at OMNO, at most 64 characters.
-    #[schema(max_length = 64)]
+pub struct OmnoRecipientView {
+    /// Our id of the customer at OMNO.
     pub external_user_id: String,
-    /// At most 100 characters.
-    #[schema(max_length = 100)]
+    /// First name.
     pub first_name: String,
-    /// At most 100 characters.
-    #[schema(max_length = 100)]
+    /// Last name.
     pub last_name: String,
-    /// An e-mail address, at most 254 characters.
-    #[schema(max_length = 254)]
-    pub email: String,
-    /// 6 to 15 digits; spaces, `+`, `-` and parentheses allowed. Masked in answers.
-    #[schema(max_length = 32)]
+    /// Masked to its last three characters.
     pub phone_number: String,
-    /// `YYYY-MM-DD`.
-    #[schema(format = Date)]
-    pub date_of_birth: String,
-    /// The billing address.
-    pub billing: OmnoBillingRequest,
     /// Whether the customer passed KYC.
     pub kyc_verified: bool,
-    /// KYC details, passed to OMNO as given.
-    #[schema(value_type = Option<Object>)]
-    pub kyc: Option<Value>,
-    /// An OMNO router, at most 64 characters.
-    #[schema(max_length = 64)]
-    pub router_id: Option<String>,
-    /// An OMNO direct route, at most 64 characters.
-    #[schema(max_length = 64)]
-    pub direct_route_id: Option<String>,
+    /// Only the country of the billing address.
+    pub billing: OmnoBillingView,
 }
 
-/// The OMNO customer's billing address; every field is required.
+/// The part of an OMNO billing address an answer shows.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
-pub struct OmnoBillingRequest {
-    /// At most 200 characters.
-    #[schema(max_length = 200)]
-    pub address: String,
-    /// At most 100 characters.
-    #[schema(max_length = 100)]
-    pub city: String,
-    /// At most 100 characters.
-    #[schema(max_length = 100)]
-    pub state: String,
-    /// ISO 3166-1 alpha-2, upper case (`US`).
-    #[schema(min_length = 2, max_length = 2, pattern = "^[A-Z]{2}$")]
+pub struct OmnoBillingView {
+    /// ISO 3166-1 alpha-2.
     pub country_code: String,
-    /// At most 20 characters.
-    #[schema(max_length = 20)]
-    pub postal_code: String,
 }
 
-/// What OMNO posts to `/v1/providers/omno/webhook` (only `payoutId` and `orderId` are used).
+/// What OMNO posts to `/v1/providers/omno/webhook`: any JSON object. Only string `payoutId`
+/// and `orderId` (one of our cashout ids) lead anywhere; anything else is answered
+/// `{status: ignored}`, since OMNO retries a webhook until it gets a 200.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code, non_snake_case)]
 pub struct OmnoWebhookBody {
-    /// OMNO's payout id.
-    pub payoutId: String,
-    /// Our order id.
-    pub orderId: String,
+    /// OMNO's payout id (a string).
+    pub payoutId: Option<Value>,
+    /// Our order id: the cashout id.
+    pub orderId: Option<Value>,
     /// The status OMNO reports (never trusted: the payout is read).
-    pub status: String,
+    pub status: Option<Value>,
 }

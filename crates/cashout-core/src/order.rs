@@ -144,16 +144,17 @@ impl CashoutOrder {
 
         let amount = match obj.get("amount") {
             None | Some(Value::Null) => return Err(missing("amount")),
-            Some(Value::Number(n)) if n.is_u64() && n.as_i64().is_none() => {
-                return Err(amount_too_large());
-            }
-            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
-                FieldError::new(
-                    "amount",
-                    "invalid_amount",
-                    "amount must be an integer number of minor units",
-                )
-            })?,
+            Some(Value::Number(n)) => match whole_number(n) {
+                Whole::Exact(v) => v,
+                Whole::TooLarge => return Err(amount_too_large()),
+                Whole::Fractional => {
+                    return Err(FieldError::new(
+                        "amount",
+                        "invalid_amount",
+                        "amount must be an integer number of minor units",
+                    ));
+                }
+            },
             Some(_) => {
                 return Err(FieldError::new(
                     "amount",
@@ -249,6 +250,49 @@ impl CashoutOrder {
             "approval": self.approval,
         });
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    }
+}
+
+/// The largest integer a JSON number written with a fraction or an exponent (an `f64`) carries
+/// exactly: 2^53 - 1.
+pub const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
+
+/// A JSON number read as a whole number.
+enum Whole {
+    /// An integer, written as one (`1500`) or with a zero fraction or an exponent (`1500.0`,
+    /// `1.5e3`: JSON Schema's `integer` takes them too) as long as that is exact.
+    Exact(i64),
+    /// A whole number past `i64` (or, written with a fraction, past 2^53 - 1).
+    TooLarge,
+    /// Not a whole number.
+    Fractional,
+}
+
+fn whole_number(n: &serde_json::Number) -> Whole {
+    if let Some(v) = n.as_i64() {
+        return Whole::Exact(v);
+    }
+    if n.is_u64() {
+        return Whole::TooLarge;
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() != 0.0 || !f.is_finite() => Whole::Fractional,
+        // Exact: |f| is at most 2^53 - 1, a whole number, so the conversion loses nothing.
+        #[allow(clippy::cast_possible_truncation)]
+        Some(f) if f.abs() <= MAX_SAFE_INTEGER as f64 => Whole::Exact(f as i64),
+        Some(_) => Whole::TooLarge,
+        None => Whole::Fractional,
+    }
+}
+
+/// A whole JSON number, if `v` is one (see [`whole_number`]).
+fn whole(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => match whole_number(n) {
+            Whole::Exact(i) => Some(i),
+            Whole::TooLarge | Whole::Fractional => None,
+        },
+        _ => None,
     }
 }
 
@@ -361,8 +405,9 @@ fn parse_omt(
     unknown_recipient_field(r, &["account_id", "otp", "customer_name"])?;
     let account_id = match r.get("account_id") {
         None | Some(Value::Null) => return Err(missing("recipient.account_id")),
-        Some(Value::Number(n)) => n.as_i64().and_then(|v| OmtAccountId::new(v).ok()),
-        Some(_) => None,
+        Some(v) => whole(v)
+            .filter(|v| *v <= MAX_SAFE_INTEGER)
+            .and_then(|v| OmtAccountId::new(v).ok()),
     }
     .ok_or_else(|| {
         FieldError::new(
@@ -373,7 +418,9 @@ fn parse_omt(
     })?;
     let otp = match r.get("otp") {
         None | Some(Value::Null) => return Err(missing("recipient.otp")),
-        Some(Value::Number(n)) => n.as_u64().and_then(|v| Otp::parse(&v.to_string()).ok()),
+        Some(v @ Value::Number(_)) => whole(v)
+            .filter(|v| *v >= 0)
+            .and_then(|v| Otp::parse(&v.to_string()).ok()),
         Some(Value::String(s)) => Otp::parse(s).ok(),
         Some(_) => None,
     }
@@ -385,12 +432,15 @@ fn parse_omt(
             "recipient.otp must be 4 to 8 digits",
         )
     })?;
+    // At most MAX_CUSTOMER_NAME characters as sent; runs of whitespace are then collapsed.
     let customer_name = match r.get("customer_name") {
         None | Some(Value::Null) => return Err(missing("recipient.customer_name")),
-        Some(Value::String(s)) => s.split_whitespace().collect::<Vec<_>>().join(" "),
+        Some(Value::String(s)) if s.chars().count() <= MAX_CUSTOMER_NAME => {
+            s.split_whitespace().collect::<Vec<_>>().join(" ")
+        }
         Some(_) => String::new(),
     };
-    if customer_name.is_empty() || customer_name.chars().count() > MAX_CUSTOMER_NAME {
+    if customer_name.is_empty() {
         return Err(FieldError::new(
             "recipient.customer_name",
             "invalid_name",
@@ -404,17 +454,18 @@ fn parse_omt(
     }))
 }
 
-/// A required string of 1..=`max` characters (trimmed) at `path`.
+/// A required string at `path` of at most `max` characters as sent, not blank; kept trimmed.
+/// The bound is on the string as sent, so that the document can state it exactly.
 fn text(obj: &Map<String, Value>, key: &str, path: &str, max: usize) -> Result<String, FieldError> {
     match obj.get(key) {
         None | Some(Value::Null) => Err(missing(path)),
-        Some(Value::String(s)) if !s.trim().is_empty() && s.trim().chars().count() <= max => {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= max => {
             Ok(s.trim().to_owned())
         }
         Some(Value::String(_)) => Err(FieldError::new(
             path,
             "invalid",
-            format!("{path} must be 1 to {max} characters"),
+            format!("{path} must be 1 to {max} characters, not blank"),
         )),
         Some(_) => Err(FieldError::new(
             path,
@@ -422,6 +473,22 @@ fn text(obj: &Map<String, Value>, key: &str, path: &str, max: usize) -> Result<S
             format!("{path} must be a string"),
         )),
     }
+}
+
+/// Like [`text`], for a field whose form is checked: kept exactly as sent (untrimmed), so a
+/// space around it is refused by that check rather than silently dropped.
+fn exact_text(
+    obj: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    max: usize,
+) -> Result<String, FieldError> {
+    text(obj, key, path, max)?;
+    Ok(obj
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned())
 }
 
 fn optional_text(
@@ -456,7 +523,7 @@ fn parse_omno(r: &Map<String, Value>) -> Result<Recipient, FieldError> {
     let external_user_id = text(r, "external_user_id", "recipient.external_user_id", 64)?;
     let first_name = text(r, "first_name", "recipient.first_name", 100)?;
     let last_name = text(r, "last_name", "recipient.last_name", 100)?;
-    let email = text(r, "email", "recipient.email", 254)?;
+    let email = exact_text(r, "email", "recipient.email", 254)?;
     let ok_email = email
         .split_once('@')
         .is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !d.starts_with('.'));
@@ -467,7 +534,7 @@ fn parse_omno(r: &Map<String, Value>) -> Result<Recipient, FieldError> {
             "recipient.email must be an e-mail address",
         ));
     }
-    let phone_number = text(r, "phone_number", "recipient.phone_number", 32)?;
+    let phone_number = exact_text(r, "phone_number", "recipient.phone_number", 32)?;
     let digits = phone_number.chars().filter(char::is_ascii_digit).count();
     if !(6..=15).contains(&digits)
         || !phone_number
@@ -480,8 +547,14 @@ fn parse_omno(r: &Map<String, Value>) -> Result<Recipient, FieldError> {
             "recipient.phone_number must be 6 to 15 digits (spaces, +, - and parentheses allowed)",
         ));
     }
-    let date_of_birth = text(r, "date_of_birth", "recipient.date_of_birth", 10)?;
-    if chrono::NaiveDate::parse_from_str(&date_of_birth, "%Y-%m-%d").is_err() {
+    let date_of_birth = exact_text(r, "date_of_birth", "recipient.date_of_birth", 10)?;
+    // Exactly `YYYY-MM-DD` (chrono alone would take `2020-1-5` or a signed year).
+    let shape = date_of_birth.len() == 10
+        && date_of_birth.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape || chrono::NaiveDate::parse_from_str(&date_of_birth, "%Y-%m-%d").is_err() {
         return Err(FieldError::new(
             "recipient.date_of_birth",
             "invalid_date",
@@ -508,7 +581,7 @@ fn parse_omno(r: &Map<String, Value>) -> Result<Recipient, FieldError> {
             format!("unknown field 'recipient.billing.{unknown}'"),
         ));
     }
-    let country_code = text(billing, "country_code", "recipient.billing.country_code", 2)?;
+    let country_code = exact_text(billing, "country_code", "recipient.billing.country_code", 2)?;
     if country_code.len() != 2 || !country_code.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(FieldError::new(
             "recipient.billing.country_code",

@@ -143,10 +143,18 @@ fn cursor_of(ms: i64, id: &str) -> String {
     format!("{ms}:{id}")
 }
 
+/// Only the form [`cursor_of`] hands out (what the OpenAPI document states:
+/// `^[0-9]{1,18}:<lowercase hyphenated uuid>$`).
 fn parse_cursor(c: &str) -> Result<(i64, String), DlqError> {
     let (ms, id) = c.split_once(':').ok_or(DlqError::BadCursor)?;
+    if ms.is_empty() || ms.len() > 18 || !ms.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(DlqError::BadCursor);
+    }
     let ms = ms.parse().map_err(|_| DlqError::BadCursor)?;
-    CashoutId::parse(id).map_err(|_| DlqError::BadCursor)?;
+    let parsed = CashoutId::parse(id).map_err(|_| DlqError::BadCursor)?;
+    if parsed.to_string() != id {
+        return Err(DlqError::BadCursor);
+    }
     Ok((ms, id.to_owned()))
 }
 
@@ -478,9 +486,12 @@ mod tests {
     fn cursors_round_trip_and_reject_garbage() {
         let id = CashoutId::generate().to_string();
         let c = cursor_of(1_700_000_000_000, &id);
-        assert_eq!(parse_cursor(&c).unwrap(), (1_700_000_000_000, id));
+        assert_eq!(parse_cursor(&c).unwrap(), (1_700_000_000_000, id.clone()));
         assert!(parse_cursor("nope").is_err());
         assert!(parse_cursor("12:not-an-id").is_err());
+        assert!(parse_cursor(&format!("+12:{id}")).is_err());
+        assert!(parse_cursor(&format!("12: {id}")).is_err());
+        assert!(parse_cursor(&format!("12:{}", id.to_uppercase())).is_err());
     }
 
     proptest::proptest! {
@@ -490,7 +501,7 @@ mod tests {
         }
 
         #[test]
-        fn cursors_we_hand_out_parse(ms in proptest::prelude::any::<i64>()) {
+        fn cursors_we_hand_out_parse(ms in 0i64..1_000_000_000_000_000_000) {
             let id = CashoutId::generate().to_string();
             proptest::prop_assert_eq!(parse_cursor(&cursor_of(ms, &id)).ok(), Some((ms, id)));
         }

@@ -2,6 +2,7 @@
 //! idempotency index, the due and parked indexes, per-cashout leases, and the Redis Streams that
 //! deliver cashout ids to apalis workers. [`Producer`] is the Rust client that writes straight to Redis.
 
+mod audit;
 pub mod conn;
 mod corrupt;
 pub mod delivery;
@@ -13,6 +14,7 @@ pub mod producer;
 pub mod queue;
 mod store;
 
+pub use audit::{Audit, AuditError, order_problem};
 pub use conn::{RedisConn, connect};
 pub use corrupt::CorruptRecord;
 pub use keys::{GROUP, Keys};

@@ -16,6 +16,7 @@ mod metrics;
 mod notifications;
 mod omno;
 mod omt;
+mod probes;
 mod redis_restart;
 mod retries;
 mod streams;
