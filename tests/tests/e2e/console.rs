@@ -487,3 +487,127 @@ async fn producers_cannot_act_and_forged_forms_are_refused() {
     assert!(app.payouts(Some(&id)).await.is_empty());
     app.shutdown().await;
 }
+
+/// Pages of a DLQ of 100,000 parked cashouts (copies of a real parked record in a Redis of the
+/// test's own): the first page, later pages by cursor, a filter that matches only the newest
+/// ten (each page reads a bounded part of the index and says where to go on), and the counts.
+/// Prints how long each took; asserts what each page holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dlq_pages_stay_bounded_with_100_000_parked() {
+    const N: usize = 100_000;
+    let redis = cashout_tests::PrivateRedis::start();
+    let mut o = Options::default();
+    o.sandbox.camoo.balance = 1_000;
+    o.redis_url = Some(redis.url());
+    let mut app = TestApp::spawn(o).await;
+    app.start_worker();
+    let id = parked(&app, "console-many", 90, 5_000, "insufficient_funds").await;
+    app.stop_workers().await;
+    let store = app.producer.store().clone();
+    let keys = store.keys().clone();
+    let mut conn = store.connection();
+    let cid = cashout_core::CashoutId::parse(&id).unwrap();
+    let record: Vec<u8> = redis::cmd("GET")
+        .arg(keys.record(&cid))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let record = String::from_utf8(record).unwrap();
+    let base_ms = chrono::Utc::now().timestamp_millis() - 3_600_000;
+    let seeded = Instant::now();
+    for chunk in 0..N / 1_000 {
+        let mut pipe = redis::pipe();
+        for j in 0..1_000 {
+            let i = chunk * 1_000 + j;
+            let new = cashout_core::CashoutId::generate();
+            let mut r = record.replace(&id, &new.to_string());
+            if i >= N - 10 {
+                r = r.replace(
+                    "\"reason\":\"insufficient_funds\"",
+                    "\"reason\":\"outcome_unknown\"",
+                );
+            }
+            pipe.cmd("SET").arg(keys.record(&new)).arg(r).ignore();
+            pipe.cmd("ZADD")
+                .arg(keys.parked(0))
+                .arg(base_ms + i as i64)
+                .arg(new.to_string())
+                .ignore();
+        }
+        let () = pipe.query_async(&mut conn).await.unwrap();
+    }
+    eprintln!("seeded {N} parked cashouts in {:?}", seeded.elapsed());
+
+    let base = app.api_url.clone();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let (_, cookie) = login(&http, &base, ADMIN_TOKEN).await;
+    let session = cookie.unwrap().split(';').next().unwrap().to_owned();
+    let get = |path: String| {
+        let http = http.clone();
+        let session = session.clone();
+        let base = base.clone();
+        async move {
+            let t = Instant::now();
+            let r = http
+                .get(format!("{base}{path}"))
+                .header("cookie", session)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            let body = r.text().await.unwrap();
+            (body, t.elapsed())
+        }
+    };
+    let rows = |b: &str| b.matches("<tr data-id=").count();
+    let next = |b: &str| {
+        b.split("class=\"next\" href=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .map(|s| s.replace("&amp;", "&"))
+    };
+    // The overview counts every parked record (then reuses the counts for a few seconds).
+    let (body, took) = get("/console".to_owned()).await;
+    assert!(body.contains(&format!(">{}<", N + 1)), "the DLQ size");
+    eprintln!("overview (counts over {} parked): {took:?}", N + 1);
+    // The first page, and three more by cursor: 50 rows each.
+    let (body, took) = get("/console/dlq".to_owned()).await;
+    assert_eq!(rows(&body), 50);
+    eprintln!("dlq page 1: {took:?}");
+    let mut link = next(&body).expect("a next page");
+    for p in 2..=4 {
+        let (body, took) = get(link.clone()).await;
+        assert_eq!(rows(&body), 50, "page {p}");
+        eprintln!("dlq page {p}: {took:?}");
+        link = next(&body).expect("a next page");
+    }
+    // Only the newest ten match: each page reads at most 20,000 entries and links on.
+    let mut link = "/console/dlq?reason=outcome_unknown".to_owned();
+    let mut found = 0;
+    let mut pages = 0;
+    loop {
+        let (body, took) = get(link.clone()).await;
+        pages += 1;
+        found += rows(&body);
+        eprintln!(
+            "dlq reason=outcome_unknown page {pages}: {} rows, {took:?}",
+            rows(&body)
+        );
+        match next(&body) {
+            Some(l) => link = l,
+            None => break,
+        }
+        assert!(pages < 10, "the search must end");
+    }
+    assert_eq!(found, 10);
+    assert!(
+        pages >= 5,
+        "{pages}: a page reads a bounded part of the index"
+    );
+    app.shutdown().await;
+    drop(redis);
+}

@@ -1,5 +1,8 @@
 //! The console's pages and actions.
 
+// A refusal is a whole page (`Response`), as axum handlers answer.
+#![allow(clippy::result_large_err)]
+
 use super::html::{self, badge, csrf, page, redirect, respond, when};
 use super::scan::{self, Filter, REASONS, Row};
 use super::session::{self, Session};
@@ -26,7 +29,7 @@ const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
 
 /// How long the counts of the whole DLQ are reused.
-const COUNTS_TTL: Duration = Duration::from_secs(10);
+const COUNTS_TTL: Duration = Duration::from_secs(30);
 
 fn unavailable(e: &StoreError) -> Response {
     tracing::warn!(error = %e, "console: storage unavailable");
