@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
+
 use cashout_api::AppState;
 use cashout_core::{CashoutId, CashoutOrder};
 use cashout_providers::PollPolicy;
@@ -79,6 +81,8 @@ pub struct Options {
     pub operators_on_producer_routes: bool,
     /// `api.header_read_timeout_ms`.
     pub header_read_timeout_ms: u64,
+    /// `console.…`.
+    pub console: cashout_api::ConsoleConfig,
 }
 
 impl Default for Options {
@@ -125,6 +129,7 @@ impl Default for Options {
             notify: cashout_api::NotifyConfig::default(),
             operators_on_producer_routes: false,
             header_read_timeout_ms: cashout_api::DEFAULT_HEADER_READ_TIMEOUT_MS,
+            console: cashout_api::ConsoleConfig::default(),
         }
     }
 }
@@ -188,6 +193,7 @@ impl TestApp {
         .with_admin_tokens(cashout_api::parse_tokens(&format!("ops:{ADMIN_TOKEN}")).unwrap())
         .with_notifications(options.notify.clone())
         .with_operators_on_producer_routes(options.operators_on_producer_routes)
+        .with_console(options.console.clone())
         .with_driver(api_driver);
         let (api_stop, mut rx) = watch::channel(false);
         let header_read_timeout = Duration::from_millis(options.header_read_timeout_ms);

@@ -5,6 +5,7 @@
 mod admin;
 mod auth;
 mod config;
+mod console;
 mod error;
 mod handlers;
 mod request;
@@ -14,6 +15,7 @@ pub use admin::parse_since;
 use auth::BearerScheme;
 pub use auth::{ApiToken, parse_tokens};
 pub use config::{ApiConfig, DEFAULT_HEADER_READ_TIMEOUT_MS, NotifyConfig};
+pub use console::ConsoleConfig;
 use request::SinceParam;
 pub use view::CashoutView;
 
@@ -38,6 +40,7 @@ pub struct AppState {
     metrics: Option<MetricsRender>,
     notify: Arc<NotifyConfig>,
     operators_on_producer_routes: bool,
+    console: Arc<console::Console>,
 }
 
 /// Renders the process's metrics in Prometheus text format.
@@ -60,6 +63,7 @@ impl AppState {
             metrics: None,
             notify: Arc::new(NotifyConfig::default()),
             operators_on_producer_routes: false,
+            console: Arc::new(console::Console::new(ConsoleConfig::default())),
         }
     }
 
@@ -88,6 +92,12 @@ impl AppState {
         self
     }
 
+    /// The operator console's settings (`/console`).
+    pub fn with_console(mut self, config: ConsoleConfig) -> Self {
+        self.console = Arc::new(console::Console::new(config));
+        self
+    }
+
     /// Operator tokens for the `/v1/dlq` endpoints, revoke and approve. Producer tokens get 403
     /// there.
     pub fn with_admin_tokens(mut self, tokens: Vec<ApiToken>) -> Self {
@@ -101,7 +111,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// All routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    console::routes(state.console.config.enabled)
         .route("/v1/cashouts", post(handlers::create_cashout))
         .route("/v1/cashouts/{id}", get(handlers::get_cashout))
         .route("/v1/cashouts/{id}/revoke", post(handlers::revoke_cashout))

@@ -6,7 +6,7 @@ use crate::app;
 use crate::settings::Settings;
 use anyhow::{Context, bail};
 use futures::StreamExt;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -21,6 +21,9 @@ pub struct DemoArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout_secs: u64,
+    /// Keep the API (and its console) up this many seconds after the summary.
+    #[arg(long, default_value_t = 0)]
+    hold_secs: u64,
 }
 
 /// What a phone number's last digit asks of the sandbox, and what must come of it.
@@ -123,7 +126,14 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     settings.api.tokens = SecretString::from(format!("demo:{token}"));
     // Approve and revoke are operator actions: the demo's operator has a token of its own.
     let admin_token = format!("demo-ops-{:032x}", rand::random::<u128>());
-    settings.api.admin_tokens = SecretString::from(format!("demo-ops:{admin_token}"));
+    // Operator tokens given in the environment are kept, to log in to the console.
+    let given = settings.api.admin_tokens.expose_secret().trim().to_owned();
+    let ops = format!("demo-ops:{admin_token}");
+    settings.api.admin_tokens = SecretString::from(if given.is_empty() {
+        ops
+    } else {
+        format!("{given},{ops}")
+    });
 
     // The sandbox.
     let mut sandbox_cfg = cashout_sandbox::SandboxConfig::default();
@@ -176,6 +186,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     )
     .with_admin_tokens(settings.admin_tokens()?)
     .with_notifications(settings.api.notifications.clone())
+    .with_console(settings.console.clone())
     .with_driver(driver.clone());
     let api = tokio::spawn(cashout_api::serve(
         listener,
@@ -191,10 +202,18 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         settings.redis.prefix
     );
     println!("  api      {api_url}");
+    println!("  console  {api_url}/console (log in with a token of CASHOUT_API__ADMIN_TOKENS)");
     println!("  sandbox  {}", sandbox.base_url());
     println!();
 
     let result = drive(&api_url, &token, &admin_token, &sandbox.base_url(), &args).await;
+    if args.hold_secs > 0 {
+        println!(
+            "console  {api_url}/console stays up for {}s (--hold-secs)",
+            args.hold_secs
+        );
+        tokio::time::sleep(Duration::from_secs(args.hold_secs)).await;
+    }
 
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), workers).await;

@@ -266,6 +266,7 @@ async fn api(settings: Settings) -> anyhow::Result<()> {
         .with_admin_tokens(settings.admin_tokens()?)
         .with_notifications(settings.api.notifications.clone())
         .with_operators_on_producer_routes(settings.api.operators_on_producer_routes)
+        .with_console(settings.console.clone())
         .with_driver(driver);
     if let Some(render) = metrics::install() {
         state = state.with_metrics(render);

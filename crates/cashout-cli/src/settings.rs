@@ -21,6 +21,8 @@ pub struct Settings {
     pub redis: RedisConfig,
     /// HTTP API.
     pub api: ApiConfig,
+    /// The operator console under `/console` on the API.
+    pub console: cashout_api::ConsoleConfig,
     /// Workers.
     pub worker: WorkerConfig,
     /// Provider adapters.

@@ -4,6 +4,7 @@
 
 mod cli;
 mod cluster;
+mod console;
 mod corrupt;
 mod dlq;
 mod durability;
