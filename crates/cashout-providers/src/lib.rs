@@ -9,7 +9,9 @@ mod observe;
 pub mod omno;
 pub mod omt;
 mod policy;
+mod reading;
 
 pub use client::ConfigError;
 pub use error::{Operation, ProviderError};
 pub use policy::{CallLimits, DEFAULT_REFUSED_STATUSES, PollPolicy, RetryPolicy, Timeouts};
+pub use reading::{PayoutOutcome, Reading};

@@ -14,7 +14,7 @@ use reqwest::header::AUTHORIZATION;
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::time::Duration;
-pub use transformers::{CtiDetails, OmtAnswer, OmtFailure, PayCti};
+pub use transformers::{CtiDetails, OmtAnswer, OmtFailure, PayCti, omt_currency};
 
 /// OMT settings (`CASHOUT_PROVIDERS__OMT__…`).
 #[derive(Debug, Clone, Deserialize)]

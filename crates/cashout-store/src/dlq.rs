@@ -400,7 +400,9 @@ async fn discard_cashout(
         note,
         |c| match c.state {
             State::Created => vec![Event::ProviderRefused],
-            _ => vec![Event::ProviderFailed],
+            State::Submitted | State::Confirmed | State::Failed | State::Revoked => {
+                vec![Event::ProviderFailed]
+            }
         },
         "discarded",
     )

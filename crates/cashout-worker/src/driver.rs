@@ -4,13 +4,12 @@
 //! delivery finds nothing due and does nothing.
 
 use crate::config::WorkerConfig;
-use crate::schedule::{equal_jitter, exponential, full_jitter};
+use crate::schedule::{exponential, full_jitter};
 use cashout_core::HistoryKind;
 use cashout_core::{
-    Cashout, CashoutId, Disposition, Event, HistoryEntry, ParkReason, Provider, Recipient, State,
-    SubmitIntent,
+    Cashout, CashoutId, Disposition, Event, HistoryEntry, ParkReason, Provider, State,
 };
-use cashout_providers::camoo::{CamooClient, CreateCashout, PaymentStatus};
+use cashout_providers::camoo::CamooClient;
 use cashout_providers::{Operation, PollPolicy, ProviderError, RetryPolicy};
 use cashout_store::{
     CashoutJob, Change, Claim, JobQueue, Modified, Store, StoreError, WriteMode, delivery,
@@ -290,320 +289,26 @@ impl Driver {
             return self.park(&rec.id, ParkReason::Poison, detail).await;
         }
         match rec.order.provider {
-            Provider::Camoo => self.camoo_step(rec).await,
-            Provider::Omt => self.omt_step(rec).await,
-            Provider::Omno => self.omno_step(rec).await,
-        }
-    }
-
-    async fn camoo_step(&self, rec: Cashout) -> Result<StepReport, StoreError> {
-        let Some(CamooSetup { client, poll, .. }) = &self.providers.camoo else {
-            return self
-                .park(
-                    &rec.id,
-                    ParkReason::ProviderContract,
-                    "camoo is not configured".into(),
-                )
-                .await;
-        };
-        match (
-            rec.state,
-            rec.provider_ref.clone(),
-            rec.submit_intent.is_some(),
-            rec.hinted_provider_ref.clone(),
-        ) {
-            // A signed notification named a payment: that is evidence a payout exists. Check it
-            // before anything else, and never create while such evidence is unexamined.
-            (State::Created, None, _, Some(hint)) => {
-                self.camoo_reconcile(client, poll, rec, hint).await
-            }
-            (State::Created, None, false, None) => self.camoo_submit(client, poll, rec).await,
-            (State::Created, None, true, None) => {
-                let detail = "a create was sent and its answer never recorded (worker died?); \
-                              waiting for a signed Camoo notification or an operator"
-                    .to_owned();
-                self.park(&rec.id, ParkReason::OutcomeUnknown, detail).await
-            }
-            (State::Submitted, Some(pref), _, _) => {
-                self.camoo_verify(client, poll, rec, pref).await
-            }
-            (state, pref, intent, _) => {
-                let detail = format!(
-                    "inconsistent record: state {state}, provider_ref {}, intent {intent}",
-                    pref.is_some()
-                );
-                self.park(&rec.id, ParkReason::ProviderContract, detail)
-                    .await
-            }
-        }
-    }
-
-    async fn camoo_submit(
-        &self,
-        client: &CamooClient,
-        poll: &PollPolicy,
-        rec: Cashout,
-    ) -> Result<StepReport, StoreError> {
-        let Recipient::Camoo(recipient) = &rec.order.recipient else {
-            let detail = "a camoo cashout without a camoo recipient".to_owned();
-            return self
-                .park(&rec.id, ParkReason::ProviderContract, detail)
-                .await;
-        };
-        // Admitted under the provider's limits before the intent: waiting leaves nothing in
-        // doubt.
-        let _permit = self.admit(Provider::Camoo).await?;
-        let lease = self.config.lease();
-        let token = format!("{:016x}", rand::random::<u64>());
-        // Write the intent before the request leaves: a crash from here on leaves a cashout
-        // known to be in doubt, never one that looks unsent. Its token ties every later write
-        // about this call to this attempt.
-        let res = self
-            .update(&rec.id, false, false, |r, now| {
-                if r.state != State::Created
-                    || r.submit_intent.is_some()
-                    || r.provider_ref.is_some()
-                    || r.hinted_provider_ref.is_some()
-                {
-                    return Change::Skip(());
-                }
-                r.attempts += 1;
-                r.submit_intent = Some(SubmitIntent {
-                    attempt: r.attempts,
-                    at: now,
-                    token: token.clone(),
-                });
-                r.next_action_at = Some(now + lease);
-                let cause = format!("sending camoo create (attempt {})", r.attempts);
-                Change::Write {
-                    entries: vec![r.entry(now, HistoryKind::Submit, None, None, cause)],
-                    value: (),
-                }
-            })
-            .await?;
-        let Modified::Written(with_intent, _, ()) = res else {
-            return Ok(StepReport::Conflict);
-        };
-        let req = CreateCashout::new(
-            with_intent.order.amount,
-            with_intent.order.currency,
-            recipient.phone_number.expose(),
-            &with_intent.external_reference,
-            client.notification_url(),
-        );
-        let payment = match client.create(&req).await {
-            Ok(p) => p,
-            Err(e) => {
-                return self
-                    .after_error(&with_intent, e, Operation::CreatePayout, Some(&token), None)
-                    .await;
-            }
-        };
-        let first = equal_jitter(Duration::from_millis(poll.first_delay_ms));
-        info!(provider_ref = %payment.id, status = %payment.status, "camoo accepted the cashout");
-        self.update_step(&rec.id, move |r, now| {
-            // A known payment is never dropped: whatever happened meanwhile, record it.
-            match r.provider_ref.as_deref() {
-                Some(known) if known == payment.id => return None,
-                Some(known) => {
-                    error!(first = %known, second = %payment.id,
-                        "two camoo payments exist for one cashout: possible double payout");
-                    let detail = format!(
-                        "possible double payout: camoo payments {known} and {} both carry this \
-                         cashout's reference",
-                        payment.id
-                    );
-                    return Some(vec![park_entry(r, ParkReason::ProviderContract, detail, now)]);
-                }
-                None => {}
-            }
-            if r.state.is_terminal() {
-                error!(payment = %payment.id, state = %r.state, "camoo accepted a cashout that is already final");
-                let cause = format!(
-                    "camoo accepted payment {} but the cashout is already {}",
-                    payment.id, r.state
-                );
-                return Some(vec![r.entry(now, HistoryKind::Note, None, None, cause)]);
-            }
-            r.provider_ref = Some(payment.id.clone());
-            r.provider_status = Some(payment.status.clone());
-            r.submit_intent = None;
-            r.hinted_provider_ref = None;
-            r.submitted_at = Some(now);
-            r.polling_since = Some(now);
-            r.last_error = None;
-            let mut entries = Vec::new();
-            if r.parked.as_ref().is_some_and(|p| p.reason == ParkReason::OutcomeUnknown) {
-                r.parked = None;
-                entries.push(r.entry(now, HistoryKind::Unparked, None, None, "the create's answer arrived"));
-            }
-            let cause = format!(
-                "camoo accepted: payment {} ({})",
-                payment.id, payment.status
-            );
-            entries.extend(apply(r, Event::ProviderAccepted, cause, now));
-            r.attempts = 0;
-            r.polls = 0;
-            r.next_action_at = Some(now + first);
-            Some(entries)
-        })
-        .await
-    }
-
-    async fn camoo_verify(
-        &self,
-        client: &CamooClient,
-        poll: &PollPolicy,
-        rec: Cashout,
-        provider_ref: String,
-    ) -> Result<StepReport, StoreError> {
-        let _permit = self.admit(Provider::Camoo).await?;
-        let payment = match client.verify(&provider_ref).await {
-            Ok(p) => p,
-            Err(e) => {
-                return self
-                    .after_error(&rec, e, Operation::Read, None, Some(poll.deadline()))
-                    .await;
-            }
-        };
-        let outcome = payment.outcome();
-        let status = payment.status.clone();
-        let deadline = poll.deadline();
-        let poll = poll.clone();
-        debug!(status = %status, ?outcome, "camoo verify");
-        self.update_step(&rec.id, move |r, now| {
-            if r.state != State::Submitted {
-                return None;
-            }
-            let mut entries = Vec::new();
-            if r.provider_status.as_deref() != Some(status.as_str()) {
-                entries.push(r.entry(
-                    now,
-                    HistoryKind::ProviderStatus,
-                    None,
-                    None,
-                    format!("camoo status {status}"),
-                ));
-            }
-            r.provider_status = Some(status.clone());
-            r.attempts = 0;
-            match outcome {
-                PaymentStatus::Succeeded => {
-                    entries.extend(apply(
-                        r,
-                        Event::ProviderConfirmed,
-                        format!("camoo verify: {status}"),
-                        now,
-                    ));
-                }
-                PaymentStatus::Failed => {
-                    entries.extend(apply(
-                        r,
-                        Event::ProviderFailed,
-                        format!("camoo verify: {status}"),
-                        now,
-                    ));
-                }
-                PaymentStatus::InFlight => {
-                    r.polls += 1;
-                    let since = r.polling_since.or(r.submitted_at).unwrap_or(r.created_at);
-                    let past_deadline = (now - since).to_std().is_ok_and(|d| d >= deadline);
-                    if past_deadline {
-                        let detail = format!(
-                            "no final status from camoo after {}s (last: {status})",
-                            deadline.as_secs()
-                        );
-                        entries.push(park_entry(r, ParkReason::DeadlineExceeded, detail, now));
-                    } else {
-                        let d = equal_jitter(exponential(
-                            Duration::from_millis(poll.first_delay_ms),
-                            poll.factor,
-                            Duration::from_millis(poll.max_delay_ms),
-                            r.polls,
-                        ));
-                        r.next_action_at = Some(now + d);
-                    }
-                }
-            }
-            Some(entries)
-        })
-        .await
-    }
-
-    /// An in-doubt create, and a signed notification named a payment: adopt it only if Camoo's
-    /// own verify does not contradict it (the signed `trx` tied it to us; verify must not name
-    /// another reference).
-    async fn camoo_reconcile(
-        &self,
-        client: &CamooClient,
-        poll: &PollPolicy,
-        rec: Cashout,
-        hint: String,
-    ) -> Result<StepReport, StoreError> {
-        let ours = rec.external_reference.clone();
-        let _permit = self.admit(Provider::Camoo).await?;
-        match client.verify(&hint).await {
-            Ok(p) if p.external_reference.as_deref().is_none_or(|r| r == ours) => {
-                info!(provider_ref = %p.id, "in-doubt create reconciled through verify");
-                let first = Duration::from_millis(poll.first_delay_ms);
-                self.update_step(&rec.id, move |r, now| {
-                    if r.state != State::Created || r.provider_ref.is_some() {
-                        return None;
-                    }
-                    r.provider_ref = Some(p.id.clone());
-                    r.provider_status = Some(p.status.clone());
-                    r.hinted_provider_ref = None;
-                    r.submit_intent = None;
-                    r.submitted_at = Some(now);
-                    r.polling_since = Some(now);
-                    let mut entries = Vec::new();
-                    if r.parked.is_some() {
-                        r.parked = None;
-                        entries.push(r.entry(now, HistoryKind::Unparked, None, None, "reconciled"));
-                    }
-                    let cause = format!(
-                        "reconciled: camoo payment {} carries our reference ({})",
-                        p.id, p.status
-                    );
-                    entries.extend(apply(r, Event::ProviderAccepted, cause, now));
-                    r.attempts = 0;
-                    r.next_action_at = Some(now + first);
-                    Some(entries)
-                })
-                .await
-            }
-            Ok(p) => {
-                warn!(payment = %p.id, "a notified payment carries another reference");
-                self.update_step(&rec.id, |r, now| {
-                    r.hinted_provider_ref = None;
-                    let detail = "a notification named a payment that carries another \
-                                  reference; create outcome still unknown"
-                        .to_owned();
-                    Some(vec![park_entry(r, ParkReason::OutcomeUnknown, detail, now)])
-                })
-                .await
-            }
-            Err(e) => match e.disposition(Operation::Read) {
-                Disposition::Retryable { .. } => {
-                    self.after_error(&rec, e, Operation::Read, None, None).await
-                }
-                Disposition::OutcomeUnknown
-                | Disposition::Rejected
-                | Disposition::Locked
-                | Disposition::NeedsOperator(_) => {
-                    let detail = format!("verify of the notified payment failed: {e}");
-                    self.update_step(&rec.id, move |r, now| {
-                        Some(vec![park_entry(
-                            r,
-                            ParkReason::OutcomeUnknown,
-                            detail.clone(),
-                            now,
-                        )])
-                    })
-                    .await
-                }
+            Provider::Camoo => match &self.providers.camoo {
+                Some(setup) => self.drive(&crate::camoo::CamooFlow(setup), rec).await,
+                None => self.not_configured(rec).await,
+            },
+            Provider::Omt => match &self.providers.omt {
+                Some(setup) => self.drive(&crate::omt::OmtFlow(setup), rec).await,
+                None => self.not_configured(rec).await,
+            },
+            Provider::Omno => match &self.providers.omno {
+                Some(setup) => self.drive(&crate::omno::OmnoFlow(setup), rec).await,
+                None => self.not_configured(rec).await,
             },
         }
+    }
+
+    /// A cashout of a provider this process has no adapter for.
+    async fn not_configured(&self, rec: Cashout) -> Result<StepReport, StoreError> {
+        let detail = format!("{} is not configured", rec.order.provider);
+        self.park(&rec.id, ParkReason::ProviderContract, detail)
+            .await
     }
 
     /// Decides what a provider error means for the cashout, by its classification only.

@@ -3,8 +3,10 @@
 //! steps (and redeliveries) onto the streams; the [`runtime`] supervises one apalis worker per
 //! provider and restarts it with a backoff.
 
+mod camoo;
 mod config;
 mod driver;
+mod flow;
 mod limits;
 mod omno;
 mod omt;

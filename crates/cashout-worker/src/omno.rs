@@ -1,176 +1,119 @@
 //! The OMNO flow: `POST /public/payout` (payoutId stored the moment it arrives; a lost answer is
 //! parked, never resent, since OMNO does not dedupe `orderId`) → `submitted` → confirm, right
-//! away (`approval: auto`) or after `POST …/approve` (`manual`) → status reads until final.
-//! A confirm whose answer was lost is settled by reading the payout: still waiting for
+//! away (`approval: auto`) or after `POST …/approve` (`manual`, `four_eyes`) → status reads until
+//! final. A confirm whose answer was lost is settled by reading the payout: still waiting for
 //! confirmation means it did not apply. Webhooks only make the next read due now.
 
-use crate::driver::{Driver, OmnoSetup, StepReport, apply, park_entry};
+use crate::driver::{Driver, OmnoSetup, StepReport, park_entry};
+use crate::flow::{Action, PayoutApi, ProviderFlow, accepted, read_answer};
 use crate::schedule::{equal_jitter, exponential, full_jitter};
-use cashout_core::Disposition;
-use cashout_core::HistoryKind;
 use cashout_core::{
-    Approval, Cashout, Event, HistoryEntry, OmnoRecipient, ParkReason, Recipient, State,
-    SubmitIntent,
+    Approval, Cashout, Disposition, HistoryEntry, HistoryKind, ParkReason, Provider, Recipient,
+    State,
 };
-use cashout_providers::omno::{CreatePayout, Payout, PayoutStatus};
-use cashout_providers::{Operation, PollPolicy};
+use cashout_providers::omno::CreatePayout;
+use cashout_providers::{Operation, PayoutOutcome, PollPolicy, ProviderError, Reading};
 use cashout_store::{Change, Modified, StoreError};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 use tracing::{info, warn};
 
-/// Applies a payout reading to a confirmed (or being-confirmed) submitted cashout.
-fn apply_reading(
-    r: &mut Cashout,
-    p: &Payout,
-    poll: &PollPolicy,
-    now: DateTime<Utc>,
-) -> Vec<HistoryEntry> {
-    let mut entries = Vec::new();
-    if r.provider_status.as_deref() != Some(p.status.as_str()) {
-        let mut cause = format!("omno status {}", p.status);
-        if let Some(c) = p.conversion() {
-            cause.push_str(&format!(" (converted: {c})"));
-        }
-        entries.push(r.entry(now, HistoryKind::ProviderStatus, None, None, cause));
-    }
-    r.provider_status = Some(p.status.clone());
-    r.attempts = 0;
-    let why = p.reason().map(|x| format!(" ({x})")).unwrap_or_default();
-    match p.outcome() {
-        PayoutStatus::Succeeded => {
-            entries.extend(apply(
-                r,
-                Event::ProviderConfirmed,
-                format!("omno: {}", p.status),
-                now,
-            ));
-        }
-        PayoutStatus::Failed => {
-            let cause = format!("omno: {}{why}", p.status);
-            entries.extend(apply(r, Event::ProviderFailed, cause, now));
-        }
-        PayoutStatus::Rejected => {
-            entries.extend(apply(
-                r,
-                Event::ProviderRevoked,
-                format!("omno: {}", p.status),
-                now,
-            ));
-        }
-        PayoutStatus::InFlight | PayoutStatus::AwaitingConfirmation => {
-            r.polls += 1;
-            let since = r.polling_since.or(r.confirmed_at).unwrap_or(r.created_at);
-            if (now - since).to_std().is_ok_and(|d| d >= poll.deadline()) {
-                let detail = format!(
-                    "no final status from omno after {}s (last: {})",
-                    poll.deadline_secs, p.status
-                );
-                entries.push(park_entry(r, ParkReason::DeadlineExceeded, detail, now));
-            } else {
-                let d = equal_jitter(exponential(
-                    Duration::from_millis(poll.first_delay_ms),
-                    poll.factor,
-                    Duration::from_millis(poll.max_delay_ms),
-                    r.polls,
-                ));
-                r.next_action_at = Some(now + d);
-            }
-        }
-    }
-    entries
-}
+/// OMNO's flow over its configured adapter.
+pub(crate) struct OmnoFlow<'a>(pub(crate) &'a OmnoSetup);
 
-impl Driver {
-    pub(crate) async fn omno_step(&self, rec: Cashout) -> Result<StepReport, StoreError> {
-        let Some(setup) = self.providers().omno.clone() else {
-            let detail = "omno is not configured".to_owned();
-            return self
-                .park(&rec.id, ParkReason::ProviderContract, detail)
-                .await;
-        };
-        let Recipient::Omno(recipient) = rec.order.recipient.clone() else {
-            let detail = "an omno cashout without an omno recipient".to_owned();
-            return self
-                .park(&rec.id, ParkReason::ProviderContract, detail)
-                .await;
-        };
+impl ProviderFlow for OmnoFlow<'_> {
+    fn provider(&self) -> Provider {
+        Provider::Omno
+    }
+
+    fn next(&self, rec: &Cashout) -> Action {
+        if !matches!(rec.order.recipient, Recipient::Omno(_)) {
+            return Action::park(
+                ParkReason::ProviderContract,
+                "an omno cashout without an omno recipient",
+            );
+        }
         match (
             rec.state,
             rec.provider_ref.clone(),
             rec.submit_intent.is_some(),
         ) {
-            (State::Created, None, false) => self.omno_create(&setup, rec, &recipient).await,
-            (State::Created, None, true) => {
-                let detail = "the create's answer was lost; OMNO has no lookup by orderId and \
-                              does not dedupe it: check OMNO, then resolve or discard"
-                    .to_owned();
-                self.park(&rec.id, ParkReason::OutcomeUnknown, detail).await
+            (State::Created, None, false) => Action::Submit,
+            (State::Created, None, true) => Action::park(
+                ParkReason::OutcomeUnknown,
+                "the create's answer was lost; OMNO has no lookup by orderId and does not \
+                 dedupe it: check OMNO, then resolve or discard",
+            ),
+            (State::Submitted, Some(reference), _)
+                if rec.confirmed_at.is_some() || rec.confirm_intent.is_some() =>
+            {
+                Action::Read { reference }
             }
-            (State::Submitted, Some(pid), _) if rec.confirmed_at.is_some() => {
-                self.omno_read(&setup, rec, pid).await
-            }
-            (State::Submitted, Some(pid), _) if rec.confirm_intent.is_some() => {
-                self.omno_read(&setup, rec, pid).await
-            }
-            (State::Submitted, Some(pid), _)
+            (State::Submitted, Some(reference), _)
                 if rec.order.approval == Approval::Auto || rec.approved =>
             {
-                self.omno_confirm(&setup, rec, pid).await
+                Action::Confirm { reference }
             }
-            (State::Submitted, Some(_), _) => {
-                // Waiting for an operator's approve or revoke: nothing is due.
-                self.update_step(&rec.id, |r, _| {
-                    r.next_action_at = None;
-                    Some(Vec::new())
-                })
-                .await
-            }
-            (state, pref, intent) => {
-                let detail = format!(
+            // Waiting for an operator's approve or revoke: nothing is due.
+            (State::Submitted, Some(_), _) => Action::Wait,
+            (state, reference, intent) => Action::park(
+                ParkReason::ProviderContract,
+                format!(
                     "inconsistent record: state {state}, provider_ref {}, intent {intent}",
-                    pref.is_some()
-                );
-                self.park(&rec.id, ParkReason::ProviderContract, detail)
+                    reference.is_some()
+                ),
+            ),
+        }
+    }
+
+    async fn submit(&self, driver: &Driver, rec: Cashout) -> Result<StepReport, StoreError> {
+        driver.submit_once(self, rec).await
+    }
+
+    async fn read(
+        &self,
+        driver: &Driver,
+        rec: Cashout,
+        reference: String,
+    ) -> Result<StepReport, StoreError> {
+        driver.read_once(self, rec, &reference).await
+    }
+
+    async fn special(
+        &self,
+        driver: &Driver,
+        rec: Cashout,
+        action: Action,
+    ) -> Result<StepReport, StoreError> {
+        match action {
+            Action::Confirm { reference } => self.confirm(driver, rec, reference).await,
+            Action::Submit
+            | Action::Reconcile { .. }
+            | Action::Read { .. }
+            | Action::Wait
+            | Action::Park { .. } => {
+                let detail = format!("omno has no step {action:?}");
+                driver
+                    .park(&rec.id, ParkReason::ProviderContract, detail)
                     .await
             }
         }
     }
+}
 
-    async fn omno_create(
-        &self,
-        setup: &OmnoSetup,
-        rec: Cashout,
-        recipient: &OmnoRecipient,
-    ) -> Result<StepReport, StoreError> {
-        // Admitted under the provider's limits before the intent (see `limits`).
-        let _permit = self.admit(cashout_core::Provider::Omno).await?;
-        let token = Self::token();
-        let lease = self.config().lease();
-        let res = self
-            .update(&rec.id, false, false, |r, now| {
-                if r.state != State::Created
-                    || r.submit_intent.is_some()
-                    || r.provider_ref.is_some()
-                {
-                    return Change::Skip(());
-                }
-                r.attempts += 1;
-                r.submit_intent = Some(SubmitIntent {
-                    attempt: r.attempts,
-                    at: now,
-                    token: token.clone(),
-                });
-                r.next_action_at = Some(now + lease);
-                let cause = format!("creating omno payout for order {}", r.external_reference);
-                Change::Write {
-                    entries: vec![r.entry(now, HistoryKind::Submit, None, None, cause)],
-                    value: (),
-                }
-            })
-            .await?;
-        let Modified::Written(rec, _, ()) = res else {
-            return Ok(StepReport::Conflict);
+impl PayoutApi for OmnoFlow<'_> {
+    fn poll(&self) -> &PollPolicy {
+        &self.0.config.poll
+    }
+
+    fn submit_cause(&self, rec: &Cashout) -> String {
+        format!("creating omno payout for order {}", rec.external_reference)
+    }
+
+    async fn create(&self, rec: &Cashout) -> Result<Reading, ProviderError> {
+        let Recipient::Omno(recipient) = &rec.order.recipient else {
+            // `next` parks such a record before any create; nothing leaves.
+            return Err(ProviderError::Connect("not an omno recipient".to_owned()));
         };
         let req = CreatePayout::new(
             &rec.external_reference,
@@ -178,72 +121,105 @@ impl Driver {
             rec.order.currency,
             recipient,
         );
-        let created = match setup.client.create(&req).await {
-            Ok(c) => c,
-            Err(e) => {
-                return self
-                    .after_error(&rec, e, Operation::CreatePayout, Some(&token), None)
-                    .await;
-            }
-        };
-        info!(payout_id = %created.payout_id, "omno created the payout");
-        self.update_step(&rec.id, move |r, now| {
-            if r.provider_ref.is_some() || r.state != State::Created {
-                let cause = format!(
-                    "omno payout {} created for an earlier attempt",
-                    created.payout_id
-                );
-                return Some(vec![r.entry(now, HistoryKind::Note, None, None, cause)]);
-            }
-            r.provider_ref = Some(created.payout_id.clone());
-            r.provider_status = Some(created.status.clone());
-            r.submit_intent = None;
-            r.submitted_at = Some(now);
-            r.last_error = None;
-            r.attempts = 0;
-            let mut entries = Vec::new();
-            if r.parked.take().is_some() {
-                entries.push(r.entry(
-                    now,
-                    HistoryKind::Unparked,
-                    None,
-                    None,
-                    "the create's answer arrived",
-                ));
-            }
-            let cause = format!(
-                "omno created payout {} ({})",
-                created.payout_id, created.status
-            );
-            entries.extend(apply(r, Event::ProviderAccepted, cause, now));
+        self.0.client.create(&req).await.map(|c| Reading::from(&c))
+    }
+
+    async fn fetch(&self, reference: &str) -> Result<Reading, ProviderError> {
+        self.0
+            .client
+            .get(reference)
+            .await
+            .map(|p| Reading::omno(reference, &p))
+    }
+
+    fn read_label(&self) -> &'static str {
+        "omno"
+    }
+
+    /// Reads that settle a lost confirm are retried a fixed number of times; reads after the
+    /// confirm until the polling deadline.
+    fn read_deadline(&self, rec: &Cashout) -> Option<Duration> {
+        rec.confirmed_at.map(|_| self.0.config.poll.deadline())
+    }
+
+    fn on_created(
+        &self,
+        r: &mut Cashout,
+        reading: &Reading,
+        now: DateTime<Utc>,
+    ) -> Option<Vec<HistoryEntry>> {
+        accepted(r, reading, now, |r| {
             if r.order.approval.is_manual() && !r.approved {
                 r.next_action_at = None;
-                entries.push(r.entry(
+                vec![r.entry(
                     now,
                     HistoryKind::Note,
                     None,
                     None,
                     "waiting for approval (manual)",
-                ));
+                )]
             } else {
                 r.next_action_at = Some(now);
+                Vec::new()
             }
-            Some(entries)
         })
-        .await
     }
 
-    async fn omno_confirm(
+    fn on_read(
         &self,
-        setup: &OmnoSetup,
+        r: &mut Cashout,
+        reading: &Reading,
+        now: DateTime<Utc>,
+    ) -> Option<Vec<HistoryEntry>> {
+        on_payout_read(r, reading, self.poll(), now)
+    }
+}
+
+/// Pure: a read of the payout. Before the confirm is known to have applied (its answer was
+/// lost), the read settles it: still awaiting confirmation means it did not apply, so confirm
+/// again; anything else means it did. Then the reading is decided as every provider's is.
+pub(crate) fn on_payout_read(
+    r: &mut Cashout,
+    reading: &Reading,
+    poll: &PollPolicy,
+    now: DateTime<Utc>,
+) -> Option<Vec<HistoryEntry>> {
+    if r.state != State::Submitted {
+        return None;
+    }
+    let mut entries = Vec::new();
+    if r.confirmed_at.is_none() {
+        if reading.outcome == PayoutOutcome::AwaitingConfirmation {
+            r.confirm_intent = None;
+            r.next_action_at = Some(now);
+            let cause = format!("omno still {}: the confirm did not apply", reading.status);
+            return Some(vec![r.entry(now, HistoryKind::Note, None, None, cause)]);
+        }
+        r.confirm_intent = None;
+        r.confirmed_at = Some(now);
+        r.polling_since = Some(now);
+        let cause = format!("omno {}: the confirm had applied", reading.status);
+        entries.push(r.entry(now, HistoryKind::Confirm, None, None, cause));
+    }
+    entries.extend(read_answer(r, reading, "omno", poll, now)?);
+    Some(entries)
+}
+
+impl OmnoFlow<'_> {
+    /// Confirms a created payout: its own intent first (`confirm_intent`), so a lost answer is
+    /// settled by reading the payout rather than by confirming blindly again.
+    async fn confirm(
+        &self,
+        driver: &Driver,
         rec: Cashout,
         payout_id: String,
     ) -> Result<StepReport, StoreError> {
+        let setup = self.0;
         // Admitted under the provider's limits before the intent (see `limits`).
-        let _permit = self.admit(cashout_core::Provider::Omno).await?;
-        let token = Self::token();
-        let lease = self.config().lease();
-        let res = self
+        let _permit = driver.admit(Provider::Omno).await?;
+        let token = Driver::token();
+        let lease = driver.config().lease();
+        let res = driver
             .update(&rec.id, false, false, |r, now| {
                 if r.confirmed_at.is_some() || r.confirm_intent.is_some() || r.state.is_terminal() {
                     return Change::Skip(());
@@ -273,7 +249,7 @@ impl Driver {
         let retry = setup.config.retry.clone();
         if confirmed {
             info!(%payout_id, "omno payout confirmed");
-            return self
+            return driver
                 .update_step(&rec.id, move |r, now| {
                     if r.confirm_intent.as_deref() != Some(token.as_str()) {
                         return None;
@@ -301,93 +277,166 @@ impl Driver {
         let detail = format!("confirm: {err}");
         warn!(error = %detail, "omno confirm failed");
         let disposition = err.disposition_with(Operation::CreatePayout, &retry.refused_statuses);
-        self.update_step(&rec.id, move |r, now| {
-            if r.confirm_intent.as_deref() != Some(token.as_str()) {
-                return None;
-            }
-            r.last_error = Some(detail.clone());
-            r.attempts += 1;
-            let delay = full_jitter(exponential(
-                Duration::from_millis(retry.first_delay_ms),
-                retry.factor,
-                Duration::from_millis(retry.max_delay_ms),
-                r.attempts.saturating_sub(1),
-            ));
-            Some(match &disposition {
-                Disposition::NeedsOperator(reason) => {
-                    r.confirm_intent = None;
-                    vec![park_entry(r, *reason, detail.clone(), now)]
+        driver
+            .update_step(&rec.id, move |r, now| {
+                if r.confirm_intent.as_deref() != Some(token.as_str()) {
+                    return None;
                 }
-                _ if r.attempts >= retry.max_attempts => {
-                    vec![park_entry(
-                        r,
-                        ParkReason::RetriesExhausted,
-                        detail.clone(),
-                        now,
-                    )]
-                }
-                Disposition::Retryable { .. } => {
-                    // Never left: confirm again later.
-                    r.confirm_intent = None;
-                    r.next_action_at = Some(now + delay);
-                    vec![r.entry(
-                        now,
-                        HistoryKind::Retry,
-                        None,
-                        None,
-                        format!("{detail}; retry"),
-                    )]
-                }
-                Disposition::OutcomeUnknown | Disposition::Rejected | Disposition::Locked => {
-                    // Whether it applied is unknown: the next step reads the payout.
-                    r.next_action_at = Some(now + delay);
-                    let cause = format!("{detail}; the payout will be read to settle it");
-                    vec![r.entry(now, HistoryKind::Retry, None, None, cause)]
-                }
+                r.last_error = Some(detail.clone());
+                r.attempts += 1;
+                let delay = full_jitter(exponential(
+                    Duration::from_millis(retry.first_delay_ms),
+                    retry.factor,
+                    Duration::from_millis(retry.max_delay_ms),
+                    r.attempts.saturating_sub(1),
+                ));
+                Some(match &disposition {
+                    Disposition::NeedsOperator(reason) => {
+                        r.confirm_intent = None;
+                        vec![park_entry(r, *reason, detail.clone(), now)]
+                    }
+                    _ if r.attempts >= retry.max_attempts => {
+                        vec![park_entry(
+                            r,
+                            ParkReason::RetriesExhausted,
+                            detail.clone(),
+                            now,
+                        )]
+                    }
+                    Disposition::Retryable { .. } => {
+                        // Never left: confirm again later.
+                        r.confirm_intent = None;
+                        r.next_action_at = Some(now + delay);
+                        vec![r.entry(
+                            now,
+                            HistoryKind::Retry,
+                            None,
+                            None,
+                            format!("{detail}; retry"),
+                        )]
+                    }
+                    Disposition::OutcomeUnknown | Disposition::Rejected | Disposition::Locked => {
+                        // Whether it applied is unknown: the next step reads the payout.
+                        r.next_action_at = Some(now + delay);
+                        let cause = format!("{detail}; the payout will be read to settle it");
+                        vec![r.entry(now, HistoryKind::Retry, None, None, cause)]
+                    }
+                })
             })
-        })
-        .await
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::tests::{poll, reading};
+    use cashout_core::CashoutOrder;
+    use serde_json::json;
+
+    fn setup() -> OmnoSetup {
+        let config = cashout_providers::omno::OmnoConfig {
+            token: "t".to_owned().into(),
+            ..Default::default()
+        };
+        OmnoSetup {
+            client: cashout_providers::omno::OmnoClient::new(&config).unwrap(),
+            config,
+        }
     }
 
-    /// Reads the payout: after a confirm (poll), or to settle a confirm whose answer was lost.
-    async fn omno_read(
-        &self,
-        setup: &OmnoSetup,
-        rec: Cashout,
-        payout_id: String,
-    ) -> Result<StepReport, StoreError> {
-        let deadline = setup.config.poll.deadline();
-        let _permit = self.admit(cashout_core::Provider::Omno).await?;
-        let payout = match setup.client.get(&payout_id).await {
-            Ok(p) => p,
-            Err(e) => {
-                let dl = rec.confirmed_at.map(|_| deadline);
-                return self.after_error(&rec, e, Operation::Read, None, dl).await;
+    fn cashout(approval: &str) -> Cashout {
+        let order = CashoutOrder::parse(&json!({
+            "idempotency_key": "k-1", "provider": "omno", "amount": 10_000, "currency": "USD",
+            "approval": approval,
+            "recipient": {
+                "external_user_id": "u-1", "first_name": "John", "last_name": "Doe",
+                "email": "john.doe@example.com", "phone_number": "1 1234567890",
+                "date_of_birth": "1990-12-01", "kyc_verified": false,
+                "billing": {"address": "123 Main St", "city": "Atlanta", "state": "GA",
+                            "country_code": "US", "postal_code": "30308"}
             }
+        }))
+        .unwrap();
+        Cashout::new(order, cashout_core::TraceId::generate(), Utc::now())
+    }
+
+    fn created(flow: &OmnoFlow<'_>, approval: &str) -> Cashout {
+        let mut r = cashout(approval);
+        let now = Utc::now();
+        crate::flow::intent(&mut r, "t", Duration::from_secs(1), now).unwrap();
+        flow.on_created(
+            &mut r,
+            &reading("p-1", "CREATED", PayoutOutcome::AwaitingConfirmation),
+            now,
+        )
+        .unwrap();
+        r
+    }
+
+    #[test]
+    fn next_confirms_at_once_or_after_an_approve() {
+        let s = setup();
+        let flow = OmnoFlow(&s);
+        assert_eq!(flow.next(&cashout("auto")), Action::Submit);
+        let confirm = Action::Confirm {
+            reference: "p-1".into(),
         };
-        let poll = setup.config.poll.clone();
-        self.update_step(&rec.id, move |r, now| {
-            if r.state != State::Submitted {
-                return None;
+        assert_eq!(flow.next(&created(&flow, "auto")), confirm);
+        let mut manual = created(&flow, "manual");
+        assert_eq!(flow.next(&manual), Action::Wait);
+        assert_eq!(manual.next_action_at, None, "nothing due until an approve");
+        manual.approved = true;
+        assert_eq!(flow.next(&manual), confirm);
+        assert_eq!(flow.next(&created(&flow, "four_eyes")), Action::Wait);
+        // A confirm sent (answer unknown) or applied: read the payout, never confirm blindly.
+        manual.confirm_intent = Some("c".into());
+        assert_eq!(
+            flow.next(&manual),
+            Action::Read {
+                reference: "p-1".into()
             }
-            let mut entries = Vec::new();
-            if r.confirmed_at.is_none() {
-                if payout.outcome() == PayoutStatus::AwaitingConfirmation {
-                    // The lost confirm did not apply: confirm again.
-                    r.confirm_intent = None;
-                    r.next_action_at = Some(now);
-                    let cause = format!("omno still {}: the confirm did not apply", payout.status);
-                    return Some(vec![r.entry(now, HistoryKind::Note, None, None, cause)]);
-                }
-                r.confirm_intent = None;
-                r.confirmed_at = Some(now);
-                r.polling_since = Some(now);
-                let cause = format!("omno {}: the confirm had applied", payout.status);
-                entries.push(r.entry(now, HistoryKind::Confirm, None, None, cause));
+        );
+        // A create in doubt: OMNO does not dedupe orderId, so it is never sent again.
+        let mut lost = cashout("auto");
+        crate::flow::intent(&mut lost, "t", Duration::from_secs(1), Utc::now()).unwrap();
+        assert!(matches!(
+            flow.next(&lost),
+            Action::Park {
+                reason: ParkReason::OutcomeUnknown,
+                ..
             }
-            entries.extend(apply_reading(r, &payout, &poll, now));
-            Some(entries)
-        })
-        .await
+        ));
+    }
+
+    #[test]
+    fn a_read_settles_a_lost_confirm() {
+        let s = setup();
+        let flow = OmnoFlow(&s);
+        let now = Utc::now();
+        // Still waiting for confirmation: the confirm did not apply; confirm again now.
+        let mut r = created(&flow, "auto");
+        r.confirm_intent = Some("c".into());
+        let waiting = reading(
+            "p-1",
+            "WAITING_FOR_CONFIRMATION",
+            PayoutOutcome::AwaitingConfirmation,
+        );
+        on_payout_read(&mut r, &waiting, &poll(), now).unwrap();
+        assert_eq!(r.confirm_intent, None);
+        assert_eq!(r.confirmed_at, None);
+        assert_eq!(r.next_action_at, Some(now));
+        // Anything else: it had applied, and the reading is decided as usual.
+        let mut r = created(&flow, "auto");
+        r.confirm_intent = Some("c".into());
+        let paid = reading("p-1", "SUCCESS", PayoutOutcome::Succeeded);
+        on_payout_read(&mut r, &paid, &poll(), now).unwrap();
+        assert_eq!(r.confirmed_at, Some(now));
+        assert_eq!(r.state, State::Confirmed);
+        let mut r = created(&flow, "auto");
+        r.confirmed_at = Some(now);
+        let declined = reading("p-1", "DECLINED", PayoutOutcome::Failed);
+        on_payout_read(&mut r, &declined, &poll(), now).unwrap();
+        assert_eq!(r.state, State::Failed);
     }
 }

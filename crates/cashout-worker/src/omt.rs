@@ -19,12 +19,12 @@
 //!   answer parks the cashout `outcome_unknown` in `submitted`, never resent.
 
 use crate::driver::{Driver, OmtSetup, StepReport, apply, park_entry, refusal};
+use crate::flow::{Action, ProviderFlow};
 use cashout_core::HistoryKind;
 use cashout_core::{
-    Cashout, Currency, Event, OmtAccountId, OmtRecipient, ParkReason, Recipient, State,
-    SubmitIntent,
+    Cashout, Event, OmtAccountId, OmtRecipient, ParkReason, Provider, Recipient, State,
 };
-use cashout_providers::omt::{CtiDetails, OmtAnswer, OmtFailure, PayCti};
+use cashout_providers::omt::{OmtAnswer, OmtFailure, PayCti};
 use cashout_providers::{Operation, ProviderError};
 use cashout_store::{Change, Modified, StoreError};
 use std::time::Duration;
@@ -33,50 +33,81 @@ use tracing::{error, info, warn};
 /// How long a cashout waits before trying again when another cashout of its account is with OMT.
 const ACCOUNT_BUSY_RETRY: Duration = Duration::from_secs(1);
 
-fn omt_currency(c: Currency) -> Option<i32> {
-    match c {
-        Currency::Lbp => Some(0),
-        Currency::Usd => Some(1),
-        Currency::Xaf | Currency::Xof | Currency::Eur => None,
-    }
-}
+/// OMT's flow over its configured adapter. OMT has no status call and its payout is two calls
+/// under the lockout guard, so its submit step is its own ([`Driver::omt_submit`]).
+pub(crate) struct OmtFlow<'a>(pub(crate) &'a OmtSetup);
 
-/// What differs between the order and GETCTI's answer (empty when they agree).
-fn mismatches(rec: &Cashout, recipient: &OmtRecipient, d: &CtiDetails) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    let unit = 10_i64.pow(rec.order.currency.exponent());
-    if d.amount.checked_mul(unit) != Some(rec.order.amount.minor()) {
-        out.push("amount");
+impl ProviderFlow for OmtFlow<'_> {
+    fn provider(&self) -> Provider {
+        Provider::Omt
     }
-    if omt_currency(rec.order.currency) != Some(d.currency) {
-        out.push("currency");
+
+    fn next(&self, rec: &Cashout) -> Action {
+        let Recipient::Omt(recipient) = &rec.order.recipient else {
+            return Action::park(
+                ParkReason::ProviderContract,
+                "an omt cashout without an omt recipient",
+            );
+        };
+        if rec.submit_intent.is_some() {
+            return Action::park(
+                ParkReason::OutcomeUnknown,
+                "PAYCTI was sent and its answer never recorded; OMT has no status call: check \
+                 with OMT, then revoke or resolve",
+            );
+        }
+        if rec.state == State::Created && recipient.otp.is_none() {
+            return Action::park(
+                ParkReason::ProviderContract,
+                "the OTP is gone and GETCTI has not answered",
+            );
+        }
+        Action::Submit
     }
-    if !d.name_matches(&recipient.customer_name) {
-        out.push("customer name");
+
+    async fn submit(&self, driver: &Driver, rec: Cashout) -> Result<StepReport, StoreError> {
+        driver.omt_submit(self.0, rec).await
     }
-    out
+
+    async fn read(
+        &self,
+        driver: &Driver,
+        rec: Cashout,
+        _reference: String,
+    ) -> Result<StepReport, StoreError> {
+        let detail = "omt has no status call".to_owned();
+        driver
+            .park(&rec.id, ParkReason::ProviderContract, detail)
+            .await
+    }
+
+    async fn special(
+        &self,
+        driver: &Driver,
+        rec: Cashout,
+        action: Action,
+    ) -> Result<StepReport, StoreError> {
+        let detail = format!("omt has no step {action:?}");
+        driver
+            .park(&rec.id, ParkReason::ProviderContract, detail)
+            .await
+    }
 }
 
 impl Driver {
-    pub(crate) async fn omt_step(&self, rec: Cashout) -> Result<StepReport, StoreError> {
-        let Some(setup) = self.providers().omt.clone() else {
-            let detail = "omt is not configured".to_owned();
-            return self
-                .park(&rec.id, ParkReason::ProviderContract, detail)
-                .await;
-        };
+    /// OMT's payout: under the account lease and the lockout guard, GETCTI (compared with the
+    /// order), then the intent and `submitted`, then PAYCTI.
+    pub(crate) async fn omt_submit(
+        &self,
+        setup: &OmtSetup,
+        rec: Cashout,
+    ) -> Result<StepReport, StoreError> {
         let Recipient::Omt(recipient) = rec.order.recipient.clone() else {
             let detail = "an omt cashout without an omt recipient".to_owned();
             return self
                 .park(&rec.id, ParkReason::ProviderContract, detail)
                 .await;
         };
-        if rec.submit_intent.is_some() {
-            let detail = "PAYCTI was sent and its answer never recorded; OMT has no status call: \
-                          check with OMT, then revoke or resolve"
-                .to_owned();
-            return self.park(&rec.id, ParkReason::OutcomeUnknown, detail).await;
-        }
         let account = recipient.account_id;
         if let Some(reason) = self.store().omt_locked(account).await? {
             let cause = format!("omt account {account} is locked ({reason}); no call made");
@@ -111,7 +142,7 @@ impl Driver {
                 Modified::Skipped(..) | Modified::NotFound => StepReport::Conflict,
             });
         }
-        let work = self.omt_under_lease(&setup, rec, recipient, &token);
+        let work = self.omt_under_lease(setup, rec, recipient, &token);
         tokio::pin!(work);
         let result = loop {
             tokio::select! {
@@ -242,7 +273,11 @@ impl Driver {
                 }
                 Ok(OmtAnswer::Ok(details)) => {
                     self.settle_best_effort(account, &reservation, false).await;
-                    let differ = mismatches(&rec, &recipient, &details);
+                    let differ = details.mismatches(
+                        rec.order.amount,
+                        rec.order.currency,
+                        &recipient.customer_name,
+                    );
                     if !differ.is_empty() {
                         let cause = format!(
                             "omt GETCTI answer differs from the order ({}); PAYCTI not sent",
@@ -271,67 +306,55 @@ impl Driver {
             Err(parked) => return Ok(parked),
         };
         // The intent, and `submitted`, before PAYCTI leaves.
-        let lease = self.config().lease();
         let res = self
-            .update(&rec.id, false, false, |r, now| {
-                if r.state.is_terminal() || r.submit_intent.is_some() {
-                    return Change::Skip(());
-                }
-                r.scrub_secrets();
-                if let Some(n) = &omt_name {
-                    r.provider_customer_name = Some(n.clone());
-                }
-                r.attempts += 1;
-                r.submit_intent = Some(SubmitIntent {
-                    attempt: r.attempts,
-                    at: now,
-                    token: token.clone(),
-                });
-                r.provider_ref = Some(r.external_reference.clone());
-                r.next_action_at = Some(now + lease);
-                let mut entries = Vec::new();
-                if r.state == State::Created {
-                    r.submitted_at = Some(now);
-                    let cause = format!(
-                        "omt GETCTI matched the order; sending PAYCTI with receipt {}",
-                        r.external_reference
-                    );
-                    entries.extend(apply(r, Event::ProviderAccepted, cause, now));
-                } else {
-                    let cause = format!("sending PAYCTI (attempt {})", r.attempts);
-                    entries.push(r.entry(now, HistoryKind::Submit, None, None, cause));
-                }
-                Change::Write { entries, value: () }
-            })
+            .write_intent(
+                &rec,
+                &token,
+                |_| true,
+                |r, attempt, now| {
+                    r.scrub_secrets();
+                    if let Some(n) = &omt_name {
+                        r.provider_customer_name = Some(n.clone());
+                    }
+                    r.provider_ref = Some(r.external_reference.clone());
+                    if r.state == State::Created {
+                        r.submitted_at = Some(now);
+                        let cause = format!(
+                            "omt GETCTI matched the order; sending PAYCTI with receipt {}",
+                            r.external_reference
+                        );
+                        apply(r, Event::ProviderAccepted, cause, now)
+                    } else {
+                        let cause = format!("sending PAYCTI (attempt {attempt})");
+                        vec![r.entry(now, HistoryKind::Submit, None, None, cause)]
+                    }
+                },
+            )
             .await;
         let rec = match res {
-            Ok(Modified::Written(rec, _, ())) => rec,
+            Ok(Some(rec)) => rec,
             other => {
                 // Nothing was sent: give the reservation back.
                 self.settle_best_effort(account, &token, false).await;
-                return match other {
-                    Err(e) => Err(e),
-                    Ok(_) => Ok(StepReport::Conflict),
-                };
+                return other.map(|_| StepReport::Conflict);
             }
         };
-        let unit = 10_i64.pow(rec.order.currency.exponent());
-        let Some(currency) = omt_currency(rec.order.currency) else {
+        let customer_name = rec
+            .provider_customer_name
+            .clone()
+            .unwrap_or_else(|| recipient.customer_name.clone());
+        let Some(req) = PayCti::for_order(
+            account.get(),
+            rec.order.amount,
+            rec.order.currency,
+            customer_name,
+            rec.external_reference.clone(),
+        ) else {
             self.settle_best_effort(account, &token, false).await;
-            let detail = "omt pays LBP or USD only".to_owned();
+            let detail = "omt pays whole LBP or USD only".to_owned();
             return self
                 .park(&rec.id, ParkReason::ProviderContract, detail)
                 .await;
-        };
-        let req = PayCti {
-            account_id: account.get(),
-            amount: rec.order.amount.minor() / unit,
-            currency,
-            customer_name: rec
-                .provider_customer_name
-                .clone()
-                .unwrap_or_else(|| recipient.customer_name.clone()),
-            receipt_number: rec.external_reference.clone(),
         };
         if !self.store().omt_mark_sent(account, &token).await? {
             // The reservation lapsed (a long stall since it was taken): PAYCTI must not leave
@@ -525,5 +548,67 @@ impl Driver {
             }
         }
         report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cashout_core::CashoutOrder;
+    use chrono::Utc;
+    use serde_json::json;
+
+    fn setup() -> OmtSetup {
+        let config = cashout_providers::omt::OmtConfig {
+            username: "u".to_owned().into(),
+            password: "p".to_owned().into(),
+            ..Default::default()
+        };
+        OmtSetup {
+            client: cashout_providers::omt::OmtClient::new(&config).unwrap(),
+            config,
+        }
+    }
+
+    fn cashout() -> Cashout {
+        let order = CashoutOrder::parse(&json!({
+            "idempotency_key": "k-1", "provider": "omt", "amount": 50_000, "currency": "USD",
+            "recipient": {"account_id": 7, "otp": 123_456, "customer_name": "John Doe"}
+        }))
+        .unwrap();
+        Cashout::new(order, cashout_core::TraceId::generate(), Utc::now())
+    }
+
+    #[test]
+    fn next_never_resends_a_paycti_in_doubt() {
+        let s = setup();
+        let flow = OmtFlow(&s);
+        let mut r = cashout();
+        assert_eq!(flow.next(&r), Action::Submit);
+        // Submitted without an intent (a PAYCTI refused before processing): send it again.
+        let now = Utc::now();
+        crate::flow::intent(&mut r, "t", Duration::from_secs(1), now).unwrap();
+        assert!(matches!(
+            flow.next(&r),
+            Action::Park {
+                reason: ParkReason::OutcomeUnknown,
+                ..
+            }
+        ));
+        r.submit_intent = None;
+        r.scrub_secrets();
+        r.apply(Event::ProviderAccepted, String::from("x"), now)
+            .unwrap();
+        assert_eq!(flow.next(&r), Action::Submit);
+        // A created cashout whose OTP is gone cannot ask GETCTI.
+        let mut gone = cashout();
+        gone.scrub_secrets();
+        assert!(matches!(
+            flow.next(&gone),
+            Action::Park {
+                reason: ParkReason::ProviderContract,
+                ..
+            }
+        ));
     }
 }

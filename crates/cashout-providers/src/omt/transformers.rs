@@ -5,6 +5,7 @@
 use crate::camoo::transformers::redact;
 use crate::error::ProviderError;
 use cashout_core::recipient::mask_phone;
+use cashout_core::{Amount, Currency};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
@@ -35,6 +36,40 @@ impl std::fmt::Debug for PayCti {
     }
 }
 
+/// OMT's currency code: 0 = LBP, 1 = USD; OMT pays nothing else.
+pub fn omt_currency(c: Currency) -> Option<i32> {
+    match c {
+        Currency::Lbp => Some(0),
+        Currency::Usd => Some(1),
+        Currency::Xaf | Currency::Xof | Currency::Eur => None,
+    }
+}
+
+impl PayCti {
+    /// The PAYCTI of an order: whole major units (OMT has none smaller), OMT's currency code.
+    /// `None` when OMT cannot pay it (a currency other than LBP or USD, or a fraction of a
+    /// major unit).
+    pub fn for_order(
+        account_id: i64,
+        amount: Amount,
+        currency: Currency,
+        customer_name: String,
+        receipt_number: String,
+    ) -> Option<Self> {
+        let unit = 10_i64.pow(currency.exponent());
+        if amount.minor() % unit != 0 {
+            return None;
+        }
+        Some(Self {
+            account_id,
+            amount: amount.minor() / unit,
+            currency: omt_currency(currency)?,
+            customer_name,
+            receipt_number,
+        })
+    }
+}
+
 /// What `GETCTI` says about the pending cashout.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -61,6 +96,28 @@ pub struct CtiDetails {
 }
 
 impl CtiDetails {
+    /// What differs between an order (amount, currency, the customer's name) and this answer;
+    /// empty when they agree.
+    pub fn mismatches(
+        &self,
+        amount: Amount,
+        currency: Currency,
+        customer_name: &str,
+    ) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let unit = 10_i64.pow(currency.exponent());
+        if self.amount.checked_mul(unit) != Some(amount.minor()) {
+            out.push("amount");
+        }
+        if omt_currency(currency) != Some(self.currency) {
+            out.push("currency");
+        }
+        if !self.name_matches(customer_name) {
+            out.push("customer name");
+        }
+        out
+    }
+
     /// True when `name` is one of the ways OMT's record can be written (case and spacing
     /// ignored): the full `name`, first + last, or first + middle + last.
     pub fn name_matches(&self, name: &str) -> bool {
@@ -231,8 +288,8 @@ struct Envelope {
     error: Option<String>,
 }
 
-/// Reads any OMT answer. 401 is always a credentials problem (never counted as a failed
-/// attempt); 5xx and 408 are transport-level errors whatever their body (a server error after a
+/// Reads any OMT answer. 401 is always a credentials problem and 429 a refusal before
+/// processing (neither counted as a failed attempt); 5xx and 408 are transport-level errors whatever their body (a server error after a
 /// PAYCTI may come after the payout was executed, so it must not read as a refusal); an
 /// `isSuccess` body with another status is classified; anything else is a contract error.
 pub(crate) async fn read<T: DeserializeOwned>(
@@ -244,6 +301,12 @@ pub(crate) async fn read<T: DeserializeOwned>(
     let http = |message: String| answer.error(&message);
     if status == 401 {
         return Err(http("unauthorized".to_owned()));
+    }
+    // 429 is a refusal before processing (RFC 6585) whatever the body says: an HTTP error that
+    // `retry.refused_statuses` retries and the lockout guard does not count, never an OMT
+    // failure text that could read as an attempt.
+    if status == 429 {
+        return Err(http("too many requests".to_owned()));
     }
     if status >= 500 || status == 408 {
         return Err(http(format!("server error ({} bytes)", bytes.len())));
@@ -273,6 +336,33 @@ pub(crate) async fn read<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn orders_convert_to_omt_wire_form() {
+        let usd = |minor| Amount::from_minor(minor).unwrap();
+        let p = PayCti::for_order(7, usd(50_000), Currency::Usd, "J".into(), "r".into()).unwrap();
+        assert_eq!((p.amount, p.currency), (500, 1));
+        assert!(PayCti::for_order(7, usd(50_050), Currency::Usd, "J".into(), "r".into()).is_none());
+        assert!(PayCti::for_order(7, usd(500), Currency::Xaf, "J".into(), "r".into()).is_none());
+        assert_eq!(omt_currency(Currency::Lbp), Some(0));
+        let d = CtiDetails {
+            name: "John Doe".into(),
+            amount: 500,
+            currency: 1,
+            first_name: "John".into(),
+            middle_name: None,
+            last_name: "Doe".into(),
+            mobile_number: None,
+        };
+        assert!(
+            d.mismatches(usd(50_000), Currency::Usd, "john  doe")
+                .is_empty()
+        );
+        assert_eq!(
+            d.mismatches(usd(40_000), Currency::Lbp, "Jane Doe"),
+            ["amount", "currency", "customer name"]
+        );
+    }
 
     #[test]
     fn every_documented_text_is_classified() {
