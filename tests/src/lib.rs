@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod contract;
+
 use cashout_api::AppState;
 use cashout_core::{CashoutId, CashoutOrder};
 use cashout_providers::PollPolicy;

@@ -4,6 +4,7 @@
 
 mod cli;
 mod cluster;
+mod contract;
 mod corrupt;
 mod dlq;
 mod durability;
