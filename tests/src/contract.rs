@@ -82,11 +82,22 @@ pub fn is_settled(rec: &Cashout) -> bool {
 /// Steps `id` through `driver` until it is final, parked or has nothing due; waits for each due
 /// time the driver recorded (so a `Retry-After` or a poll delay is kept). Panics after `limit`.
 pub async fn drive_until_settled(driver: &Driver, id: CashoutId, limit: Duration) -> Settled {
+    drive_with(&[driver], id, limit).await
+}
+
+/// [`drive_until_settled`] delivering every due step to all `drivers` at once (as several
+/// workers handed the same job would): duplicate deliveries at every step.
+pub async fn drive_concurrently(drivers: &[&Driver], id: CashoutId, limit: Duration) -> Settled {
+    drive_with(drivers, id, limit).await
+}
+
+async fn drive_with(drivers: &[&Driver], id: CashoutId, limit: Duration) -> Settled {
+    let first = drivers.first().expect("at least one driver");
     let start = Instant::now();
     let job = job_for(id);
     let mut reports = Vec::new();
     loop {
-        let (record, history) = read(driver, id).await;
+        let (record, history) = read(first, id).await;
         if is_settled(&record) {
             return Settled {
                 record,
@@ -104,11 +115,16 @@ pub async fn drive_until_settled(driver: &Driver, id: CashoutId, limit: Duration
                 tokio::time::sleep(wait.min(limit.saturating_sub(start.elapsed()))).await;
             }
         }
-        let report = driver.handle(&job).await.expect("redis");
-        if report == StepReport::Busy {
-            // Another delivery holds it (a test's concurrent one): look again shortly.
+        let step = futures::future::join_all(drivers.iter().map(|d| d.handle(&job))).await;
+        let mut busy = false;
+        for report in step {
+            let report = report.expect("redis");
+            busy |= report == StepReport::Busy;
+            reports.push(report);
+        }
+        if busy {
+            // Another delivery holds it: look again shortly.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        reports.push(report);
     }
 }
