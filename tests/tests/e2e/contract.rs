@@ -521,7 +521,22 @@ async fn poll_deadline_parks<P: Contract>() {
         (State::Submitted, Some(ParkReason::DeadlineExceeded)),
         "{s:#?}"
     );
+    let parked = s.record.parked.as_ref().map(|p| p.detail.as_str());
+    assert!(
+        parked.is_some_and(|d| d.contains("no final status")),
+        "{parked:?}"
+    );
     assert!(s.record.polls >= 1, "it was polled: {s:#?}");
+    // Parked cashouts are out of the due index: the sweeper leaves them to operators.
+    let due_key = driver.store().keys().due_of(&id, s.record.order.provider);
+    let due: Vec<String> = redis::cmd("ZRANGE")
+        .arg(due_key)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut driver.store().connection())
+        .await
+        .unwrap();
+    assert!(!due.contains(&id.to_string()), "{due:?}");
     assert!(P::reads(&app, &s.record).await >= 1);
     assert_eq!(P::creates(&app, &s.record).await, 1);
     app.shutdown().await;
