@@ -83,6 +83,9 @@ trait Contract {
 
 /// Camoo: `POST /cashout` creates and pays; `GET /verify` reads. The phone's last digit picks
 /// the sandbox's outcome. Its call counters are per sandbox (one cashout per scenario counts).
+/// The suite runs without signed notifications (`Options::notifications` off): a lost create
+/// answer then waits for a person, as with the other providers (with notifications Camoo
+/// reconciles it: `retries::a_reset_after_camoo_executed_…`).
 struct Camoo;
 
 impl Contract for Camoo {
