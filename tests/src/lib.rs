@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod browser;
+pub mod contract;
 
 use cashout_api::AppState;
 use cashout_core::{CashoutId, CashoutOrder};

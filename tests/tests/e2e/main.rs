@@ -5,6 +5,7 @@
 mod cli;
 mod cluster;
 mod console;
+mod contract;
 mod corrupt;
 mod dlq;
 mod durability;
