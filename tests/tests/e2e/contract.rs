@@ -23,11 +23,13 @@ use std::time::Duration;
 /// The most one drive may take (the slowest scenario needs a few seconds).
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// The status by which every provider refuses a payout-creating call before processing it
-/// (RFC 9110; in every provider's default `retry.refused_statuses`). 429 is not used: the
-/// sandbox answers it with OMT's `{"isSuccess": false}` body, which OMT's client reads as an
-/// unrecognised business failure, not as a refusal.
-const REFUSED: u16 = 503;
+/// The statuses by which every provider refuses a payout-creating call before processing it
+/// (RFC 9110, RFC 6585; both in every provider's default `retry.refused_statuses`): 429 with
+/// `Retry-After` in the `Retry-After` scenario (the sandbox sends it with OMT's
+/// `{"isSuccess": false}` body, which must still read as a refusal, not as a failed attempt),
+/// 503 until retries run out in the other.
+const THROTTLED: u16 = 429;
+const UNAVAILABLE: u16 = 503;
 
 /// What a revoke of a cashout whose payout request was sent does.
 enum RevokeAfterSubmit {
@@ -464,7 +466,7 @@ async fn retry_after_is_honoured<P: Contract>() {
         &app,
         P::CREATE,
         1,
-        json!({"kind": "status", "status": REFUSED, "retry_after_secs": 2}),
+        json!({"kind": "status", "status": THROTTLED, "retry_after_secs": 2}),
     )
     .await;
     let id = app.enqueue(&order).await;
@@ -480,7 +482,7 @@ async fn retry_after_is_honoured<P: Contract>() {
         .find(|e| e.kind == HistoryKind::Retry)
         .unwrap_or_else(|| panic!("no retry recorded: {history:#?}"));
     assert!(
-        retry.cause.contains(&format!("HTTP {REFUSED}")),
+        retry.cause.contains(&format!("HTTP {THROTTLED}")),
         "{retry:?}"
     );
     let due = rec.next_action_at.expect("a retry is due");
@@ -669,7 +671,7 @@ async fn replay_after_retries_exhausted_pays_once<P: Contract>() {
         &app,
         P::CREATE,
         100,
-        json!({"kind": "status", "status": REFUSED}),
+        json!({"kind": "status", "status": UNAVAILABLE}),
     )
     .await;
     let id = app.enqueue(&order).await;
