@@ -115,6 +115,17 @@ impl Keys {
         format!("{}:parked", self.tagged(p))
     }
 
+    /// Hash of a partition's outcomes in one minute (`provider:state` and `provider:parked` →
+    /// count), kept two hours: what the console's last-hour chart reads.
+    pub fn outcomes(&self, p: u16, minute: i64) -> String {
+        format!("{}:outcomes:{minute}", self.tagged(p))
+    }
+
+    /// [`Keys::outcomes`] of the cashout's partition.
+    pub fn outcomes_of(&self, id: &CashoutId, minute: i64) -> String {
+        self.outcomes(self.partition(id), minute)
+    }
+
     /// [`Keys::parked`] of the cashout's partition.
     pub fn parked_of(&self, id: &CashoutId) -> String {
         self.parked(self.partition(id))

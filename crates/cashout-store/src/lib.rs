@@ -10,6 +10,7 @@ pub mod dlq;
 mod keys;
 pub mod limits;
 mod omt;
+pub mod outcomes;
 pub mod producer;
 pub mod queue;
 mod store;

@@ -619,6 +619,15 @@ impl Store {
             || self.keys.stream_of(&next.id, provider),
             |e| e.stream.clone(),
         );
+        // Counted once, by the write that finishes or parks the cashout.
+        let outcome = if next.state.is_terminal() && !prev.state.is_terminal() {
+            format!("{provider}:{}", next.state)
+        } else if next.parked.is_some() && prev.parked.is_none() {
+            format!("{provider}:parked")
+        } else {
+            String::new()
+        };
+        let minute = ms(now).div_euclid(60_000);
         let trace = next.trace_id.to_string();
         let mut inv = SAVE.prepare_invoke();
         inv.key(self.keys.record(&next.id))
@@ -630,6 +639,7 @@ impl Store {
                     .idempotency(&next.producer, &next.order.idempotency_key),
             )
             .key(stream)
+            .key(self.keys.outcomes_of(&next.id, minute))
             .arg(expected)
             .arg(next.version)
             .arg(to_json(next))
@@ -642,7 +652,8 @@ impl Store {
             .arg(if deliver_now { "1" } else { "0" })
             .arg(lease.as_deref().unwrap_or(""))
             .arg(entry.as_ref().map_or("", |e| e.id.as_str()))
-            .arg(GROUP);
+            .arg(GROUP)
+            .arg(outcome);
         for e in entries {
             inv.arg(compact_entry(e, &trace));
         }

@@ -106,3 +106,65 @@ async fn api_and_worker_metrics_move_as_cashouts_progress() {
     let _ = worker.wait().await;
     app.shutdown().await;
 }
+
+/// The writes that finish or park a cashout count it in the minute's outcomes, once: what the
+/// console's last-hour chart and failure rate read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_and_parked_cashouts_are_counted_once_for_the_console() {
+    use cashout_core::{Provider, State};
+    let mut app = TestApp::spawn(Options::default()).await;
+    // The first create is answered 500 after nothing: parked in doubt.
+    app.fault(
+        "create",
+        1,
+        serde_json::json!({"kind": "status", "status": 500}),
+    )
+    .await;
+    app.start_worker();
+    let mut ids = Vec::new();
+    for (i, last) in [(0, 1), (1, 1), (2, 1), (3, 0)] {
+        let order = TestApp::order(
+            &format!("outc-{i}"),
+            &cashout_tests::phone(600 + i, last),
+            1_000,
+        );
+        let (s, v) = app.post_cashout(&order).await;
+        assert_eq!(s, 202, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_owned());
+        // One at a time, so the fault meets the first.
+        app.wait_settled(&ids[ids.len() - 1]).await;
+    }
+    let spans = app
+        .producer
+        .store()
+        .recent_outcomes(12, 5, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(spans.len(), 12);
+    let sum =
+        |f: &dyn Fn(&cashout_store::outcomes::Outcomes) -> u64| spans.iter().map(f).sum::<u64>();
+    assert_eq!(sum(&|o| o.in_state(State::Confirmed)), 2, "{spans:?}");
+    assert_eq!(sum(&|o| o.in_state(State::Failed)), 1, "{spans:?}");
+    assert_eq!(sum(&|o| o.parked_total()), 1, "{spans:?}");
+    assert_eq!(
+        sum(&|o| o.parked.get(&Provider::Camoo).copied().unwrap_or(0)),
+        1
+    );
+    // Resolving the parked one finishes it: counted as failed then, and never again.
+    let (s, v) = app
+        .admin_post(
+            &format!("/v1/dlq/{}/resolve", ids[0]),
+            serde_json::json!({"as": "failed", "note": "checked: never paid"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let spans = app
+        .producer
+        .store()
+        .recent_outcomes(12, 5, chrono::Utc::now())
+        .await
+        .unwrap();
+    let failed: u64 = spans.iter().map(|o| o.in_state(State::Failed)).sum();
+    assert_eq!(failed, 2, "{spans:?}");
+    app.shutdown().await;
+}

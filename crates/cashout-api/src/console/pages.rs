@@ -13,8 +13,10 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use cashout_core::State as CashoutState;
 use cashout_core::{Cashout, CashoutId, IdempotencyKey, ParkReason, ProducerName, Provider};
 use cashout_store::dlq::{self, DlqError, Replay, Resolution};
+use cashout_store::outcomes::Outcomes;
 use cashout_store::{CorruptRecord, StoreError};
 #[cfg(test)]
 use chrono::TimeDelta;
@@ -384,43 +386,62 @@ async fn queues(state: &AppState) -> Result<Vec<QueueInfo>, StoreError> {
     Ok(out)
 }
 
-/// Cashouts parked in each of the last twelve five-minute windows (from the parked index:
-/// those still parked).
-async fn parked_last_hour(state: &AppState) -> Result<Vec<u64>, StoreError> {
-    let store = state.producer.store();
-    let mut conn = store.connection();
-    let now = Utc::now().timestamp_millis();
-    let mut out = vec![0u64; 12];
-    for p in store.keys().all_partitions() {
-        let mut pipe = redis::pipe();
-        for (i, _) in out.iter().enumerate() {
-            let end = now - (11 - i as i64) * 300_000;
-            pipe.cmd("ZCOUNT")
-                .arg(store.keys().parked(p))
-                .arg(format!("({}", end - 300_000))
-                .arg(end);
-        }
-        let ns: Vec<u64> = pipe.query_async(&mut conn).await?;
-        for (o, n) in out.iter_mut().zip(ns) {
-            *o += n;
-        }
-    }
-    Ok(out)
+/// What the last hour brought, per five minutes, oldest first: cashouts finished (by final
+/// state) and parked, counted by the writes that did it (`Store::recent_outcomes`).
+async fn last_hour(state: &AppState) -> Result<Vec<Outcomes>, StoreError> {
+    state
+        .producer
+        .store()
+        .recent_outcomes(12, 5, Utc::now())
+        .await
 }
 
-fn chart(buckets: &[u64]) -> Markup {
-    let max = buckets.iter().copied().max().unwrap_or(0).max(1);
+/// A bar per five minutes: confirmed, failed, revoked and parked stacked.
+fn chart(spans: &[Outcomes]) -> Markup {
+    let total = |o: &Outcomes| o.finished_total() + o.parked_total();
+    let max = spans.iter().map(total).max().unwrap_or(0).max(1);
     let w = 24;
+    let parts = |o: &Outcomes| {
+        [
+            ("confirmed", o.in_state(CashoutState::Confirmed)),
+            ("failed", o.in_state(CashoutState::Failed)),
+            ("revoked", o.in_state(CashoutState::Revoked)),
+            ("parked", o.parked_total()),
+        ]
+    };
     html! {
-        svg.chart viewBox={"0 0 " (buckets.len() * w) " 64"} role="img" aria-label="cashouts parked per five minutes, last hour" {
-            @for (i, n) in buckets.iter().enumerate() {
-                @let h = (n * 60) / max;
-                rect x=(i * w + 2) y=(62 - h) width=(w - 4) height=(h.max(1)) {
-                    title { (n) " parked, " (60 - i * 5) " to " (55 - i * 5) " min ago" }
+        svg.chart viewBox={"0 0 " (spans.len() * w) " 64"} role="img" aria-label="cashouts finished and parked per five minutes, last hour" {
+            @for (i, o) in spans.iter().enumerate() {
+                @let mut y = 62;
+                @for (class, n) in parts(o) {
+                    @let h = (n * 60) / max;
+                    @if n > 0 {
+                        @let h = h.max(1);
+                        @let top = y - h;
+                        rect class=(class) x=(i * w + 2) y=(top) width=(w - 4) height=(h) {
+                            title { (n) " " (class) ", " (60 - i * 5) " to " (55 - i * 5) " min ago" }
+                        }
+                        ({ y = top; "" })
+                    }
+                }
+                @if total(o) == 0 {
+                    rect.none x=(i * w + 2) y="61" width=(w - 4) height="1" {
+                        title { "nothing, " (60 - i * 5) " to " (55 - i * 5) " min ago" }
+                    }
                 }
             }
         }
     }
+}
+
+/// "12.5 %" of `part` in `whole` (`—` when nothing finished).
+fn rate(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "—".to_owned();
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let pct = part as f64 * 100.0 / whole as f64;
+    format!("{pct:.1} %")
 }
 
 pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -431,7 +452,7 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
     let (c, q, hour) = match (
         counts(&state).await,
         queues(&state).await,
-        parked_last_hour(&state).await,
+        last_hour(&state).await,
     ) {
         (Ok(c), Ok(q), Ok(h)) => (c, q, h),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return unavailable(&e),
@@ -445,9 +466,16 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
             div.card { h2 { "Dead-letter queue" } p.big { a href="/console/dlq" { (c.parked) } } p.muted { (c.in_doubt) " in doubt (replay refuses them)" } }
             div.card { h2 { "Waiting for a worker" } p.big { (c.waiting_by_state.values().sum::<u64>()) } }
             div.card {
-                h2 { "Parked per 5 minutes, last hour" }
+                h2 { "Last hour, per 5 minutes" }
                 (chart(&hour))
-                p.muted { (hour.iter().sum::<u64>()) " parked in the last hour and still parked" }
+                @let finished: u64 = hour.iter().map(Outcomes::finished_total).sum();
+                @let failed: u64 = hour.iter().map(|o| o.in_state(CashoutState::Failed)).sum();
+                @let parked: u64 = hour.iter().map(Outcomes::parked_total).sum();
+                p.muted {
+                    (finished) " finished (" (finished / 60) "/min), failure rate " (rate(failed, finished))
+                    ", " (parked) " parked"
+                }
+                p.legend { span.confirmed { "confirmed" } " " span.failed { "failed" } " " span.revoked { "revoked" } " " span.parked { "parked" } }
             }
         }
         @if !c.complete { p.error { "The DLQ is larger than " (scan::MAX_COUNT) ": counts cover its oldest entries only." } }
@@ -466,8 +494,6 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
                 }
             }
         }
-        p.muted { "Finished cashouts (confirmed, failed, revoked) are not indexed in Redis; their rates are in the "
-            code { "cashout_transitions_total" } " metric on each worker's " code { "/metrics" } "." }
         h2 { "Dead-letter queue by reason" }
         (reason_table(&c, &Filter::default()))
         h2 { "Queues" }
@@ -1440,9 +1466,22 @@ mod tests {
     }
 
     #[test]
-    fn the_chart_scales_to_the_largest_bucket() {
-        let svg = chart(&[0, 5, 10]).into_string();
-        assert_eq!(svg.matches("<rect").count(), 3);
-        assert!(svg.contains("height=\"60\""), "{svg}");
+    fn the_chart_stacks_outcomes_and_scales_to_the_largest_span() {
+        let span = |ok: u64, failed: u64, parked: u64| {
+            let mut o = Outcomes::default();
+            o.finished
+                .insert((Provider::Camoo, CashoutState::Confirmed), ok);
+            o.finished
+                .insert((Provider::Camoo, CashoutState::Failed), failed);
+            o.parked.insert(Provider::Camoo, parked);
+            o
+        };
+        let svg = chart(&[span(0, 0, 0), span(5, 0, 0), span(6, 3, 1)]).into_string();
+        // An empty span gets a baseline; the others one rect per non-zero part.
+        assert_eq!(svg.matches("<rect").count(), 1 + 1 + 3, "{svg}");
+        assert!(svg.contains("class=\"failed\""), "{svg}");
+        assert!(svg.contains("height=\"36\""), "6 of 10 is 36 of 60: {svg}");
+        assert_eq!(rate(3, 9), "33.3 %");
+        assert_eq!(rate(0, 0), "—");
     }
 }

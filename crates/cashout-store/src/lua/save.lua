@@ -1,7 +1,7 @@
 -- Compare-and-set write of a cashout record with its indexes, new history lines, the next
 -- delivery, the lease release and the ack of the current delivery: one step, one round trip.
 -- KEYS[1] record, KEYS[2] history list, KEYS[3] due zset, KEYS[4] parked zset,
--- KEYS[5] idempotency key, KEYS[6] stream
+-- KEYS[5] idempotency key, KEYS[6] stream, KEYS[7] this minute's outcome counts
 -- ARGV[1] expected version, ARGV[2] new version, ARGV[3] record json, ARGV[4] id,
 -- ARGV[5] due (ms, '' = nothing due: terminal or parked),
 -- ARGV[6] due zset: '' remove, 'k' keep as is, else the score (ms),
@@ -10,7 +10,8 @@
 -- ARGV[9] retention ms for a terminal record ('' = keep),
 -- ARGV[10] '1' to deliver now (XADD),
 -- ARGV[11] lease token to give back ('' = keep), ARGV[12] stream entry to ack ('' = none),
--- ARGV[13] consumer group, ARGV[14..] history entries
+-- ARGV[13] consumer group, ARGV[14] outcome to count ('' = none: 'provider:state' when the
+-- write finishes the cashout, 'provider:parked' when it parks it), ARGV[15..] history entries
 local cur = redis.call('GETRANGE', KEYS[1], 0, 86)
 if #cur < 87 or string.sub(cur, 2, 11) ~= pad(tonumber(ARGV[1]), 10) then
   return 0
@@ -35,8 +36,11 @@ if ARGV[7] == 'r' then
 elseif ARGV[7] ~= '' then
   redis.call('ZADD', KEYS[4], ARGV[7], ARGV[4])
 end
-if #ARGV >= 14 then
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, 14))
+if #ARGV >= 15 then
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 15))
+end
+if ARGV[14] ~= '' and redis.call('HINCRBY', KEYS[7], ARGV[14], 1) == 1 then
+  redis.call('PEXPIRE', KEYS[7], 7200000)
 end
 if ARGV[9] ~= '' then
   redis.call('PEXPIRE', KEYS[1], ARGV[9])
