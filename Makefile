@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test build lint fmt unit bench clean
+.PHONY: demo test build lint fmt unit bench chaos clean
 
 ## make demo: Redis (private unless CASHOUT_REDIS__URL answers), sandbox, API and workers in
 ## one process; a mixed batch of Camoo cashouts driven to their final states; a summary.
@@ -33,6 +33,16 @@ fmt:
 bench:
 	$(CARGO) build --release -p cashout-cli -p cashout-bench --bins
 	scripts/with-redis.sh target/release/cashout-bench
+
+## make chaos: 5,000 cashouts (Camoo, OMT with wrong OTPs, OMNO) through the real API and three
+## workers while one worker is kill -9ed every 4 s, the API and Redis (AOF) once each, and a proxy
+## before the sandbox resets, drops and delays provider calls; then the audit (see docs/testing.md).
+## Exits non-zero when anything is lost, paid twice, failed-or-revoked-but-paid, an OMT account is
+## locked, a history is illegal or a secret is in a log. Its own Redis: no with-redis.sh needed.
+## CHAOS_N, CHAOS_WORKER_KILL_SECS, CHAOS_RESET/DROP/DELAY, CHAOS_MIN_FAULT_SECS, CHAOS_LOG, CHAOS_DIR.
+chaos:
+	$(CARGO) build -p cashout-cli --bin cashout
+	$(CARGO) run -p cashout-chaos --bin cashout-chaos
 
 clean:
 	$(CARGO) clean

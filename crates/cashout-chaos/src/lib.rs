@@ -59,6 +59,9 @@ pub struct ChaosConfig {
     pub down_for: Duration,
     /// The proxy's faults.
     pub faults: FaultMix,
+    /// Posts are spread evenly over this long (order `i` leaves no sooner than `i / n` of it),
+    /// so that the kills and faults meet work in progress rather than an idle system.
+    pub post_over: Duration,
     /// Faults last at least this long (and until every order is posted and every kill done).
     pub min_fault_window: Duration,
     /// The bound on settling after the faults stop.
@@ -99,13 +102,14 @@ impl ChaosConfig {
                 delay: 0.01,
                 delay_ms: 2_500,
             },
-            min_fault_window: Duration::from_secs(60),
+            post_over: Duration::from_secs(80),
+            min_fault_window: Duration::from_secs(0),
             settle_limit: Duration::from_secs(240),
             contest_every: 10,
             wrong_per_contest: 5,
             manual_every: 25,
             client_timeout_ms: 2_000,
-            log_level: "info".to_owned(),
+            log_level: "debug".to_owned(),
             dir: None,
             verbose: true,
         }
@@ -118,8 +122,9 @@ impl ChaosConfig {
             n: 300,
             clients: 16,
             worker_concurrency: 16,
-            worker_kill_every: Duration::from_secs(2),
+            worker_kill_every: Duration::from_secs(3),
             worker_kills: Some(1),
+            post_over: Duration::from_secs(6),
             api_kill_at: Some(0.3),
             redis_kill_at: Some(0.6),
             down_for: Duration::from_secs(1),
@@ -205,10 +210,19 @@ fn env_for(
             "CASHOUT_API__TOKENS",
             format!("{PRODUCER}:{}", s.producer_token),
         ),
-        ("CASHOUT_API__ADMIN_TOKENS", format!("ops:{}", s.admin_token)),
-        ("CASHOUT_API__PUBLIC_URL", format!("http://127.0.0.1:{api_port}")),
+        (
+            "CASHOUT_API__ADMIN_TOKENS",
+            format!("ops:{}", s.admin_token),
+        ),
+        (
+            "CASHOUT_API__PUBLIC_URL",
+            format!("http://127.0.0.1:{api_port}"),
+        ),
         ("CASHOUT_API__NOTIFICATIONS__MIN_INTERVAL_MS", "200".into()),
-        ("CASHOUT_WORKER__CONCURRENCY", cfg.worker_concurrency.to_string()),
+        (
+            "CASHOUT_WORKER__CONCURRENCY",
+            cfg.worker_concurrency.to_string(),
+        ),
         ("CASHOUT_WORKER__LEASE_MS", "3000".into()),
         ("CASHOUT_WORKER__METRICS_LISTEN", String::new()),
         ("CASHOUT_WORKER__QUEUE__CLAIM_IDLE_MS", "3000".into()),
@@ -219,7 +233,10 @@ fn env_for(
             format!("{proxy}/camoo/v1/payment"),
         ),
         ("CASHOUT_PROVIDERS__CAMOO__API_KEY", s.camoo_key.clone()),
-        ("CASHOUT_PROVIDERS__CAMOO__API_SECRET", s.camoo_secret.clone()),
+        (
+            "CASHOUT_PROVIDERS__CAMOO__API_SECRET",
+            s.camoo_secret.clone(),
+        ),
         ("CASHOUT_PROVIDERS__OMT__BASE_URL", format!("{proxy}/omt")),
         ("CASHOUT_PROVIDERS__OMT__USERNAME", "chaos-omt".into()),
         ("CASHOUT_PROVIDERS__OMT__PASSWORD", s.omt_password.clone()),
@@ -393,7 +410,10 @@ pub async fn run(cfg: ChaosConfig) -> Result<Report> {
     let mut redis = Redis::start(&dir).await?;
     let mut sandbox_cfg = SandboxConfig::default();
     sandbox_cfg.camoo.api_key.clone_from(&secrets.camoo_key);
-    sandbox_cfg.camoo.api_secret.clone_from(&secrets.camoo_secret);
+    sandbox_cfg
+        .camoo
+        .api_secret
+        .clone_from(&secrets.camoo_secret);
     sandbox_cfg.camoo.settle_delay_ms = 300;
     sandbox_cfg.camoo.long_pending_ms = 2_000;
     sandbox_cfg.camoo.notify = true;
@@ -464,8 +484,11 @@ pub async fn run(cfg: ChaosConfig) -> Result<Report> {
         let run = run.clone();
         tokio::spawn(async move {
             let r = &run;
-            let acts: Vec<_> = futures::stream::iter(orders)
-                .map(|o| async move {
+            let n = orders.len().max(1) as f64;
+            let acts: Vec<_> = futures::stream::iter(orders.into_iter().enumerate())
+                .map(|(i, o)| async move {
+                    let at = started + r.cfg.post_over.mul_f64(i as f64 / n);
+                    tokio::time::sleep_until(at.into()).await;
                     let id = r.post(&o).await;
                     (id, o.manual)
                 })
@@ -492,6 +515,7 @@ pub async fn run(cfg: ChaosConfig) -> Result<Report> {
     let mut victim = 0_usize;
     let mut events: Vec<String> = Vec::new();
     let mut unexpected_exits = 0_u32;
+    let mut next_progress = 10;
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let done = run.accepted.load(Ordering::SeqCst) as f64 / n;
@@ -499,7 +523,10 @@ pub async fn run(cfg: ChaosConfig) -> Result<Report> {
         if !api_killed && cfg.api_kill_at.is_some_and(|at| done >= at) {
             api_killed = true;
             api.kill().await;
-            events.push(format!("{t:.1}s api kill -9 ({:.0} % accepted)", done * 100.0));
+            events.push(format!(
+                "{t:.1}s api kill -9 ({:.0} % accepted)",
+                done * 100.0
+            ));
             tokio::time::sleep(cfg.down_for).await;
             api.start()?;
         }
@@ -528,6 +555,14 @@ pub async fn run(cfg: ChaosConfig) -> Result<Report> {
                 unexpected_exits += 1;
                 events.push(format!("{t:.1}s {} exited by itself; restarted", w.name));
             }
+        }
+        if cfg.verbose && started.elapsed().as_secs() >= next_progress {
+            next_progress += 10;
+            run.say(&format!(
+                "{t:.0}s: {} accepted, {worker_kills} worker kills, {} proxy faults",
+                run.accepted.load(Ordering::SeqCst),
+                proxy.stats.faults()
+            ));
         }
         let posted = run.posting_done.load(Ordering::SeqCst);
         if posted

@@ -1,7 +1,8 @@
 //! `make chaos`: the full chaos run (see the library's docs); exits 1 when a figure that must be
 //! zero is not. `CHAOS_N`, `CHAOS_WORKER_KILL_SECS`, `CHAOS_RESET`, `CHAOS_DROP`, `CHAOS_DELAY`,
-//! `CHAOS_MIN_FAULT_SECS`, `CHAOS_LOG` (the processes' `RUST_LOG`) and `CHAOS_DIR` (keep logs and
-//! Redis data there) change the run; `CHAOS_SHORT=1` starts from the bounded run of `make test`.
+//! `CHAOS_POST_SECS` (posts spread over this long), `CHAOS_MIN_FAULT_SECS`, `CHAOS_LOG` (the
+//! processes' `RUST_LOG`) and `CHAOS_DIR` (keep logs and Redis data there) change the run;
+//! `CHAOS_SHORT=1` starts from the bounded run of `make test`.
 
 use anyhow::{Context, Result};
 use cashout_chaos::{ChaosConfig, run};
@@ -14,10 +15,7 @@ fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let exe = std::env::current_exe()?;
-    let bin = exe
-        .parent()
-        .context("no parent directory")?
-        .join("cashout");
+    let bin = exe.parent().context("no parent directory")?.join("cashout");
     // CHAOS_SHORT=1: the bounded run of `make test`, with its progress printed.
     let mut cfg = if std::env::var("CHAOS_SHORT").as_deref() == Ok("1") {
         ChaosConfig {
@@ -41,6 +39,9 @@ async fn main() -> Result<()> {
     }
     if let Some(x) = env("CHAOS_DELAY") {
         cfg.faults.delay = x;
+    }
+    if let Some(s) = env("CHAOS_POST_SECS") {
+        cfg.post_over = Duration::from_secs(s);
     }
     if let Some(s) = env("CHAOS_MIN_FAULT_SECS") {
         cfg.min_fault_window = Duration::from_secs(s);

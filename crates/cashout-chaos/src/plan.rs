@@ -108,7 +108,7 @@ pub fn build(
                 omt_n += 1;
                 let account = 7_000_000 + i as i64;
                 let otp: i64 = rng.random_range(10_000_000..100_000_000);
-                let (major, currency, code) = if i % 2 == 0 {
+                let (major, currency, code) = if i.is_multiple_of(2) {
                     (100 + (i % 40) as i64, 1, "USD")
                 } else {
                     (1_000_000 + (i % 40) as i64 * 1_000, 0, "LBP")
@@ -133,7 +133,7 @@ pub fn build(
                         "recipient": {"account_id": account, "otp": o, "customer_name": format!("Rami Haddad{i}")},
                     })
                 };
-                let contested = contest_every > 0 && omt_n % contest_every == 0;
+                let contested = contest_every > 0 && omt_n.is_multiple_of(contest_every);
                 // In a contested account the wrong ones go first, so that some of them are
                 // ahead of the right one.
                 if contested {
@@ -168,8 +168,8 @@ pub fn build(
             _ => {
                 omno_n += 1;
                 let digit = OMNO_DIGITS[omno_n % OMNO_DIGITS.len()];
-                let manual = if manual_every > 0 && omno_n % manual_every == 0 {
-                    if (omno_n / manual_every) % 2 == 0 {
+                let manual = if manual_every > 0 && omno_n.is_multiple_of(manual_every) {
+                    if (omno_n / manual_every).is_multiple_of(2) {
                         Manual::Approve
                     } else {
                         Manual::Revoke

@@ -398,8 +398,109 @@ mod tests {
         );
         assert_eq!(name("POST", "/omt/api/v1/cashout/PAYCTI"), "omt paycti");
         assert_eq!(name("POST", "/omno/public/payout"), "omno create");
-        assert_eq!(name("PUT", "/omno/public/payout/ab/confirm"), "omno confirm");
+        assert_eq!(
+            name("PUT", "/omno/public/payout/ab/confirm"),
+            "omno confirm"
+        );
         assert_eq!(name("GET", "/omno/public/payout/ab"), "omno status");
+    }
+
+    fn mix(reset: f64, drop: f64, delay: f64) -> FaultMix {
+        FaultMix {
+            reset,
+            drop,
+            delay,
+            delay_ms: 1_500,
+        }
+    }
+
+    async fn getcti_calls(http: &reqwest::Client, sandbox: &str, account: i64) -> u64 {
+        let v: serde_json::Value = http
+            .get(format!("{sandbox}/_admin/omt/calls?account_id={account}"))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("sandbox admin")
+            .json()
+            .await
+            .expect("json");
+        v["getcti"].as_u64().unwrap_or(0)
+    }
+
+    /// Each fault, through a real proxy before a real sandbox: whether the caller got an answer,
+    /// and whether the sandbox handled the call.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_fault_does_what_it_says_to_the_caller_and_the_provider() {
+        let sandbox = cashout_sandbox::spawn(cashout_sandbox::SandboxConfig::default())
+            .await
+            .expect("sandbox");
+        let base = sandbox.base_url();
+        let admin = reqwest::Client::new();
+        let cases = [
+            ("none", mix(0.0, 0.0, 0.0), true, 1),
+            ("reset", mix(1.0, 0.0, 0.0), false, 0),
+            ("drop", mix(0.0, 1.0, 0.0), false, 1),
+            ("delay", mix(0.0, 0.0, 1.0), false, 1),
+        ];
+        for (account, (name, mix, answered, executed)) in (1_i64..).zip(cases) {
+            let proxy = Proxy::start(sandbox.addr, mix).await.expect("proxy");
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_millis(1_000))
+                .build()
+                .expect("client");
+            let r = client
+                .get(format!(
+                    "{}/omt/api/v1/cashout/GETCTI?accountId={account}&otp=1234",
+                    proxy.url
+                ))
+                .basic_auth("sandbox-user", Some("sandbox-pass"))
+                .send()
+                .await;
+            assert_eq!(r.is_ok(), answered, "{name}: {r:?}");
+            // A delayed call is forwarded after the caller gave up: wait for it (bounded).
+            let mut calls = getcti_calls(&admin, &base, account).await;
+            for _ in 0..100 {
+                if calls >= executed {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                calls = getcti_calls(&admin, &base, account).await;
+            }
+            assert_eq!(calls, executed, "{name}");
+            let row = proxy.stats.rows();
+            assert_eq!(row.len(), 1, "{name}");
+            assert_eq!(proxy.stats.faults(), u64::from(name != "none"), "{name}");
+            if name == "none" {
+                // Keep-alive: more requests on the same client, a body included, pass unchanged.
+                for _ in 0..3 {
+                    let r = client
+                        .post(format!("{}/omt/api/v1/cashout/PAYCTI", proxy.url))
+                        .basic_auth("sandbox-user", Some("sandbox-pass"))
+                        .json(
+                            &serde_json::json!({"accountId": 99, "amount": 5, "currency": 1,
+                            "customerName": "A B", "receiptNumber": "R1"}),
+                        )
+                        .send()
+                        .await
+                        .expect("answered");
+                    let v: serde_json::Value = r.json().await.expect("json");
+                    assert_eq!(v["isSuccess"], false, "{v}");
+                }
+            } else {
+                // Once calm, the same proxy passes everything.
+                proxy.calm();
+                let r = client
+                    .get(format!(
+                        "{}/omt/api/v1/cashout/GETCTI?accountId={account}&otp=1234",
+                        proxy.url
+                    ))
+                    .basic_auth("sandbox-user", Some("sandbox-pass"))
+                    .send()
+                    .await;
+                assert!(r.is_ok(), "{name} calm: {r:?}");
+            }
+        }
+        sandbox.shutdown().await;
     }
 
     #[test]

@@ -117,7 +117,10 @@ impl Report {
         check(self.keys_with_two_cashouts, "keys with two cashouts");
         check(self.illegal_history, "illegal histories");
         check(self.duplicated_history, "duplicated history entries");
-        check(self.leaks.values().sum(), "secrets or personal data in logs");
+        check(
+            self.leaks.values().sum(),
+            "secrets or personal data in logs",
+        );
         if self.settle_time.is_none() {
             f.push("did not settle within the bound".to_owned());
         }
@@ -151,13 +154,21 @@ impl fmt::Display for Report {
         }
         writeln!(f, "  MUST BE ZERO")?;
         writeln!(f, "    lost:                              {}", self.lost)?;
-        writeln!(f, "    paid twice:                        {}", self.paid_twice)?;
+        writeln!(
+            f,
+            "    paid twice:                        {}",
+            self.paid_twice
+        )?;
         writeln!(
             f,
             "    failed or revoked but paid:        {}",
             self.refused_but_paid
         )?;
-        writeln!(f, "    OMT accounts locked by automation: {}", self.omt_locked)?;
+        writeln!(
+            f,
+            "    OMT accounts locked by automation: {}",
+            self.omt_locked
+        )?;
         writeln!(
             f,
             "    confirmed without a payout:        {}",
@@ -235,7 +246,10 @@ fn check_history(c: &Cashout, history: &[HistoryEntry]) -> (Vec<String>, usize) 
     if created != 1 {
         illegal.push(format!("{} `created` lines", created));
     }
-    if history.first().is_some_and(|e| e.kind != HistoryKind::Created) {
+    if history
+        .first()
+        .is_some_and(|e| e.kind != HistoryKind::Created)
+    {
         illegal.push("history does not start with `created`".to_owned());
     }
     let mut state = State::Created;
@@ -288,11 +302,11 @@ async fn money_out(run: &Run, e: &AuditEntry) -> bool {
                 .send()
                 .await;
             match r {
-                Ok(r) => r.json::<Value>().await.ok().and_then(|v| {
-                    v["verify"]["status"]
-                        .as_str()
-                        .map(str::to_ascii_uppercase)
-                }),
+                Ok(r) => r
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["verify"]["status"].as_str().map(str::to_ascii_uppercase)),
                 Err(_) => None,
             }
         }
@@ -330,9 +344,19 @@ fn digit_tokens(text: &str, out: &mut HashMap<String, usize>) {
 }
 
 fn mask(s: &str) -> String {
-    let keep: String = s.chars().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
+    let keep: String = s
+        .chars()
+        .rev()
+        .take(3)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("…{keep} ({} chars)", s.chars().count())
 }
+
+/// A record and its history.
+type Loaded = (Cashout, Vec<HistoryEntry>);
 
 pub(crate) async fn audit(i: Inputs<'_>) -> Result<Report> {
     let posted = i.run.posted.lock().await;
@@ -356,21 +380,20 @@ pub(crate) async fn audit(i: Inputs<'_>) -> Result<Report> {
     drop(posted);
 
     // The records and their histories.
-    let loaded: Vec<(String, Option<(Cashout, Vec<HistoryEntry>)>)> =
-        futures::stream::iter(i.accepted.iter())
-            .map(|(key, id)| async move {
-                let Ok(cid) = CashoutId::parse(id) else {
-                    return (key.clone(), None);
-                };
-                let Ok(Some(c)) = i.store.get(&cid).await else {
-                    return (key.clone(), None);
-                };
-                let h = i.store.history(&c).await.unwrap_or_default();
-                (key.clone(), Some((c, h)))
-            })
-            .buffer_unordered(64)
-            .collect()
-            .await;
+    let loaded: Vec<(String, Option<Loaded>)> = futures::stream::iter(i.accepted.iter())
+        .map(|(key, id)| async move {
+            let Ok(cid) = CashoutId::parse(id) else {
+                return (key.clone(), None);
+            };
+            let Ok(Some(c)) = i.store.get(&cid).await else {
+                return (key.clone(), None);
+            };
+            let h = i.store.history(&c).await.unwrap_or_default();
+            (key.clone(), Some((c, h)))
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
 
     let entries = i.audit.entries();
     r.payouts = entries.len();
@@ -406,10 +429,9 @@ pub(crate) async fn audit(i: Inputs<'_>) -> Result<Report> {
                 .or_default() += 1;
         }
         if wrong.contains(key.as_str()) {
-            let end = c
-                .parked
-                .as_ref()
-                .map_or(c.state.to_string(), |p| format!("parked {}", p.reason.as_str()));
+            let end = c.parked.as_ref().map_or(c.state.to_string(), |p| {
+                format!("parked {}", p.reason.as_str())
+            });
             *r.wrong_otp_outcomes.entry(end).or_default() += 1;
         }
         let payouts = by_ref
@@ -472,7 +494,9 @@ pub(crate) async fn audit(i: Inputs<'_>) -> Result<Report> {
         if !v["locked"].is_null() {
             r.omt_locked += 1;
         }
-        r.omt_max_failed = r.omt_max_failed.max(v["failed_attempts"].as_u64().unwrap_or(0));
+        r.omt_max_failed = r
+            .omt_max_failed
+            .max(v["failed_attempts"].as_u64().unwrap_or(0));
     }
 
     // The logs of every process incarnation.
@@ -534,6 +558,74 @@ mod tests {
         assert!(t.contains_key("237612345671"));
         assert!(!t.keys().any(|k| k == "12"));
         assert_eq!(t.len(), 2, "{t:?}");
+    }
+
+    fn line(kind: HistoryKind, from: Option<State>, to: Option<State>, s: i64) -> HistoryEntry {
+        HistoryEntry {
+            at: chrono::DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap_or_default(),
+            kind,
+            from,
+            to,
+            cause: String::new(),
+            attempt: 0,
+            trace_id: String::new(),
+        }
+    }
+
+    fn cashout(state: State) -> Cashout {
+        let order = cashout_core::CashoutOrder::parse(&serde_json::json!({
+            "idempotency_key": "k", "provider": "camoo", "amount": 100, "currency": "XAF",
+            "recipient": {"phone_number": "+237612345671"}
+        }))
+        .map_err(|e| format!("{e:?}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = Cashout::new(order, cashout_core::TraceId::generate(), chrono::Utc::now());
+        c.state = state;
+        c
+    }
+
+    #[test]
+    fn histories_are_checked_against_the_table() {
+        use HistoryKind::{Created, Note, Transition};
+        use State::{Confirmed, Failed, Submitted};
+        let created = line(Created, None, Some(State::Created), 0);
+        let submit = line(Transition, Some(State::Created), Some(Submitted), 1);
+        let confirm = line(Transition, Some(Submitted), Some(Confirmed), 2);
+        let good = [
+            created.clone(),
+            submit.clone(),
+            line(Note, None, None, 2),
+            confirm.clone(),
+        ];
+        assert_eq!(check_history(&cashout(Confirmed), &good), (vec![], 0));
+        // Twice the same transition.
+        let twice = [
+            created.clone(),
+            submit.clone(),
+            submit.clone(),
+            confirm.clone(),
+        ];
+        assert_eq!(check_history(&cashout(Confirmed), &twice).1, 1);
+        // Out of the table, out of order, out of step with the record, no `created` line.
+        let skip = [
+            created.clone(),
+            line(Transition, Some(State::Created), Some(Confirmed), 1),
+        ];
+        assert!(!check_history(&cashout(Confirmed), &skip).0.is_empty());
+        let after_final = [
+            created.clone(),
+            submit.clone(),
+            confirm,
+            line(Transition, Some(Confirmed), Some(Failed), 3),
+        ];
+        assert!(!check_history(&cashout(Failed), &after_final).0.is_empty());
+        let late = [
+            created.clone(),
+            line(Transition, Some(State::Created), Some(Submitted), -5),
+        ];
+        assert!(!check_history(&cashout(Submitted), &late).0.is_empty());
+        assert!(!check_history(&cashout(Submitted), &[created]).0.is_empty());
+        assert!(!check_history(&cashout(Submitted), &[submit]).0.is_empty());
     }
 
     #[test]
