@@ -55,6 +55,10 @@ pub struct ChaosConfig {
     pub api_kill_at: Option<f64>,
     /// `kill -9` Redis once, when this share of the orders is accepted (`None`: never).
     pub redis_kill_at: Option<f64>,
+    /// Redis' `appendfsync`: `always` (default: an acknowledged write is on disk) or
+    /// `everysec` (acknowledged writes are in the kernel's page cache, which a `kill -9` of
+    /// Redis does not lose; only a machine crash would).
+    pub appendfsync: String,
     /// How long a killed API or Redis stays down.
     pub down_for: Duration,
     /// The proxy's faults.
@@ -95,6 +99,7 @@ impl ChaosConfig {
             worker_kills: None,
             api_kill_at: Some(0.35),
             redis_kill_at: Some(0.65),
+            appendfsync: "always".to_owned(),
             down_for: Duration::from_secs(2),
             faults: FaultMix {
                 reset: 0.02,
@@ -407,7 +412,7 @@ pub async fn run(cfg: ChaosConfig) -> Result<Report> {
     );
 
     // Redis, the sandbox, the proxy.
-    let mut redis = Redis::start(&dir).await?;
+    let mut redis = Redis::start(&dir, &cfg.appendfsync).await?;
     let mut sandbox_cfg = SandboxConfig::default();
     sandbox_cfg.camoo.api_key.clone_from(&secrets.camoo_key);
     sandbox_cfg

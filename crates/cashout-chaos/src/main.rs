@@ -1,8 +1,9 @@
 //! `make chaos`: the full chaos run (see the library's docs); exits 1 when a figure that must be
 //! zero is not. `CHAOS_N`, `CHAOS_WORKER_KILL_SECS`, `CHAOS_RESET`, `CHAOS_DROP`, `CHAOS_DELAY`,
-//! `CHAOS_POST_SECS` (posts spread over this long), `CHAOS_MIN_FAULT_SECS`, `CHAOS_LOG` (the
-//! processes' `RUST_LOG`) and `CHAOS_DIR` (keep logs and Redis data there) change the run;
-//! `CHAOS_SHORT=1` starts from the bounded run of `make test`.
+//! `CHAOS_POST_SECS` (posts spread over this long), `CHAOS_MIN_FAULT_SECS`,
+//! `CHAOS_APPENDFSYNC` (`always` or `everysec`), `CHAOS_LOG` (the processes' `RUST_LOG`) and
+//! `CHAOS_DIR` (keep logs and Redis data there) change the run; `CHAOS_SHORT=1` starts from the
+//! bounded run of `make test`.
 
 use anyhow::{Context, Result};
 use cashout_chaos::{ChaosConfig, run};
@@ -46,6 +47,9 @@ async fn main() -> Result<()> {
     if let Some(s) = env("CHAOS_MIN_FAULT_SECS") {
         cfg.min_fault_window = Duration::from_secs(s);
     }
+    if let Ok(a) = std::env::var("CHAOS_APPENDFSYNC") {
+        cfg.appendfsync = a;
+    }
     if let Ok(l) = std::env::var("CHAOS_LOG") {
         cfg.log_level = l;
     }
@@ -53,10 +57,11 @@ async fn main() -> Result<()> {
         cfg.dir = Some(d.into());
     }
     println!(
-        "cashout chaos: {} cashouts, {} workers (one kill -9 every {:?}), api and redis kill -9 once; proxy faults: {:.1} % reset, {:.1} % dropped answers, {:.1} % delayed {} ms (client timeout {} ms)",
+        "cashout chaos: {} cashouts, {} workers (one kill -9 every {:?}), api and redis (appendfsync {}) kill -9 once; proxy faults: {:.1} % reset, {:.1} % dropped answers, {:.1} % delayed {} ms (client timeout {} ms)",
         cfg.n,
         cfg.workers,
         cfg.worker_kill_every,
+        cfg.appendfsync,
         cfg.faults.reset * 100.0,
         cfg.faults.drop * 100.0,
         cfg.faults.delay * 100.0,

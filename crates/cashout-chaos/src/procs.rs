@@ -16,11 +16,13 @@ pub fn free_port() -> Result<u16> {
         .port())
 }
 
-/// `redis-server` with `appendonly yes` and `appendfsync always`: a write is in the AOF (and
-/// fsynced) before Redis acknowledges it, so whatever a client was told survives `kill -9`.
+/// `redis-server` with `appendonly yes` and, by default, `appendfsync always`: a write is in the
+/// AOF (and fsynced) before Redis acknowledges it, so whatever a client was told survives
+/// `kill -9` (and even a power cut).
 pub struct Redis {
     /// Its port.
     pub port: u16,
+    appendfsync: String,
     dir: PathBuf,
     child: Option<Child>,
     /// Incarnations started so far (for the log file names).
@@ -28,12 +30,13 @@ pub struct Redis {
 }
 
 impl Redis {
-    /// Starts one with its data under `dir/redis`.
-    pub async fn start(dir: &Path) -> Result<Self> {
+    /// Starts one with its data under `dir/redis`; `appendfsync` is `always` or `everysec`.
+    pub async fn start(dir: &Path, appendfsync: &str) -> Result<Self> {
         let data = dir.join("redis");
         std::fs::create_dir_all(&data)?;
         let mut r = Self {
             port: free_port()?,
+            appendfsync: appendfsync.to_owned(),
             dir: data,
             child: None,
             starts: 0,
@@ -52,14 +55,8 @@ impl Redis {
         let log = std::fs::File::create(self.dir.join(format!("redis-{}.log", self.starts)))?;
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
+            .args(["--save", "", "--appendonly", "yes", "--appendfsync"])
+            .arg(&self.appendfsync)
             .arg("--dir")
             .arg(&self.dir)
             .stdout(log)
