@@ -39,7 +39,8 @@ bench:
 ## before the sandbox resets, drops and delays provider calls; then the audit (see docs/testing.md).
 ## Exits non-zero when anything is lost, paid twice, failed-or-revoked-but-paid, an OMT account is
 ## locked, a history is illegal or a secret is in a log. Its own Redis: no with-redis.sh needed.
-## CHAOS_N, CHAOS_WORKER_KILL_SECS, CHAOS_RESET/DROP/DELAY, CHAOS_MIN_FAULT_SECS, CHAOS_LOG, CHAOS_DIR.
+## CHAOS_N, CHAOS_WORKER_KILL_SECS, CHAOS_RESET/DROP/DELAY, CHAOS_POST_SECS, CHAOS_MIN_FAULT_SECS,
+## CHAOS_MANUAL_EVERY, CHAOS_APPENDFSYNC, CHAOS_LOG, CHAOS_DIR, CHAOS_SHORT=1 (see docs/testing.md).
 chaos:
 	$(CARGO) build -p cashout-cli --bin cashout
 	$(CARGO) run -p cashout-chaos --bin cashout-chaos

@@ -192,6 +192,8 @@ struct Posted {
     given_up: u64,
     /// Manual OMNO actions that did not go through.
     manual_failed: u64,
+    /// Answers to approve and revoke, by action, status and error code.
+    manual_answers: BTreeMap<String, u64>,
 }
 
 const PRODUCER: &str = "chaos";
@@ -374,13 +376,29 @@ impl Run {
             if acted || state != "submitted" {
                 continue;
             }
-            let _ = self
+            let answer = match self
                 .http
                 .post(format!("{}/v1/cashouts/{id}/{path}", self.api_url))
                 .bearer_auth(&self.secrets.admin_token)
                 .json(&serde_json::json!({}))
                 .send()
-                .await;
+                .await
+            {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                    let code = body["error"]["code"].as_str().unwrap_or("").to_owned();
+                    format!("{path} {status} {code}")
+                }
+                Err(_) => format!("{path} transport error"),
+            };
+            *self
+                .posted
+                .lock()
+                .await
+                .manual_answers
+                .entry(answer.trim_end().to_owned())
+                .or_default() += 1;
         }
         self.posted.lock().await.manual_failed += 1;
     }
@@ -399,6 +417,14 @@ pub async fn run(cfg: ChaosConfig) -> Result<Report> {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("cashout-chaos-{}", uuid::Uuid::new_v4())),
     };
+    // Two runs in one directory would share Redis' AOF (and the logs): each Redis restart would
+    // load the other run's writes.
+    if dir.join("redis").exists() || dir.join("logs").exists() {
+        bail!(
+            "{} already holds a chaos run: remove it or choose another directory",
+            dir.display()
+        );
+    }
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let secrets = Secrets::new();
@@ -490,24 +516,27 @@ pub async fn run(cfg: ChaosConfig) -> Result<Report> {
         tokio::spawn(async move {
             let r = &run;
             let n = orders.len().max(1) as f64;
+            // Approvals and revokes start as soon as their cashout is accepted, so that they too
+            // meet the faults.
             let acts: Vec<_> = futures::stream::iter(orders.into_iter().enumerate())
                 .map(|(i, o)| async move {
                     let at = started + r.cfg.post_over.mul_f64(i as f64 / n);
                     tokio::time::sleep_until(at.into()).await;
-                    let id = r.post(&o).await;
-                    (id, o.manual)
+                    let id = r.post(&o).await?;
+                    if o.manual == Manual::No {
+                        return None;
+                    }
+                    let run = Arc::clone(r);
+                    Some(tokio::spawn(async move { run.act(&id, o.manual).await }))
                 })
                 .buffered(r.cfg.clients)
+                .filter_map(|a| async move { a })
                 .collect()
                 .await;
             r.posting_done.store(true, Ordering::SeqCst);
-            futures::stream::iter(acts)
-                .for_each_concurrent(64, |(id, manual)| async move {
-                    if let Some(id) = id {
-                        r.act(&id, manual).await;
-                    }
-                })
-                .await;
+            for a in acts {
+                let _ = a.await;
+            }
         })
     };
 

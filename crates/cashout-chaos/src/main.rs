@@ -1,9 +1,10 @@
 //! `make chaos`: the full chaos run (see the library's docs); exits 1 when a figure that must be
-//! zero is not. `CHAOS_N`, `CHAOS_WORKER_KILL_SECS`, `CHAOS_RESET`, `CHAOS_DROP`, `CHAOS_DELAY`,
-//! `CHAOS_POST_SECS` (posts spread over this long), `CHAOS_MIN_FAULT_SECS`,
-//! `CHAOS_APPENDFSYNC` (`always` or `everysec`), `CHAOS_LOG` (the processes' `RUST_LOG`) and
-//! `CHAOS_DIR` (keep logs and Redis data there) change the run; `CHAOS_SHORT=1` starts from the
-//! bounded run of `make test`.
+//! zero is not. These change the run: `CHAOS_N`, `CHAOS_WORKER_KILL_SECS`, `CHAOS_RESET`,
+//! `CHAOS_DROP`, `CHAOS_DELAY` (fractions of provider calls), `CHAOS_POST_SECS` (posts spread over
+//! this long), `CHAOS_MIN_FAULT_SECS`, `CHAOS_MANUAL_EVERY` (every n-th OMNO order is manual; 0:
+//! none), `CHAOS_APPENDFSYNC` (`always` or `everysec`), `CHAOS_LOG` (the processes' `RUST_LOG`),
+//! `CHAOS_DIR` (keep logs and Redis data there); `CHAOS_SHORT=1` starts from the bounded run of
+//! `make test`.
 
 use anyhow::{Context, Result};
 use cashout_chaos::{ChaosConfig, run};
@@ -46,6 +47,9 @@ async fn main() -> Result<()> {
     }
     if let Some(s) = env("CHAOS_MIN_FAULT_SECS") {
         cfg.min_fault_window = Duration::from_secs(s);
+    }
+    if let Some(m) = env("CHAOS_MANUAL_EVERY") {
+        cfg.manual_every = m;
     }
     if let Ok(a) = std::env::var("CHAOS_APPENDFSYNC") {
         cfg.appendfsync = a;

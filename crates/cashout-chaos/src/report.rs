@@ -92,12 +92,17 @@ pub struct Report {
     pub events: Vec<String>,
     /// Manual OMNO actions that never went through.
     pub manual_failed: u64,
+    /// Answers to the driver's approve and revoke calls, by action, status and code.
+    pub manual_answers: BTreeMap<String, u64>,
     /// From the first post to the last fault.
     pub fault_window: Duration,
     /// From the last fault until every accepted cashout was terminal or parked.
     pub settle_time: Option<Duration>,
     /// Whole run.
     pub elapsed: Duration,
+    /// Where the logs and Redis data of the run are (removed after a passing run unless
+    /// `ChaosConfig::dir` was given).
+    pub dir: std::path::PathBuf,
 }
 
 impl Report {
@@ -198,6 +203,7 @@ impl fmt::Display for Report {
         writeln!(f, "  states: {:?}", self.states)?;
         writeln!(f, "  parked by provider/reason: {:?}", self.parked)?;
         writeln!(f, "  wrong-OTP orders ended: {:?}", self.wrong_otp_outcomes)?;
+        writeln!(f, "  approve/revoke answers: {:?}", self.manual_answers)?;
         writeln!(
             f,
             "  OMT: most failed attempts on one account at the end: {}",
@@ -223,6 +229,7 @@ impl fmt::Display for Report {
         if failures.is_empty() {
             writeln!(f, "  PASS")
         } else {
+            writeln!(f, "  logs and Redis data kept in {}", self.dir.display())?;
             writeln!(f, "  FAIL: {}", failures.join(", "))
         }
     }
@@ -368,6 +375,7 @@ pub(crate) async fn audit(i: Inputs<'_>) -> Result<Report> {
         post_given_up: posted.given_up,
         keys_with_two_cashouts: posted.ids.values().filter(|v| v.len() > 1).count(),
         manual_failed: posted.manual_failed,
+        manual_answers: posted.manual_answers.clone(),
         proxy: i.proxy.stats.rows(),
         worker_kills: i.worker_kills,
         unexpected_exits: i.unexpected_exits,
@@ -375,6 +383,7 @@ pub(crate) async fn audit(i: Inputs<'_>) -> Result<Report> {
         fault_window: i.fault_window,
         settle_time: i.settled_at,
         elapsed: i.elapsed,
+        dir: i.logs.parent().map(Path::to_path_buf).unwrap_or_default(),
         ..Report::default()
     };
     drop(posted);
