@@ -4,7 +4,7 @@ CARGO ?= cargo
 # Where cargo puts binaries (honours CARGO_TARGET_DIR and .cargo/config.toml), asked of cargo.
 TARGET_DIR := $(or $(shell $(CARGO) metadata --no-deps --format-version 1 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'),target)
 
-.PHONY: demo test build lint fmt unit bench fuzz clean
+.PHONY: demo test build lint fmt unit bench fuzz chaos clean
 
 ## make demo: Redis (private unless CASHOUT_REDIS__URL answers), sandbox, API and workers in
 ## one process; a mixed batch of Camoo cashouts driven to their final states; a summary.
@@ -41,6 +41,17 @@ bench:
 ## every check; then `cashout audit` over the private Redis. FUZZ_EXAMPLES (40), FUZZ_SEED.
 fuzz:
 	scripts/fuzz.sh
+
+## make chaos: 5,000 cashouts (Camoo, OMT with wrong OTPs, OMNO) through the real API and three
+## workers while one worker is kill -9ed every 4 s, the API and Redis (AOF) once each, and a proxy
+## before the sandbox resets, drops and delays provider calls; then the audit (see docs/testing.md).
+## Exits non-zero when anything is lost, paid twice, failed-or-revoked-but-paid, an OMT account is
+## locked, a history is illegal or a secret is in a log. Its own Redis: no with-redis.sh needed.
+## CHAOS_N, CHAOS_WORKER_KILL_SECS, CHAOS_RESET/DROP/DELAY, CHAOS_POST_SECS, CHAOS_MIN_FAULT_SECS,
+## CHAOS_MANUAL_EVERY, CHAOS_APPENDFSYNC, CHAOS_LOG, CHAOS_DIR, CHAOS_SHORT=1 (see docs/testing.md).
+chaos:
+	$(CARGO) build -p cashout-cli --bin cashout
+	$(CARGO) run -p cashout-chaos --bin cashout-chaos
 
 clean:
 	$(CARGO) clean
