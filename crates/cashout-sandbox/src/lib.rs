@@ -188,10 +188,12 @@ pub mod omno;
 pub mod omt;
 pub mod requests;
 mod server;
+mod sim;
 mod util;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -199,6 +201,8 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+use crate::sim::{Sim, Simulator};
 
 pub use audit::{AuditEntry, AuditLog, PayoutList};
 pub use camoo::{CamooConfig, camoo_signature};
@@ -228,7 +232,7 @@ pub struct Sandbox {
     audit: AuditLog,
     faults: FaultRegistry,
     requests: RequestLog,
-    camoo: camoo::Camoo,
+    camoo: Arc<Sim<camoo::Camoo>>,
     omt: omt::Omt,
     omno: omno::Omno,
 }
@@ -238,7 +242,7 @@ impl Sandbox {
     pub fn new(config: SandboxConfig) -> Self {
         let audit = AuditLog::new();
         let faults = FaultRegistry::new();
-        let camoo = camoo::Camoo::new(config.camoo, audit.clone(), faults.clone());
+        let camoo = camoo::new(config.camoo, audit.clone(), faults.clone());
         let omt = omt::Omt::new(config.omt, audit.clone(), faults.clone());
         let omno = omno::Omno::new(config.omno, audit.clone(), faults.clone());
         Self {
@@ -292,10 +296,10 @@ impl Sandbox {
             .merge(faults)
             .merge(requests)
             .nest(
-                "/camoo/v1/payment",
-                tracked(self.camoo.api_routes(), "camoo"),
+                camoo::Camoo::API_PATH,
+                tracked(self.camoo.api_routes(), camoo::Camoo::NAME),
             )
-            .nest("/_admin/camoo", self.camoo.admin_routes())
+            .nest(camoo::Camoo::ADMIN_PATH, self.camoo.admin_routes())
             .nest("/omt/api/v1/cashout", tracked(self.omt.api_routes(), "omt"))
             .nest("/_admin/omt", self.omt.admin_routes())
             .nest("/omno", tracked(self.omno.api_routes(), "omno"))
