@@ -233,7 +233,7 @@ pub struct Sandbox {
     faults: FaultRegistry,
     requests: RequestLog,
     camoo: Arc<Sim<camoo::Camoo>>,
-    omt: omt::Omt,
+    omt: Arc<Sim<omt::Omt>>,
     omno: omno::Omno,
 }
 
@@ -243,7 +243,7 @@ impl Sandbox {
         let audit = AuditLog::new();
         let faults = FaultRegistry::new();
         let camoo = camoo::new(config.camoo, audit.clone(), faults.clone());
-        let omt = omt::Omt::new(config.omt, audit.clone(), faults.clone());
+        let omt = omt::new(config.omt, audit.clone(), faults.clone());
         let omno = omno::Omno::new(config.omno, audit.clone(), faults.clone());
         Self {
             audit,
@@ -300,8 +300,11 @@ impl Sandbox {
                 tracked(self.camoo.api_routes(), camoo::Camoo::NAME),
             )
             .nest(camoo::Camoo::ADMIN_PATH, self.camoo.admin_routes())
-            .nest("/omt/api/v1/cashout", tracked(self.omt.api_routes(), "omt"))
-            .nest("/_admin/omt", self.omt.admin_routes())
+            .nest(
+                omt::Omt::API_PATH,
+                tracked(self.omt.api_routes(), omt::Omt::NAME),
+            )
+            .nest(omt::Omt::ADMIN_PATH, self.omt.admin_routes())
             .nest("/omno", tracked(self.omno.api_routes(), "omno"))
             .nest("/_admin/omno", self.omno.admin_routes())
     }
