@@ -234,7 +234,7 @@ pub struct Sandbox {
     requests: RequestLog,
     camoo: Arc<Sim<camoo::Camoo>>,
     omt: Arc<Sim<omt::Omt>>,
-    omno: omno::Omno,
+    omno: Arc<Sim<omno::Omno>>,
 }
 
 impl Sandbox {
@@ -244,7 +244,7 @@ impl Sandbox {
         let faults = FaultRegistry::new();
         let camoo = camoo::new(config.camoo, audit.clone(), faults.clone());
         let omt = omt::new(config.omt, audit.clone(), faults.clone());
-        let omno = omno::Omno::new(config.omno, audit.clone(), faults.clone());
+        let omno = omno::new(config.omno, audit.clone(), faults.clone());
         Self {
             audit,
             faults,
@@ -305,8 +305,11 @@ impl Sandbox {
                 tracked(self.omt.api_routes(), omt::Omt::NAME),
             )
             .nest(omt::Omt::ADMIN_PATH, self.omt.admin_routes())
-            .nest("/omno", tracked(self.omno.api_routes(), "omno"))
-            .nest("/_admin/omno", self.omno.admin_routes())
+            .nest(
+                omno::Omno::API_PATH,
+                tracked(self.omno.api_routes(), omno::Omno::NAME),
+            )
+            .nest(omno::Omno::ADMIN_PATH, self.omno.admin_routes())
     }
 
     /// Serves this sandbox on `listener` until `shutdown` completes (then shuts down gracefully:
