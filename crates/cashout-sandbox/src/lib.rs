@@ -202,7 +202,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::sim::{Sim, Simulator};
+use crate::sim::Sim;
 
 pub use audit::{AuditEntry, AuditLog, PayoutList};
 pub use camoo::{CamooConfig, camoo_signature};
@@ -284,32 +284,14 @@ impl Sandbox {
         let requests = Router::new()
             .route("/_admin/requests", get(requests::get_stats))
             .with_state(self.requests.clone());
-        let tracked = |routes: Router, provider: &'static str| {
-            routes.layer(axum::middleware::from_fn_with_state(
-                (self.requests.clone(), provider),
-                requests::track,
-            ))
-        };
-        Router::new()
+        let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .merge(admin)
             .merge(faults)
-            .merge(requests)
-            .nest(
-                camoo::Camoo::API_PATH,
-                tracked(self.camoo.api_routes(), camoo::Camoo::NAME),
-            )
-            .nest(camoo::Camoo::ADMIN_PATH, self.camoo.admin_routes())
-            .nest(
-                omt::Omt::API_PATH,
-                tracked(self.omt.api_routes(), omt::Omt::NAME),
-            )
-            .nest(omt::Omt::ADMIN_PATH, self.omt.admin_routes())
-            .nest(
-                omno::Omno::API_PATH,
-                tracked(self.omno.api_routes(), omno::Omno::NAME),
-            )
-            .nest(omno::Omno::ADMIN_PATH, self.omno.admin_routes())
+            .merge(requests);
+        let router = self.camoo.mount(router, &self.requests);
+        let router = self.omt.mount(router, &self.requests);
+        self.omno.mount(router, &self.requests)
     }
 
     /// Serves this sandbox on `listener` until `shutdown` completes (then shuts down gracefully:

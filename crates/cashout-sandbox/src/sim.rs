@@ -26,6 +26,7 @@ use std::future::Future;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
+use axum::Router;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde::Serialize;
@@ -34,6 +35,7 @@ use tokio::sync::watch;
 
 use crate::audit::AuditLog;
 use crate::faults::FaultRegistry;
+use crate::requests::{self, RequestLog};
 use crate::util::lock;
 
 pub(crate) use admin::CodedError;
@@ -118,7 +120,7 @@ pub(crate) trait Admin: Simulator {
     fn calls_filter(uri: &Uri) -> Result<Option<Self::Subject>, CodedError>;
 
     /// Adds the simulator's own admin routes to `/calls` and `/config`.
-    fn extra_routes(router: axum::Router<Arc<Sim<Self>>>) -> axum::Router<Arc<Sim<Self>>> {
+    fn extra_routes(router: Router<Arc<Sim<Self>>>) -> Router<Arc<Sim<Self>>> {
         router
     }
 }
@@ -175,6 +177,19 @@ impl<P: Simulator> Sim<P> {
     /// The ledger, locked (never across an `.await`).
     pub(crate) fn ledger(&self) -> MutexGuard<'_, Ledger<P>> {
         lock(&self.ledger)
+    }
+
+    /// `router` with this simulator's API at `P::API_PATH` (its requests logged in `requests`)
+    /// and its admin routes at `P::ADMIN_PATH`.
+    pub(crate) fn mount(self: &Arc<Self>, router: Router, requests: &RequestLog) -> Router
+    where
+        P: Admin,
+    {
+        let track =
+            axum::middleware::from_fn_with_state((requests.clone(), P::NAME), requests::track);
+        router
+            .nest(P::API_PATH, self.api_routes().layer(track))
+            .nest(P::ADMIN_PATH, self.admin_routes())
     }
 
     /// Spawns a background task that gets a weak handle on the simulator and a receiver that

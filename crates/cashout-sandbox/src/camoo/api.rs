@@ -9,7 +9,6 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::MethodFilter;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -41,21 +40,9 @@ impl sim::Endpoint for Endpoint {
 
 /// The routes under `/camoo/v1/payment`.
 const ROUTES: &[Route<Endpoint>] = &[
-    Route {
-        endpoint: Endpoint::Create,
-        method: MethodFilter::POST,
-        path: "/cashout",
-    },
-    Route {
-        endpoint: Endpoint::Verify,
-        method: MethodFilter::GET,
-        path: "/verify",
-    },
-    Route {
-        endpoint: Endpoint::Account,
-        method: MethodFilter::GET,
-        path: "/account",
-    },
+    Route::post(Endpoint::Create, "/cashout"),
+    Route::get(Endpoint::Verify, "/verify"),
+    Route::get(Endpoint::Account, "/account"),
 ];
 
 /// Body of a successful `POST /cashout` (HTTP 201).

@@ -5,9 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::MethodFilter;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -16,6 +15,7 @@ use tokio::time::Instant;
 use super::config::OmnoConfig;
 use super::model::{self, Conflict, Money, Outcome, Payout};
 use super::{Omno, OmnoCallCounts, validate, webhook};
+use crate::sim::api::challenge;
 use crate::sim::{self, ApiRequest, Execution, Payouts, Route, Sim, Simulator};
 use crate::util::{last3, secret_eq};
 
@@ -41,26 +41,10 @@ impl sim::Endpoint for Endpoint {
 
 /// The routes under `/omno`.
 const ROUTES: &[Route<Endpoint>] = &[
-    Route {
-        endpoint: Endpoint::Create,
-        method: MethodFilter::POST,
-        path: "/public/payout",
-    },
-    Route {
-        endpoint: Endpoint::Status,
-        method: MethodFilter::GET,
-        path: "/public/payout/{payout_id}",
-    },
-    Route {
-        endpoint: Endpoint::Confirm,
-        method: MethodFilter::PUT,
-        path: "/public/payout/{payout_id}/confirm",
-    },
-    Route {
-        endpoint: Endpoint::Reject,
-        method: MethodFilter::PUT,
-        path: "/public/payout/{payout_id}/reject",
-    },
+    Route::post(Endpoint::Create, "/public/payout"),
+    Route::get(Endpoint::Status, "/public/payout/{payout_id}"),
+    Route::put(Endpoint::Confirm, "/public/payout/{payout_id}/confirm"),
+    Route::put(Endpoint::Reject, "/public/payout/{payout_id}/reject"),
 ];
 
 /// Where the fake checkout pages of `iframeUrls` live.
@@ -108,12 +92,8 @@ impl Simulator for Omno {
         if bearer(headers).is_some_and(|given| secret_eq(given, config.token.as_bytes())) {
             return Ok(());
         }
-        let mut response = Self::error(StatusCode::UNAUTHORIZED, "Unauthorized");
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"OMNO sandbox\""),
-        );
-        Err(response)
+        let response = Self::error(StatusCode::UNAUTHORIZED, "Unauthorized");
+        Err(challenge(response, "Bearer realm=\"OMNO sandbox\""))
     }
 
     /// `{"error": message}`: OMNO's error body.

@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::MethodFilter;
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -18,6 +17,7 @@ use tokio::time::Instant;
 use super::config::{FailureMode, OmtConfig};
 use super::model::{self, Account, CtiInfo, Decision, PayOrder, Refusal};
 use super::{Omt, OmtCallCounts, auth};
+use crate::sim::api::challenge;
 use crate::sim::{self, ApiRequest, Execution, Ledger, Route, Sim, Simulator};
 
 /// The simulated endpoints, as named in `/_admin/omt/calls` and `/_admin/faults`.
@@ -40,21 +40,9 @@ impl sim::Endpoint for Endpoint {
 
 /// The routes under `/omt/api/v1/cashout`.
 const ROUTES: &[Route<Endpoint>] = &[
-    Route {
-        endpoint: Endpoint::GetCti,
-        method: MethodFilter::GET,
-        path: "/GETCTI",
-    },
-    Route {
-        endpoint: Endpoint::PayCti,
-        method: MethodFilter::POST,
-        path: "/PAYCTI",
-    },
-    Route {
-        endpoint: Endpoint::Revoke,
-        method: MethodFilter::POST,
-        path: "/Revoke",
-    },
+    Route::get(Endpoint::GetCti, "/GETCTI"),
+    Route::post(Endpoint::PayCti, "/PAYCTI"),
+    Route::post(Endpoint::Revoke, "/Revoke"),
 ];
 
 /// Body of `POST PAYCTI`.
@@ -113,12 +101,8 @@ impl Simulator for Omt {
         if auth::authorized(headers, &config.username, &config.password) {
             return Ok(());
         }
-        let mut response = Self::error(StatusCode::UNAUTHORIZED, "Unauthorized");
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"OMT sandbox\""),
-        );
-        Err(response)
+        let response = Self::error(StatusCode::UNAUTHORIZED, "Unauthorized");
+        Err(challenge(response, "Basic realm=\"OMT sandbox\""))
     }
 
     /// `{"isSuccess": false, "error": message}`.

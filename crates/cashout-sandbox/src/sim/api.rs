@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 
@@ -24,6 +24,44 @@ pub(crate) struct Route<E> {
     pub(crate) method: MethodFilter,
     /// Relative to the simulator's `API_PATH`, e.g. `"/cashout"` or `"/public/payout/{payout_id}"`.
     pub(crate) path: &'static str,
+}
+
+impl<E> Route<E> {
+    /// `GET path`.
+    pub(crate) const fn get(endpoint: E, path: &'static str) -> Self {
+        Self {
+            endpoint,
+            method: MethodFilter::GET,
+            path,
+        }
+    }
+
+    /// `POST path`.
+    pub(crate) const fn post(endpoint: E, path: &'static str) -> Self {
+        Self {
+            endpoint,
+            method: MethodFilter::POST,
+            path,
+        }
+    }
+
+    /// `PUT path`.
+    pub(crate) const fn put(endpoint: E, path: &'static str) -> Self {
+        Self {
+            endpoint,
+            method: MethodFilter::PUT,
+            path,
+        }
+    }
+}
+
+/// `response` (a `401`) with `WWW-Authenticate: challenge`.
+pub(crate) fn challenge(mut response: Response, challenge: &'static str) -> Response {
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
+    response
 }
 
 /// An API call as the simulators read it: headers, query string, path parameters and body.
