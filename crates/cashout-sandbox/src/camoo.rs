@@ -2,11 +2,11 @@
 //! `account` endpoints, deterministic outcomes by phone digit, signed GET notifications, and the
 //! `/_admin/camoo` routes tests use to inspect and tune it.
 //!
-//! Built on [`crate::sim`]: every call that passes authentication is counted, then consumes the
+//! Built on `crate::sim`: every call that passes authentication is counted, then consumes the
 //! next fault queued for its endpoint (`create`, `verify` or `account`, see [`crate::faults`]) if
-//! any. What is Camoo's own: the API ([`api`]: routes, credentials, execution against the
-//! balance), the admin side ([`admin`]: call counts, config), the configuration ([`config`]), the
-//! stored payouts and their outcomes ([`model`]), body validation and notifications.
+//! any. What is Camoo's own: the API (`api`: routes, credentials, execution against the
+//! balance), the admin side (`admin`: call counts, config), the configuration (`config`), the
+//! stored payouts and their outcomes (`model`), body validation and notifications.
 //!
 //! Notifications: an HTTP `GET notification_url?payment_id=…&status=…&status_time=…&trx=…&sig=…`
 //! where `sig` is [`camoo_signature`] of the other parameters keyed with the API secret.

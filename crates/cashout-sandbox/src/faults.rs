@@ -1,7 +1,7 @@
 //! Provider-neutral fault injection: queues of faults keyed by `(provider, endpoint)`, consumed
 //! one unit at a time by the simulators' calls, and the `/_admin/faults` routes that fill them.
 //!
-//! The simulator skeleton ([`crate::sim`]) registers each simulator's endpoint names with
+//! The simulator skeleton (`crate::sim`) registers each simulator's endpoint names with
 //! [`FaultRegistry`], then on each call, right after authentication, takes the next fault for
 //! that endpoint and runs the call through `apply`, which answers the status, sleeps, or drops
 //! the connection around the real work. See the crate docs for the JSON shapes.

@@ -1,7 +1,27 @@
 //! Local simulators of the payout providers (Camoo, OMT, OMNO), served over HTTP on loopback for tests,
 //! the demo and benchmarks, with a shared audit of every payout they executed.
 //!
-//! # Layout
+//! # Code layout
+//!
+//! The three simulators share one skeleton (`sim`, crate-private) and keep only what their
+//! provider does differently:
+//!
+//! | module | what |
+//! |---|---|
+//! | `sim` | the skeleton: a simulator is a `Simulator` (name, mount points, endpoints, credentials, error body, handlers) and an `Admin` (config view and patch, `/calls` filter, extra admin routes), run by one `Sim` |
+//! | `sim/api.rs` | the endpoint registry: each simulator lists its routes as `Route`s naming their endpoint; every call goes authenticate (a refusal counts nothing, consumes no fault) → count (in total and per subject: OMT account, OMNO order) → next fault of that endpoint ([`faults`]) → handler |
+//! | `sim/ledger.rs` | the ledger: the simulator's own store and its call counts behind one lock, the creation-ordered payout store, and the audit record of an executed payout |
+//! | `sim/admin.rs` | `GET /calls[?subject]`, `GET`/`PUT /config`, and the `{code, message, errors}` error body of the admin routes (and Camoo's API) |
+//! | `sim/deliver.rs` | callbacks the simulators send themselves (Camoo notifications, OMNO webhooks): up to 5 attempts 500 ms apart until HTTP 200, stopped with the simulator |
+//! | `camoo.rs`, `omt.rs`, `omno.rs` | each simulator's hub: its provider state and constructor |
+//! | `<provider>/api.rs` | its endpoints, routes, credentials, error body and handlers |
+//! | `<provider>/admin.rs` | its call counts, config get/patch, and its own admin routes (OMT accounts, OMNO payouts) |
+//! | `<provider>/config.rs` | its configuration, config patch and config view |
+//! | `<provider>/model.rs` | its payouts or accounts and their transitions (plus `validate.rs`, `notify.rs` / `webhook.rs`, `auth.rs` where it has them) |
+//! | [`audit`], [`faults`], [`requests`] | the payout audit, fault queues and request log the simulators share |
+//! | `server.rs` | the connection-level server that makes `reset` faults possible |
+//!
+//! # Routes
 //!
 //! | path | what |
 //! |---|---|

@@ -4,12 +4,12 @@
 //! and tune it.
 //!
 //! Creating a payout moves no money: it waits for a confirm (which executes it: the audit entry)
-//! or a reject. Built on [`crate::sim`]: every call that passes authentication is counted
+//! or a reject. Built on `crate::sim`: every call that passes authentication is counted
 //! (globally and for its `orderId`: the body's for a create, the payout's for the others), then
 //! consumes the next fault queued for its endpoint (`create`, `confirm`, `reject` or `status`,
-//! see [`crate::faults`]) if any. What is OMNO's own: the API ([`api`]), the admin side
-//! ([`admin`]: payouts, per-order counts), the configuration ([`config`]), the payouts' stages and
-//! timelines ([`model`]), body validation and webhooks.
+//! see [`crate::faults`]) if any. What is OMNO's own: the API (`api`), the admin side
+//! (`admin`: payouts, per-order counts), the configuration (`config`), the payouts' stages and
+//! timelines (`model`), body validation and webhooks.
 //!
 //! # Outcomes
 //!

@@ -3,12 +3,12 @@
 //! failed attempts, its locks (4th failed attempt, expired cashout), and a choice of how business
 //! failures are answered ([`FailureMode`]: HTTP 200 with `isSuccess: false`, or a 4xx).
 //!
-//! Built on [`crate::sim`]: every call that passes authentication is counted (globally and, when
+//! Built on `crate::sim`: every call that passes authentication is counted (globally and, when
 //! its `accountId` parses, for that account), then consumes the next fault queued for its
 //! endpoint (`getcti`, `paycti` or `revoke`, see [`crate::faults`]) if any. What is OMT's own: the
-//! API ([`api`]: routes, Basic auth, answers per failure mode), the admin side ([`admin`]: seeding
-//! and locking accounts, per-account counts), the configuration ([`config`]) and the accounts'
-//! transitions ([`model`]).
+//! API (`api`: routes, Basic auth, answers per failure mode), the admin side (`admin`: seeding
+//! and locking accounts, per-account counts), the configuration (`config`) and the accounts'
+//! transitions (`model`).
 //!
 //! OTPs, passwords and full mobile numbers are never logged.
 

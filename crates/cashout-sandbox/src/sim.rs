@@ -79,8 +79,11 @@ pub(crate) trait Simulator: Sized + Send + Sync + 'static {
     /// The endpoint registry: the API routes it serves, each with its endpoint.
     fn routes() -> &'static [Route<Self::Endpoint>];
 
-    /// `Ok` when `headers` carry the configured credentials, else the provider's `401`.
-    fn authorize(config: &Self::Config, headers: &HeaderMap) -> Result<(), Response>;
+    /// Whether `headers` carry the configured credentials (compared in constant time).
+    fn authorized(config: &Self::Config, headers: &HeaderMap) -> bool;
+
+    /// The provider's `401` to a call without them.
+    fn unauthorized() -> Response;
 
     /// The provider's usual error answer with `status` (injected `status` faults, unknown paths).
     fn error(status: StatusCode, message: &str) -> Response;

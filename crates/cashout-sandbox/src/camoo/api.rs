@@ -111,21 +111,20 @@ impl Simulator for Camoo {
         ROUTES
     }
 
-    fn authorize(config: &CamooConfig, headers: &HeaderMap) -> Result<(), Response> {
+    fn authorized(config: &CamooConfig, headers: &HeaderMap) -> bool {
         let header = |name: &str| headers.get(name).map(|v| v.as_bytes());
-        let authorized = match (header("x-api-key"), header("x-api-secret")) {
+        match (header("x-api-key"), header("x-api-secret")) {
             // Non-short-circuit `&` so both comparisons always run.
             (Some(k), Some(s)) => {
                 secret_eq(k, config.api_key.as_bytes()) & secret_eq(s, config.api_secret.as_bytes())
             }
             _ => false,
-        };
-        if authorized {
-            Ok(())
-        } else {
-            let message = "Invalid or missing API credentials";
-            Err(Self::error(StatusCode::UNAUTHORIZED, message))
         }
+    }
+
+    fn unauthorized() -> Response {
+        let message = "Invalid or missing API credentials";
+        Self::error(StatusCode::UNAUTHORIZED, message)
     }
 
     /// `{code, message, errors: {}}`, `code` = the HTTP status.

@@ -88,12 +88,13 @@ impl Simulator for Omno {
         ROUTES
     }
 
-    fn authorize(config: &OmnoConfig, headers: &HeaderMap) -> Result<(), Response> {
-        if bearer(headers).is_some_and(|given| secret_eq(given, config.token.as_bytes())) {
-            return Ok(());
-        }
+    fn authorized(config: &OmnoConfig, headers: &HeaderMap) -> bool {
+        bearer(headers).is_some_and(|given| secret_eq(given, config.token.as_bytes()))
+    }
+
+    fn unauthorized() -> Response {
         let response = Self::error(StatusCode::UNAUTHORIZED, "Unauthorized");
-        Err(challenge(response, "Bearer realm=\"OMNO sandbox\""))
+        challenge(response, "Bearer realm=\"OMNO sandbox\"")
     }
 
     /// `{"error": message}`: OMNO's error body.

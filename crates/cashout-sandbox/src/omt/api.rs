@@ -97,12 +97,13 @@ impl Simulator for Omt {
         ROUTES
     }
 
-    fn authorize(config: &OmtConfig, headers: &HeaderMap) -> Result<(), Response> {
-        if auth::authorized(headers, &config.username, &config.password) {
-            return Ok(());
-        }
+    fn authorized(config: &OmtConfig, headers: &HeaderMap) -> bool {
+        auth::authorized(headers, &config.username, &config.password)
+    }
+
+    fn unauthorized() -> Response {
         let response = Self::error(StatusCode::UNAUTHORIZED, "Unauthorized");
-        Err(challenge(response, "Basic realm=\"OMT sandbox\""))
+        challenge(response, "Basic realm=\"OMT sandbox\"")
     }
 
     /// `{"isSuccess": false, "error": message}`.

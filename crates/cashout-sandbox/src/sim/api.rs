@@ -136,14 +136,14 @@ async fn serve<P: Simulator>(
     connection: Connection,
     request: ApiRequest,
 ) -> Response {
-    let authorized = P::authorize(&sim.config_mut(), &request.headers);
-    if let Err(refusal) = authorized {
+    let authorized = P::authorized(&sim.config_mut(), &request.headers);
+    if !authorized {
         tracing::debug!(
             provider = P::NAME,
             endpoint = endpoint.name(),
             "unauthorized call"
         );
-        return refusal;
+        return P::unauthorized();
     }
     {
         let mut ledger = sim.ledger();
