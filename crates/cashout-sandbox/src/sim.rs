@@ -60,8 +60,6 @@ pub(crate) trait Simulator: Sized + Send + Sync + 'static {
     const NAME: &'static str;
     /// Where its API is mounted (`"/camoo/v1/payment"`).
     const API_PATH: &'static str;
-    /// Where its admin routes are mounted (`"/_admin/camoo"`).
-    const ADMIN_PATH: &'static str;
     /// Message of the answer to an unknown API path (a 404 in the provider's error body).
     const NOT_FOUND: &'static str;
 
@@ -130,6 +128,8 @@ pub(crate) trait Admin: Simulator {
 
 /// The shared state of one simulator: its configuration, its ledger, the sandbox's audit and
 /// fault registry, and what is particular to it (`provider`, e.g. its HTTP client).
+///
+/// Lock order: the configuration before the ledger, never the other way round.
 pub(crate) struct Sim<P: Simulator> {
     config: Mutex<P::Config>,
     ledger: Mutex<Ledger<P>>,
@@ -183,7 +183,7 @@ impl<P: Simulator> Sim<P> {
     }
 
     /// `router` with this simulator's API at `P::API_PATH` (its requests logged in `requests`)
-    /// and its admin routes at `P::ADMIN_PATH`.
+    /// and its admin routes at `/_admin/<name>`.
     pub(crate) fn mount(self: &Arc<Self>, router: Router, requests: &RequestLog) -> Router
     where
         P: Admin,
@@ -192,7 +192,7 @@ impl<P: Simulator> Sim<P> {
             axum::middleware::from_fn_with_state((requests.clone(), P::NAME), requests::track);
         router
             .nest(P::API_PATH, self.api_routes().layer(track))
-            .nest(P::ADMIN_PATH, self.admin_routes())
+            .nest(&format!("/_admin/{}", P::NAME), self.admin_routes())
     }
 
     /// Spawns a background task that gets a weak handle on the simulator and a receiver that

@@ -98,7 +98,6 @@ pub(crate) fn invalid_data(errors: Map<String, Value>) -> CodedError {
 impl Simulator for Camoo {
     const NAME: &'static str = "camoo";
     const API_PATH: &'static str = "/camoo/v1/payment";
-    const ADMIN_PATH: &'static str = "/_admin/camoo";
     const NOT_FOUND: &'static str = "Not found";
 
     type Endpoint = Endpoint;

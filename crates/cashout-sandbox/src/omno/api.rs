@@ -74,7 +74,6 @@ pub struct IframeUrls {
 impl Simulator for Omno {
     const NAME: &'static str = "omno";
     const API_PATH: &'static str = "/omno";
-    const ADMIN_PATH: &'static str = "/_admin/omno";
     const NOT_FOUND: &'static str = "Not Found";
 
     type Endpoint = Endpoint;

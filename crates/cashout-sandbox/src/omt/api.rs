@@ -82,7 +82,6 @@ pub struct GetCtiResponse {
 impl Simulator for Omt {
     const NAME: &'static str = "omt";
     const API_PATH: &'static str = "/omt/api/v1/cashout";
-    const ADMIN_PATH: &'static str = "/_admin/omt";
     const NOT_FOUND: &'static str = "Not found";
 
     type Endpoint = Endpoint;

@@ -66,7 +66,7 @@ impl IntoResponse for CodedError {
 }
 
 impl<P: Admin> Sim<P> {
-    /// The routes mounted at `P::ADMIN_PATH`: `/calls`, `/config` and the simulator's own.
+    /// The routes mounted at `/_admin/<name>`: `/calls`, `/config` and the simulator's own.
     pub(crate) fn admin_routes(self: &Arc<Self>) -> Router {
         let router = Router::new()
             .route("/calls", get(calls::<P>))
