@@ -8,7 +8,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | `sim` | the skeleton: a simulator is a `Simulator` (name, mount points, endpoints, credentials, error body, handlers) and an `Admin` (config view and patch, `/calls` filter, extra admin routes), run by one `Sim` |
+//! | `sim` | the skeleton: a simulator is a `Simulator` (name, API mount point, endpoints, credentials, error body, handlers) and an `Admin` (config view and patch, `/calls` filter, extra admin routes), run by one `Sim` |
 //! | `sim/api.rs` | the endpoint registry: each simulator lists its routes as `Route`s naming their endpoint; every call goes authenticate (a refusal counts nothing, consumes no fault) → count (in total and per subject: OMT account, OMNO order) → next fault of that endpoint ([`faults`]) → handler |
 //! | `sim/ledger.rs` | the ledger: the simulator's own store and its call counts behind one lock, the creation-ordered payout store, and the audit record of an executed payout |
 //! | `sim/admin.rs` | `GET /calls[?subject]`, `GET`/`PUT /config`, and the `{code, message, errors}` error body of the admin routes (and Camoo's API) |
