@@ -19,9 +19,10 @@ use tokio::time::Instant;
 use super::Omt;
 use super::api::Endpoint;
 use super::config::{OmtConfigPatch, OmtConfigView};
-use super::model::{Account, Currency, LockReason, Pending, PendingOutcome, PendingStatus};
+use super::model::{
+    Account, Currency, LockReason, Pending, PendingOutcome, PendingStatus, customer_fields,
+};
 use crate::sim::{Admin, CodedError, Counts, Sim};
-use crate::util::last3;
 
 fn default_expires_in_secs() -> u64 {
     3600
@@ -59,18 +60,13 @@ pub struct NewPending {
 
 impl fmt::Debug for NewPending {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NewPending")
-            .field("account_id", &self.account_id)
+        let mut d = f.debug_struct("NewPending");
+        d.field("account_id", &self.account_id)
             .field("otp", &"<redacted>")
             .field("amount", &self.amount)
-            .field("currency", &self.currency)
-            .field("first_name", &self.first_name)
-            .field("middle_name", &self.middle_name)
-            .field("last_name", &self.last_name)
-            .field(
-                "mobile_number",
-                &format_args!("…{}", last3(&self.mobile_number)),
-            )
+            .field("currency", &self.currency);
+        let names = [&*self.first_name, &self.middle_name, &self.last_name];
+        customer_fields(&mut d, names, &self.mobile_number)
             .field("expires_in_secs", &self.expires_in_secs)
             .field("outcome", &self.outcome)
             .finish()
@@ -261,4 +257,44 @@ async fn get_account(
 ) -> Result<Json<AccountView>, CodedError> {
     let Path(account_id) = account_id.map_err(|_| not_an_account_id())?;
     Ok(Json(view(&sim.ledger().store, account_id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::omt::CtiInfo;
+
+    #[test]
+    fn debug_never_shows_the_otp_or_the_whole_mobile_number() {
+        let new = NewPending {
+            account_id: 7,
+            otp: 918_273,
+            amount: 100,
+            currency: 1,
+            first_name: "Rima".to_owned(),
+            middle_name: "K".to_owned(),
+            last_name: "Haddad".to_owned(),
+            mobile_number: "+961 3 123 456".to_owned(),
+            expires_in_secs: 60,
+            outcome: PendingOutcome::Success,
+        };
+        let info = CtiInfo {
+            name: "Rima K Haddad".to_owned(),
+            amount: 100,
+            currency: 1,
+            currency_name: "USD".to_owned(),
+            first_name: "Rima".to_owned(),
+            middle_name: "K".to_owned(),
+            last_name: "Haddad".to_owned(),
+            mobile_number: "+961 3 123 456".to_owned(),
+        };
+        for shown in [format!("{new:?}"), format!("{info:?}")] {
+            assert!(shown.contains("mobile_number: …456"), "{shown}");
+            assert!(shown.contains("last_name: \"Haddad\""), "{shown}");
+            assert!(
+                !shown.contains("918273") && !shown.contains("123 456"),
+                "{shown}"
+            );
+        }
+    }
 }
