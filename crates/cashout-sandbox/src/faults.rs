@@ -1,10 +1,10 @@
 //! Provider-neutral fault injection: queues of faults keyed by `(provider, endpoint)`, consumed
-//! one unit at a time by the simulators' handlers, and the `/_admin/faults` routes that fill them.
+//! one unit at a time by the simulators' calls, and the `/_admin/faults` routes that fill them.
 //!
-//! A simulator registers its endpoint names with [`FaultRegistry`], then in each handler, right
-//! after authentication, takes the next fault for that endpoint and runs the call through
-//! `apply`, which answers the status, sleeps, or drops the connection around the real work. See
-//! the crate docs for the JSON shapes.
+//! The simulator skeleton (`crate::sim`) registers each simulator's endpoint names with
+//! [`FaultRegistry`], then on each call, right after authentication, takes the next fault for
+//! that endpoint and runs the call through `apply`, which answers the status, sleeps, or drops
+//! the connection around the real work. See the crate docs for the JSON shapes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::future::Future;
@@ -17,9 +17,9 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::server::Connection;
+use crate::sim::CodedError;
 
 /// When a `delay` or `reset` fault acts relative to the real handling of the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,14 +126,7 @@ impl FaultError {
 
 impl IntoResponse for FaultError {
     fn into_response(self) -> Response {
-        let mut errors = Map::new();
-        errors.insert(self.field.to_owned(), Value::String(self.message));
-        let body = serde_json::json!({
-            "code": 400,
-            "message": "Invalid fault",
-            "errors": errors,
-        });
-        (StatusCode::BAD_REQUEST, Json(body)).into_response()
+        CodedError::field("Invalid fault", self.field, self.message).into_response()
     }
 }
 

@@ -1,7 +1,27 @@
 //! Local simulators of the payout providers (Camoo, OMT, OMNO), served over HTTP on loopback for tests,
 //! the demo and benchmarks, with a shared audit of every payout they executed.
 //!
-//! # Layout
+//! # Code layout
+//!
+//! The three simulators share one skeleton (`sim`, crate-private) and keep only what their
+//! provider does differently:
+//!
+//! | module | what |
+//! |---|---|
+//! | `sim` | the skeleton: a simulator is a `Simulator` (name, API mount point, endpoints, credentials, error body, handlers) and an `Admin` (config view and patch, `/calls` filter, extra admin routes), run by one `Sim` |
+//! | `sim/api.rs` | the endpoint registry: each simulator lists its routes as `Route`s naming their endpoint; every call goes authenticate (a refusal counts nothing, consumes no fault) → count (in total and per subject: OMT account, OMNO order) → next fault of that endpoint ([`faults`]) → handler |
+//! | `sim/ledger.rs` | the ledger: the simulator's own store and its call counts behind one lock, the creation-ordered payout store, and the audit record of an executed payout |
+//! | `sim/admin.rs` | `GET /calls[?subject]`, `GET`/`PUT /config`, and the `{code, message, errors}` error body of the admin routes (and Camoo's API) |
+//! | `sim/deliver.rs` | callbacks the simulators send themselves (Camoo notifications, OMNO webhooks): up to 5 attempts 500 ms apart until HTTP 200, stopped with the simulator |
+//! | `camoo.rs`, `omt.rs`, `omno.rs` | each simulator's hub: its provider state and constructor |
+//! | `<provider>/api.rs` | its endpoints, routes, credentials, error body and handlers |
+//! | `<provider>/admin.rs` | its call counts, config get/patch, and its own admin routes (OMT accounts, OMNO payouts) |
+//! | `<provider>/config.rs` | its configuration, config patch and config view |
+//! | `<provider>/model.rs` | its payouts or accounts and their transitions (plus `validate.rs`, `notify.rs` / `webhook.rs`, `auth.rs` where it has them) |
+//! | [`audit`], [`faults`], [`requests`] | the payout audit, fault queues and request log the simulators share |
+//! | `server.rs` | the connection-level server that makes `reset` faults possible |
+//!
+//! # Routes
 //!
 //! | path | what |
 //! |---|---|
@@ -188,10 +208,12 @@ pub mod omno;
 pub mod omt;
 pub mod requests;
 mod server;
+mod sim;
 mod util;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -199,6 +221,8 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+use crate::sim::Sim;
 
 pub use audit::{AuditEntry, AuditLog, PayoutList};
 pub use camoo::{CamooConfig, camoo_signature};
@@ -228,9 +252,9 @@ pub struct Sandbox {
     audit: AuditLog,
     faults: FaultRegistry,
     requests: RequestLog,
-    camoo: camoo::Camoo,
-    omt: omt::Omt,
-    omno: omno::Omno,
+    camoo: Arc<Sim<camoo::Camoo>>,
+    omt: Arc<Sim<omt::Omt>>,
+    omno: Arc<Sim<omno::Omno>>,
 }
 
 impl Sandbox {
@@ -238,9 +262,9 @@ impl Sandbox {
     pub fn new(config: SandboxConfig) -> Self {
         let audit = AuditLog::new();
         let faults = FaultRegistry::new();
-        let camoo = camoo::Camoo::new(config.camoo, audit.clone(), faults.clone());
-        let omt = omt::Omt::new(config.omt, audit.clone(), faults.clone());
-        let omno = omno::Omno::new(config.omno, audit.clone(), faults.clone());
+        let camoo = camoo::new(config.camoo, audit.clone(), faults.clone());
+        let omt = omt::new(config.omt, audit.clone(), faults.clone());
+        let omno = omno::new(config.omno, audit.clone(), faults.clone());
         Self {
             audit,
             faults,
@@ -280,26 +304,14 @@ impl Sandbox {
         let requests = Router::new()
             .route("/_admin/requests", get(requests::get_stats))
             .with_state(self.requests.clone());
-        let tracked = |routes: Router, provider: &'static str| {
-            routes.layer(axum::middleware::from_fn_with_state(
-                (self.requests.clone(), provider),
-                requests::track,
-            ))
-        };
-        Router::new()
+        let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .merge(admin)
             .merge(faults)
-            .merge(requests)
-            .nest(
-                "/camoo/v1/payment",
-                tracked(self.camoo.api_routes(), "camoo"),
-            )
-            .nest("/_admin/camoo", self.camoo.admin_routes())
-            .nest("/omt/api/v1/cashout", tracked(self.omt.api_routes(), "omt"))
-            .nest("/_admin/omt", self.omt.admin_routes())
-            .nest("/omno", tracked(self.omno.api_routes(), "omno"))
-            .nest("/_admin/omno", self.omno.admin_routes())
+            .merge(requests);
+        let router = self.camoo.mount(router, &self.requests);
+        let router = self.omt.mount(router, &self.requests);
+        self.omno.mount(router, &self.requests)
     }
 
     /// Serves this sandbox on `listener` until `shutdown` completes (then shuts down gracefully:

@@ -549,3 +549,4 @@ async fn shutdown_drops_pending_notifications() {
 mod faults;
 mod omno;
 mod omt;
+mod skeleton;

@@ -1,15 +1,60 @@
-//! Camoo payouts as the simulator stores them: amounts, phone helpers, the outcome chosen by the
-//! phone's last digit, and the `Payment` JSON shown by `cashout` and `verify`.
+//! Camoo payouts as the simulator stores them: the store (balance, payouts, scheduled refunds),
+//! amounts, phone helpers, the outcome chosen by the phone's last digit, and the `Payment` JSON
+//! shown by `cashout` and `verify`.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{CamooConfig, iso};
+use super::config::{CamooConfig, balance_to_minor};
 pub(crate) use crate::amount::Amount;
-pub(crate) use crate::util::last3;
+use crate::sim::Payouts;
+pub(crate) use crate::util::{iso, last3};
+
+/// Money, payouts and scheduled refunds: the Camoo part of the ledger.
+pub(crate) struct Store {
+    /// Remaining balance in hundredths of a major unit.
+    pub(crate) balance_minor: i64,
+    pub(crate) payouts: Payouts<Payout>,
+    /// Failed payouts give their amount back at settle time: `(settle instant, minor amount)`.
+    pub(crate) refunds: BinaryHeap<Reverse<(Instant, i64)>>,
+}
+
+impl Store {
+    /// An empty store with `balance` major units (0, with a warning, when out of range).
+    pub(crate) fn new(balance: i64) -> Self {
+        let balance_minor = balance_to_minor(balance).unwrap_or_else(|| {
+            tracing::warn!(balance, "camoo sandbox balance out of range; using 0");
+            0
+        });
+        Self {
+            balance_minor,
+            payouts: Payouts::default(),
+            refunds: BinaryHeap::new(),
+        }
+    }
+
+    /// Credits back every failed payout that has settled by `now`.
+    pub(crate) fn apply_refunds(&mut self, now: Instant) {
+        while let Some(Reverse((at, minor))) = self.refunds.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.refunds.pop();
+            self.balance_minor = self.balance_minor.saturating_add(minor);
+        }
+    }
+
+    /// Remaining balance in minor units, after due refunds.
+    pub(crate) fn balance_minor(&mut self, now: Instant) -> i64 {
+        self.apply_refunds(now);
+        self.balance_minor
+    }
+}
 
 /// Whether `phone` is E.164 (`+` and 8–15 digits) or a 9-digit national number.
 pub(crate) fn valid_phone(phone: &str) -> bool {

@@ -1,8 +1,7 @@
 //! Camoo notifications: the signature canonicalisation and the background task that sends the
 //! signed GET to a payout's `notification_url` when it settles, retrying until HTTP 200.
 
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::sync::Weak;
 
 use chrono::Utc;
 use hmac::{Hmac, Mac};
@@ -11,13 +10,10 @@ use sha2::Sha256;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Inner, iso, lock};
-use crate::util::unless_closed;
-
-/// Delivery attempts before giving up.
-const ATTEMPTS: u32 = 5;
-/// Pause between two attempts.
-const RETRY_DELAY: Duration = Duration::from_millis(500);
+use super::Camoo;
+use crate::sim::Sim;
+use crate::sim::deliver::until_ok;
+use crate::util::{iso, unless_closed};
 
 /// RFC 3986: everything but `A-Z a-z 0-9 - . _ ~` is percent-encoded (upper-case hex).
 const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
@@ -61,9 +57,9 @@ fn sign(canonical: &str, secret: &str) -> String {
 }
 
 /// Builds the signed notification URL of payout `id`, if it has a URL and a final status.
-fn notification_url(inner: &Inner, id: &str, secret: &str) -> Option<reqwest::Url> {
-    let ledger = lock(&inner.ledger);
-    let payout = ledger.payouts.get(id)?;
+fn notification_url(sim: &Sim<Camoo>, id: &str, secret: &str) -> Option<reqwest::Url> {
+    let ledger = sim.ledger();
+    let payout = ledger.store.payouts.get(id)?;
     let mut url = payout.notification_url.clone()?;
     let status = payout.outcome.final_status()?;
     let status_time = iso(payout.completed_utc()?);
@@ -85,17 +81,10 @@ fn notification_url(inner: &Inner, id: &str, secret: &str) -> Option<reqwest::Ur
     Some(url)
 }
 
-/// Records that payout `id`'s notification was acknowledged now.
-fn mark_notified(inner: &Inner, id: &str) {
-    if let Some(payout) = lock(&inner.ledger).payouts.get_mut(id) {
-        payout.notified_at = Some(Utc::now());
-    }
-}
-
-/// Waits until `at` (the payout's settle time), then notifies: up to [`ATTEMPTS`] GETs,
-/// [`RETRY_DELAY`] apart, until one gets HTTP 200. Stops silently if the simulator is dropped.
+/// Waits until `at` (the payout's settle time), then notifies (see [`until_ok`]) and
+/// records when it was acknowledged. Stops silently if the simulator is dropped.
 pub(crate) async fn deliver(
-    simulator: Weak<Inner>,
+    simulator: Weak<Sim<Camoo>>,
     mut closed: watch::Receiver<()>,
     id: String,
     at: Instant,
@@ -106,44 +95,24 @@ pub(crate) async fn deliver(
     {
         return;
     }
-    let Some((client, url)) = simulator.upgrade().and_then(|inner: Arc<Inner>| {
-        let config = inner.config();
+    let Some((client, url)) = simulator.upgrade().and_then(|sim| {
+        let config = sim.config();
         if !config.notify {
             tracing::debug!(id = %id, "camoo notifications off; not notifying");
             return None;
         }
-        let url = notification_url(&inner, &id, &config.api_secret)?;
-        Some((inner.http.clone(), url))
+        let url = notification_url(&sim, &id, &config.api_secret)?;
+        Some((sim.provider.http.clone(), url))
     }) else {
         return;
     };
-
-    for attempt in 1..=ATTEMPTS {
-        match unless_closed(&mut closed, client.get(url.clone()).send()).await {
-            None => return,
-            Some(Ok(response)) if response.status() == reqwest::StatusCode::OK => {
-                if let Some(inner) = simulator.upgrade() {
-                    mark_notified(&inner, &id);
-                }
-                tracing::info!(id = %id, attempt, "camoo notification delivered");
-                return;
-            }
-            Some(Ok(response)) => {
-                tracing::debug!(id = %id, attempt, status = %response.status(), "camoo notification refused");
-            }
-            Some(Err(error)) => {
-                tracing::debug!(id = %id, attempt, error = %error.without_url(), "camoo notification failed");
-            }
-        }
-        if attempt < ATTEMPTS
-            && unless_closed(&mut closed, tokio::time::sleep(RETRY_DELAY))
-                .await
-                .is_none()
-        {
-            return;
-        }
+    let span = tracing::info_span!("camoo notification", id = %id);
+    if until_ok(&mut closed, span, || client.get(url.clone())).await
+        && let Some(sim) = simulator.upgrade()
+        && let Some(payout) = sim.ledger().store.payouts.get_mut(&id)
+    {
+        payout.notified_at = Some(Utc::now());
     }
-    tracing::warn!(id = %id, attempts = ATTEMPTS, "camoo notification not acknowledged; giving up");
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! Parsing and validation of the `POST /cashout` body into a [`CashoutRequest`], collecting one
 //! message per bad field the way Camoo's `errors` object does.
 
+use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
-use super::ApiError;
+use super::api::invalid_data;
 use super::model::{Amount, valid_phone};
+use crate::sim::CodedError;
 
 /// Currencies Camoo accepts.
 const CURRENCIES: [&str; 4] = ["EUR", "USD", "XAF", "XOF"];
@@ -29,12 +31,13 @@ fn field<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
 }
 
 /// Parses and validates a `/cashout` body; 400 on malformed JSON or invalid fields.
-pub(crate) fn parse_cashout(body: &[u8]) -> Result<CashoutRequest, ApiError> {
+pub(crate) fn parse_cashout(body: &[u8]) -> Result<CashoutRequest, CodedError> {
+    let bad_request = |message: String| CodedError::new(StatusCode::BAD_REQUEST, message);
     let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))?;
+        .map_err(|e| bad_request(format!("Malformed JSON body: {e}")))?;
     let Value::Object(body) = value else {
-        return Err(ApiError::bad_request(
-            "The request body must be a JSON object.",
+        return Err(bad_request(
+            "The request body must be a JSON object.".to_owned(),
         ));
     };
     let mut errors = Map::new();
@@ -149,7 +152,7 @@ pub(crate) fn parse_cashout(body: &[u8]) -> Result<CashoutRequest, ApiError> {
             notification_url,
             external_reference,
         }),
-        _ => Err(ApiError::validation(errors)),
+        _ => Err(invalid_data(errors)),
     }
 }
 

@@ -162,8 +162,6 @@ pub(crate) enum Conflict {
 #[derive(Debug)]
 pub(crate) struct Payout {
     pub(crate) id: String,
-    /// Creation order within the simulator.
-    pub(crate) seq: u64,
     pub(crate) order_id: String,
     pub(crate) money: Money,
     pub(crate) phone_last3: String,
@@ -370,7 +368,6 @@ mod tests {
         let now = Instant::now();
         let mut payout = Payout {
             id: "p".to_owned(),
-            seq: 1,
             order_id: "o".to_owned(),
             money: Money::new(amount(100), "USD", None),
             phone_last3: "890".to_owned(),

@@ -122,20 +122,32 @@ pub struct CtiInfo {
 
 impl fmt::Debug for CtiInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CtiInfo")
-            .field("name", &self.name)
+        let mut d = f.debug_struct("CtiInfo");
+        d.field("name", &self.name)
             .field("amount", &self.amount)
             .field("currency", &self.currency)
-            .field("currency_name", &self.currency_name)
-            .field("first_name", &self.first_name)
-            .field("middle_name", &self.middle_name)
-            .field("last_name", &self.last_name)
-            .field(
-                "mobile_number",
-                &format_args!("…{}", last3(&self.mobile_number)),
-            )
-            .finish()
+            .field("currency_name", &self.currency_name);
+        customer_fields(
+            &mut d,
+            [&self.first_name, &self.middle_name, &self.last_name],
+            &self.mobile_number,
+        )
+        .finish()
     }
+}
+
+/// Adds a customer's `[first, middle, last]` names and the last 3 digits of their mobile number
+/// (never the whole number) to a `Debug` output.
+pub(crate) fn customer_fields<'d, 'a, 'b>(
+    debug: &'d mut fmt::DebugStruct<'a, 'b>,
+    [first, middle, last]: [&str; 3],
+    mobile_number: &str,
+) -> &'d mut fmt::DebugStruct<'a, 'b> {
+    debug
+        .field("first_name", &first)
+        .field("middle_name", &middle)
+        .field("last_name", &last)
+        .field("mobile_number", &format_args!("…{}", last3(mobile_number)))
 }
 
 /// The cashout waiting on an account (holds the OTP and the full mobile number: never log them).
