@@ -128,7 +128,7 @@ impl Outcome {
     fn interim_status(self) -> &'static str {
         match self {
             Self::InvestigatedSuccess => "UNDERINVESTIGATION",
-            _ => "PENDING",
+            Self::Confirmed | Self::Failed | Self::LongPending | Self::NeverSettles => "PENDING",
         }
     }
 
@@ -147,7 +147,9 @@ impl Outcome {
         match self {
             Self::NeverSettles => None,
             Self::LongPending => Some(Duration::from_millis(config.long_pending_ms)),
-            _ => Some(Duration::from_millis(config.settle_delay_ms)),
+            Self::Confirmed | Self::Failed | Self::InvestigatedSuccess => {
+                Some(Duration::from_millis(config.settle_delay_ms))
+            }
         }
     }
 

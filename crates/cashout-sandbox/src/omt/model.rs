@@ -361,15 +361,16 @@ impl Account {
         if let Err(refusal) = self.check_lock(now) {
             return Decision::refused(refusal);
         }
-        match self.pending.as_mut() {
-            Some(pending) if pending.status == PendingStatus::Pending => {
+        let Some(pending) = self.pending.as_mut() else {
+            return Decision::refused(Refusal::NotFound(NOT_FOUND));
+        };
+        match pending.status {
+            PendingStatus::Pending => {
                 pending.status = PendingStatus::Revoked;
                 Decision::ok(())
             }
-            Some(pending) if pending.status == PendingStatus::Paid => {
-                Decision::refused(Refusal::RevokeFailed)
-            }
-            _ => Decision::refused(Refusal::NotFound(NOT_FOUND)),
+            PendingStatus::Paid => Decision::refused(Refusal::RevokeFailed),
+            PendingStatus::Revoked => Decision::refused(Refusal::NotFound(NOT_FOUND)),
         }
     }
 }
