@@ -50,6 +50,16 @@ impl ApiToken {
         bool::from(self.digest.ct_eq(&other.digest))
     }
 
+    /// What a console session records of the token it was opened with: a hash of the
+    /// secret's digest (not the digest itself), so a session ends when its token is removed or
+    /// its secret changes.
+    pub(crate) fn session_mark(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"cashout-console-session:");
+        h.update(self.digest);
+        hex::encode(h.finalize())
+    }
+
     /// True when `presented` is this token's secret (digests compared in constant time).
     fn matches(&self, presented: &[u8; 32]) -> bool {
         bool::from(self.digest.ct_eq(presented))

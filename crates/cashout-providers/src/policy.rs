@@ -139,7 +139,8 @@ pub struct CallLimits {
     /// Calls in flight at once from all workers together; `0` is no limit.
     pub max_in_flight: u32,
     /// The longest a call holds its in-flight slot: the slot of a process that died mid-call
-    /// is free again after this. Must exceed the longest call (connect + create timeouts).
+    /// is free again after this. At least the longest call (connect + the longest timeout)
+    /// plus 15 s for the writes around it.
     pub hold_ms: u64,
 }
 
@@ -153,6 +154,10 @@ impl Default for CallLimits {
         }
     }
 }
+
+/// What a call's in-flight slot must outlast beyond the call itself: the intent and answer
+/// writes around it, which retry Redis errors.
+pub const HOLD_MARGIN_MS: u64 = 15_000;
 
 impl CallLimits {
     /// True when neither limit is set (no Redis round trip before a call).
@@ -190,9 +195,12 @@ impl CallLimits {
                 .create_ms
                 .max(timeouts.status_ms)
                 .max(timeouts.account_ms);
-        if self.max_in_flight > 0 && self.hold_ms <= longest {
+        // The slot is held from before the intent until the answer is written: the call, plus
+        // the writes around it, which retry Redis errors for up to ~10 s.
+        let needed = longest + HOLD_MARGIN_MS;
+        if self.max_in_flight > 0 && self.hold_ms < needed {
             return Err(format!(
-                "providers.{provider}.limits.hold_ms ({}) must exceed the longest call ({longest} ms: connect + the longest timeout)",
+                "providers.{provider}.limits.hold_ms ({}) must be at least {needed} ms: connect + the longest timeout ({longest} ms) + {HOLD_MARGIN_MS} ms for the writes around the call",
                 self.hold_ms
             ));
         }
@@ -250,5 +258,18 @@ mod limits_tests {
         for l in bad {
             assert!(l.validate("camoo", &t).is_err(), "{l:?}");
         }
+        // The slot must outlast the longest call and the writes around it.
+        let longest = t.connect_ms + t.create_ms.max(t.status_ms).max(t.account_ms);
+        let hold = |hold_ms| CallLimits {
+            max_in_flight: 2,
+            hold_ms,
+            ..CallLimits::default()
+        };
+        assert!(hold(longest + HOLD_MARGIN_MS).validate("camoo", &t).is_ok());
+        assert!(
+            hold(longest + HOLD_MARGIN_MS - 1)
+                .validate("camoo", &t)
+                .is_err()
+        );
     }
 }

@@ -212,6 +212,46 @@ impl Producer {
     }
 }
 
+/// A signed notification names payment `notice.reference` while `known` is already tied to
+/// the cashout (on record, or as the hint of an earlier signed notification): two payments may
+/// exist for one cashout. Parked `provider_contract` for a person, once; never acted on.
+fn possible_double(
+    r: &mut Cashout,
+    notice: &Notice<'_>,
+    known: &str,
+    now: chrono::DateTime<Utc>,
+) -> Change<Nudge> {
+    use cashout_core::ParkReason;
+    tracing::error!(cashout_id = %r.id, on_record = %known, notified = %notice.reference,
+        "signed notification names another payment than the one on record: possible double payout");
+    if r.parked
+        .as_ref()
+        .is_some_and(|p| p.reason == ParkReason::ProviderContract)
+    {
+        return Change::Skip(Nudge::Ignored(
+            "notification names another payment; already parked for an operator".into(),
+        ));
+    }
+    r.notices.push(notice.digest.clone());
+    if r.notices.len() > Cashout::MAX_NOTICES {
+        let extra = r.notices.len() - Cashout::MAX_NOTICES;
+        r.notices.drain(..extra);
+    }
+    let detail = format!(
+        "possible double payout: a signed {} notification names payment {} but payment {known} \
+         is already tied to this cashout",
+        notice.provider, notice.reference
+    );
+    let entry = r.park(ParkReason::ProviderContract, detail, now);
+    Change::Write {
+        entries: vec![entry],
+        value: Nudge::Ignored(
+            "notification names another payment: parked for an operator (possible double payout)"
+                .into(),
+        ),
+    }
+}
+
 /// What a notification does to a record: pure, so every rule is unit-tested.
 fn decide_nudge(
     r: &mut Cashout,
@@ -237,12 +277,13 @@ fn decide_nudge(
     let mut hint = None;
     match (r.provider_ref.as_deref(), r.hinted_provider_ref.as_deref()) {
         (Some(known), _) if known == notice.reference => {}
-        (Some(known), _) => {
-            if notice.signed {
-                // Two payments carrying one reference: a possible double payout.
-                tracing::error!(cashout_id = %r.id, on_record = %known, notified = %notice.reference,
-                    "signed notification names another payment than the one on record");
-            } else {
+        (Some(known), _) if notice.signed => {
+            // Two payments carrying one reference: a possible double payout.
+            let known = known.to_owned();
+            return possible_double(r, notice, &known, now);
+        }
+        (Some(_), _) => {
+            {
                 tracing::warn!(cashout_id = %r.id,
                     "unsigned notification names another payment than the one on record; ignored");
             }
@@ -251,9 +292,11 @@ fn decide_nudge(
             ));
         }
         (None, Some(h)) if h == notice.reference => {}
+        (None, Some(h)) if notice.signed => {
+            let h = h.to_owned();
+            return possible_double(r, notice, &h, now);
+        }
         (None, Some(_)) => {
-            tracing::error!(cashout_id = %r.id,
-                "a second signed notification names another payment than the pending hint");
             return Change::Skip(Nudge::Ignored(
                 "notification names another payment than the one already reported".into(),
             ));
@@ -421,6 +464,54 @@ mod tests {
     }
 
     #[test]
+    fn a_signed_notification_naming_a_second_payment_parks_for_a_person() {
+        let now = Utc::now();
+        // A hint from a first signed notification, then a second one naming another payment.
+        let mut c = in_doubt(camoo(), now);
+        c.parked = None;
+        c.hinted_provider_ref = Some("PAY-1".into());
+        let n = notice(Provider::Camoo, true, "PAY-2", "d2");
+        assert!(matches!(
+            decide_nudge(&mut c, &n, GAP, now),
+            Change::Write { .. }
+        ));
+        let p = c.parked.clone().unwrap();
+        assert_eq!(p.reason, ParkReason::ProviderContract);
+        assert!(
+            p.detail.contains("PAY-1") && p.detail.contains("PAY-2"),
+            "{p:?}"
+        );
+        assert_eq!(
+            c.hinted_provider_ref.as_deref(),
+            Some("PAY-1"),
+            "evidence kept"
+        );
+        // Once parked for it, more of the same change nothing.
+        let n3 = notice(Provider::Camoo, true, "PAY-3", "d3");
+        assert!(matches!(
+            decide_nudge(&mut c, &n3, GAP, now),
+            Change::Skip(_)
+        ));
+        // The same with a payment on record.
+        let mut c = camoo();
+        c.provider_ref = Some("PAY-1".into());
+        let _ = decide_nudge(&mut c, &n, GAP, now);
+        assert_eq!(
+            c.parked.map(|p| p.reason),
+            Some(ParkReason::ProviderContract)
+        );
+        // An unsigned one is only ignored.
+        let mut c = camoo();
+        c.provider_ref = Some("PAY-1".into());
+        let u = notice(Provider::Camoo, false, "PAY-2", "d4");
+        assert!(matches!(
+            decide_nudge(&mut c, &u, GAP, now),
+            Change::Skip(_)
+        ));
+        assert!(c.parked.is_none());
+    }
+
+    #[test]
     fn a_signed_notification_hints_and_unparks_a_camoo_cashout_in_doubt() {
         let now = Utc::now();
         let mut c = in_doubt(camoo(), now);
@@ -432,14 +523,19 @@ mod tests {
         assert_eq!(entries.len(), 1);
         assert_eq!(c.hinted_provider_ref.as_deref(), Some("PAY-9"));
         assert!(c.parked.is_none() && c.next_action_at == Some(now));
-        // Another payment named afterwards is refused; the first hint stays.
+        // Another payment named afterwards is not acted on: parked for a person as a possible
+        // double payout; the first hint stays.
         let later = now + TimeDelta::seconds(10);
         let other = notice(Provider::Camoo, true, "PAY-10", "d2");
         assert!(matches!(
             decide_nudge(&mut c, &other, GAP, later),
-            Change::Skip(_)
+            Change::Write { .. }
         ));
         assert_eq!(c.hinted_provider_ref.as_deref(), Some("PAY-9"));
+        assert_eq!(
+            c.parked.as_ref().map(|p| p.reason),
+            Some(ParkReason::ProviderContract)
+        );
     }
 
     #[test]

@@ -24,6 +24,9 @@ impl ProviderFlow for CamooFlow<'_> {
     }
 
     fn next(&self, rec: &Cashout) -> Action {
+        if rec.state.is_terminal() {
+            return Action::Wait;
+        }
         if !matches!(rec.order.recipient, Recipient::Camoo(_)) {
             return Action::park(
                 ParkReason::ProviderContract,
@@ -151,6 +154,9 @@ pub(crate) fn on_reconciled(
     poll: &PollPolicy,
     now: DateTime<Utc>,
 ) -> Option<Vec<HistoryEntry>> {
+    if r.state != State::Created || r.provider_ref.is_some() {
+        return None;
+    }
     let ours = reading
         .external_reference
         .as_deref()
@@ -161,9 +167,6 @@ pub(crate) fn on_reconciled(
                       outcome still unknown"
             .to_owned();
         return Some(vec![park_entry(r, ParkReason::OutcomeUnknown, detail, now)]);
-    }
-    if r.state != State::Created || r.provider_ref.is_some() {
-        return None;
     }
     r.provider_ref = Some(reading.reference.clone());
     r.provider_status = Some(reading.status.clone());

@@ -156,8 +156,16 @@ pub(crate) fn accepted(
     then: impl FnOnce(&mut Cashout) -> Vec<HistoryEntry>,
 ) -> Option<Vec<HistoryEntry>> {
     let provider = r.order.provider;
-    match r.provider_ref.as_deref() {
-        Some(known) if known == reading.reference => return None,
+    let tied = r
+        .provider_ref
+        .as_deref()
+        .or(r.hinted_provider_ref.as_deref());
+    match tied {
+        Some(known) if known == reading.reference && r.provider_ref.is_some() => return None,
+        // A signed notification named this very payment: the create's answer confirms it.
+        Some(_)
+            if r.provider_ref.is_none()
+                && r.hinted_provider_ref.as_deref() == Some(&reading.reference) => {}
         Some(known) => {
             error!(first = %known, second = %reading.reference,
                 "two {provider} payments exist for one cashout: possible double payout");
@@ -322,7 +330,31 @@ impl Driver {
         match flow.next(&rec) {
             Action::Submit => flow.submit(self, rec).await,
             Action::Read { reference } => flow.read(self, rec, reference).await,
-            Action::Park { reason, detail } => self.park(&rec.id, reason, detail).await,
+            // Decided on the claimed copy; decided again on the freshest record inside the
+            // compare-and-set, so news written meanwhile (a signed notification's hint) is not
+            // buried under a park.
+            Action::Park { .. } => {
+                self.update_step(&rec.id, |r, now| {
+                    if r.state.is_terminal() || r.parked.is_some() {
+                        return None;
+                    }
+                    match flow.next(r) {
+                        Action::Park { reason, detail } => {
+                            Some(vec![park_entry(r, reason, detail, now)])
+                        }
+                        // Something changed: the next delivery decides afresh.
+                        Action::Submit
+                        | Action::Reconcile { .. }
+                        | Action::Confirm { .. }
+                        | Action::Read { .. }
+                        | Action::Wait => {
+                            r.next_action_at = Some(now);
+                            Some(Vec::new())
+                        }
+                    }
+                })
+                .await
+            }
             Action::Wait => {
                 self.update_step(&rec.id, |r, _| {
                     r.next_action_at = None;
@@ -535,6 +567,46 @@ pub(crate) mod tests {
             Some(ParkReason::ProviderContract)
         );
         assert_eq!(again.provider_ref.as_deref(), Some("p-1"), "never replaced");
+    }
+
+    #[test]
+    fn an_answer_naming_another_payment_than_a_notified_one_parks_it() {
+        let now = Utc::now();
+        let mut r = camoo_cashout();
+        intent(&mut r, "t", Duration::from_secs(10), now);
+        r.hinted_provider_ref = Some("p-9".into());
+        let e = accepted(
+            &mut r,
+            &reading("p-1", "PENDING", PayoutOutcome::InFlight),
+            now,
+            |_| panic!("nothing is scheduled for a second payment"),
+        )
+        .unwrap();
+        assert_eq!(e.len(), 1);
+        let p = r.parked.clone().unwrap();
+        assert_eq!(p.reason, ParkReason::ProviderContract);
+        assert!(
+            p.detail.contains("p-9") && p.detail.contains("p-1"),
+            "{p:?}"
+        );
+        assert_eq!(
+            r.hinted_provider_ref.as_deref(),
+            Some("p-9"),
+            "evidence kept"
+        );
+        // The answer naming the notified payment is simply adopted.
+        let mut r = camoo_cashout();
+        intent(&mut r, "t", Duration::from_secs(10), now);
+        r.hinted_provider_ref = Some("p-1".into());
+        accepted(
+            &mut r,
+            &reading("p-1", "PENDING", PayoutOutcome::InFlight),
+            now,
+            |_| Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(r.state, State::Submitted);
+        assert!(r.parked.is_none());
     }
 
     #[test]

@@ -11,8 +11,10 @@ use cashout_store::{Store, StoreError};
 use std::time::{Duration, Instant};
 use tracing::debug;
 
-/// How long a call waits before asking again when every in-flight slot is taken (jittered).
+/// How long a call first waits before asking again when every in-flight slot is taken; the
+/// wait doubles (jittered) up to [`FULL_RETRY_MAX`], so many waiters do not hammer Redis.
 const FULL_RETRY: Duration = Duration::from_millis(20);
+const FULL_RETRY_MAX: Duration = Duration::from_millis(500);
 
 /// The script's form of a provider's limits.
 pub(crate) fn spec(limits: &CallLimits) -> LimitSpec {
@@ -68,6 +70,7 @@ impl Driver {
         }
         let token = Self::token();
         let started = Instant::now();
+        let mut full_wait = FULL_RETRY;
         loop {
             match self.store().admit_call(provider, &spec, &token).await? {
                 Admission::Granted => {
@@ -85,7 +88,8 @@ impl Driver {
                     tokio::time::sleep(d + spread).await;
                 }
                 Admission::Full => {
-                    tokio::time::sleep(FULL_RETRY + crate::schedule::full_jitter(FULL_RETRY)).await;
+                    tokio::time::sleep(full_wait + crate::schedule::full_jitter(full_wait)).await;
+                    full_wait = (full_wait * 2).min(FULL_RETRY_MAX);
                 }
             }
         }

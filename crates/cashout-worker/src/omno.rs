@@ -27,6 +27,9 @@ impl ProviderFlow for OmnoFlow<'_> {
     }
 
     fn next(&self, rec: &Cashout) -> Action {
+        if rec.state.is_terminal() {
+            return Action::Wait;
+        }
         if !matches!(rec.order.recipient, Recipient::Omno(_)) {
             return Action::park(
                 ParkReason::ProviderContract,

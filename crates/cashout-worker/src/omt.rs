@@ -43,6 +43,9 @@ impl ProviderFlow for OmtFlow<'_> {
     }
 
     fn next(&self, rec: &Cashout) -> Action {
+        if rec.state.is_terminal() {
+            return Action::Wait;
+        }
         let Recipient::Omt(recipient) = &rec.order.recipient else {
             return Action::park(
                 ParkReason::ProviderContract,
@@ -305,12 +308,33 @@ impl Driver {
             Ok(t) => t,
             Err(parked) => return Ok(parked),
         };
-        // The intent, and `submitted`, before PAYCTI leaves.
+        // The request, built before anything says it is being sent: an order OMT cannot pay
+        // leaves no intent behind.
+        let customer_name = omt_name
+            .clone()
+            .or_else(|| rec.provider_customer_name.clone())
+            .unwrap_or_else(|| recipient.customer_name.clone());
+        let Some(req) = PayCti::for_order(
+            account.get(),
+            rec.order.amount,
+            rec.order.currency,
+            customer_name,
+            rec.external_reference.clone(),
+        ) else {
+            self.settle_best_effort(account, &token, false).await;
+            let detail = "omt pays whole LBP or USD only".to_owned();
+            return self
+                .park(&rec.id, ParkReason::ProviderContract, detail)
+                .await;
+        };
+        // The intent, and `submitted`, before PAYCTI leaves, while the freshest record still
+        // calls for it.
+        let flow = OmtFlow(setup);
         let res = self
             .write_intent(
                 &rec,
                 &token,
-                |_| true,
+                |r| flow.next(r) == Action::Submit,
                 |r, attempt, now| {
                     r.scrub_secrets();
                     if let Some(n) = &omt_name {
@@ -338,23 +362,6 @@ impl Driver {
                 self.settle_best_effort(account, &token, false).await;
                 return other.map(|_| StepReport::Conflict);
             }
-        };
-        let customer_name = rec
-            .provider_customer_name
-            .clone()
-            .unwrap_or_else(|| recipient.customer_name.clone());
-        let Some(req) = PayCti::for_order(
-            account.get(),
-            rec.order.amount,
-            rec.order.currency,
-            customer_name,
-            rec.external_reference.clone(),
-        ) else {
-            self.settle_best_effort(account, &token, false).await;
-            let detail = "omt pays whole LBP or USD only".to_owned();
-            return self
-                .park(&rec.id, ParkReason::ProviderContract, detail)
-                .await;
         };
         if !self.store().omt_mark_sent(account, &token).await? {
             // The reservation lapsed (a long stall since it was taken): PAYCTI must not leave
@@ -458,7 +465,7 @@ impl Driver {
 
     /// Settles the reservation as not counted when the error shows OMT never handled the
     /// request: the connection never opened, or a gateway refused it (401/403/429, a 4xx
-    /// without OMT's body, a status of `providers.omt.retry.refused_statuses` such as 503). Otherwise it stays, sent and unresolved: OMT may have counted it.
+    /// without OMT's body but 408 and 409, a status of `providers.omt.retry.refused_statuses` such as 503). Otherwise it stays, sent and unresolved: OMT may have counted it.
     async fn settle_if_not_counted(&self, account: OmtAccountId, token: &str, e: &ProviderError) {
         let refused = &self
             .providers()
@@ -466,8 +473,10 @@ impl Driver {
             .refused_statuses;
         let not_counted = match e {
             ProviderError::Connect(_) => true,
+            // 408 and 409 leave the outcome unknown (the create is in doubt): counted.
             ProviderError::Http { status, .. } => {
-                ((400..500).contains(status) && *status != 408) || refused.contains(status)
+                ((400..500).contains(status) && *status != 408 && *status != 409)
+                    || refused.contains(status)
             }
             ProviderError::Timeout | ProviderError::Transport(_) | ProviderError::Decode(_) => {
                 false

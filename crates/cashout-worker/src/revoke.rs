@@ -98,8 +98,26 @@ impl Driver {
                 let Some(setup) = self.providers().omt.clone() else {
                     return Err(RevokeError::Refused("omt is not configured here".into()));
                 };
+                // OMT's Revoke acts on the account's pending cashout, whichever it is: only
+                // while no other cashout of the account is with OMT (its account lease).
+                let account_lease = Self::token();
+                if !self
+                    .store()
+                    .try_omt_lease(r.account_id, &account_lease, self.config().lease())
+                    .await?
+                {
+                    return Err(RevokeError::InFlight);
+                }
                 let _permit = self.admit(Provider::Omt).await?;
-                match setup.client.revoke(r.account_id).await {
+                let answer = setup.client.revoke(r.account_id).await;
+                if let Err(e) = self
+                    .store()
+                    .release_omt_lease(r.account_id, &account_lease)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not release the omt account lease; it expires by itself");
+                }
+                match answer {
                     Ok(OmtAnswer::Ok(())) => {
                         let cause = format!("revoked by {actor}: omt Revoke Success");
                         self.finish(id, Event::ProviderRevoked, cause).await

@@ -60,9 +60,23 @@ fn message_page(status: StatusCode, title: &str, s: Option<&Session>, msg: &str)
     )
 }
 
+/// The open session a request's cookie names, if its token is still an operator token; a
+/// session whose token was removed or changed is ended here.
+async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, StoreError> {
+    let Some(s) = session::get(state.producer.store(), headers).await? else {
+        return Ok(None);
+    };
+    if s.still_valid(&state.admin_tokens) {
+        return Ok(Some(s));
+    }
+    tracing::warn!(operator = %s.operator, "console: a session of a removed or changed token ended");
+    session::end(state.producer.store(), &s).await?;
+    Ok(None)
+}
+
 /// The session of a page request; without one, to the login form.
 async fn logged_in(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
-    match session::get(state.producer.store(), headers).await {
+    match current(state, headers).await {
         Ok(Some(s)) => Ok(s),
         Ok(None) => Err(redirect("/console/login", None)),
         Err(e) => Err(unavailable(&e)),
@@ -99,7 +113,7 @@ async fn guard(
     if !same_origin(headers) {
         return refuse("this form was sent from another site");
     }
-    let s = match session::get(state.producer.store(), headers).await {
+    let s = match current(state, headers).await {
         Ok(Some(s)) => s,
         Ok(None) => return refuse("log in first: only operators may act here"),
         Err(e) => return Err(unavailable(&e)),
@@ -126,7 +140,7 @@ fn refresh(state: &AppState) -> u64 {
 // Login
 
 pub(crate) async fn login_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Ok(Some(_)) = session::get(state.producer.store(), &headers).await {
+    if let Ok(Some(_)) = current(&state, &headers).await {
         return redirect("/console", None);
     }
     login_page(StatusCode::OK, None)
@@ -187,7 +201,13 @@ pub(crate) async fn login(
         return login_page(StatusCode::UNAUTHORIZED, Some("Unknown token."));
     };
     let cfg = &state.console.config;
-    match session::create(state.producer.store(), name, cfg.session_ttl_secs).await {
+    let mark = state
+        .admin_tokens
+        .iter()
+        .find(|t| t.name == name)
+        .map(crate::auth::ApiToken::session_mark)
+        .unwrap_or_default();
+    match session::create(state.producer.store(), name, mark, cfg.session_ttl_secs).await {
         Ok(s) => {
             tracing::info!(operator = %name, "console: operator logged in");
             redirect(
@@ -1003,9 +1023,7 @@ fn actions(s: &Session, c: &Cashout, driver: bool) -> Markup {
     let in_doubt = c.submit_intent.is_some()
         && c.hinted_provider_ref.is_none()
         && (c.state == cashout_core::State::Created || c.order.provider == Provider::Omt);
-    let manual = c.order.provider == Provider::Omno
-        && c.order.approval == cashout_core::Approval::Manual
-        && !c.approved;
+    let manual = c.order.provider == Provider::Omno && c.order.approval.is_manual() && !c.approved;
     html! {
         h2 { "Actions" }
         @if terminal { p.muted { "This cashout is " (c.state) ": nothing to do." } }
@@ -1307,6 +1325,7 @@ pub(crate) async fn search(
             .map(|t| t.name.clone())
             .collect();
         names.push("local".to_owned());
+        names.sort();
         names.dedup();
         for n in names {
             let Ok(p) = ProducerName::parse(&n) else {

@@ -19,12 +19,25 @@ pub(crate) struct Session {
     pub operator: String,
     /// Sent back with every form.
     pub csrf: String,
+    /// The [`ApiToken::session_mark`](crate::auth::ApiToken::session_mark) of the token it was
+    /// opened with: the session ends when that token is removed or its secret changes.
+    #[serde(default)]
+    pub mark: String,
     /// The session id (not stored).
     #[serde(skip)]
     pub id: String,
 }
 
 impl Session {
+    /// True while the token this session was opened with is still an operator token, under
+    /// the same name and with the same secret.
+    pub(crate) fn still_valid(&self, admin_tokens: &[crate::auth::ApiToken]) -> bool {
+        admin_tokens.iter().any(|t| {
+            t.name == self.operator
+                && bool::from(t.session_mark().as_bytes().ct_eq(self.mark.as_bytes()))
+        })
+    }
+
     /// True when `presented` is this session's CSRF token (compared in constant time).
     pub(crate) fn csrf_ok(&self, presented: Option<&str>) -> bool {
         presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(self.csrf.as_bytes())))
@@ -52,10 +65,12 @@ fn flash_key(store: &Store, id: &str) -> String {
 pub(crate) async fn create(
     store: &Store,
     operator: &str,
+    mark: String,
     ttl_secs: u64,
 ) -> Result<Session, StoreError> {
     let s = Session {
         operator: operator.to_owned(),
+        mark,
         csrf: random_hex(),
         id: random_hex(),
     };
@@ -143,6 +158,32 @@ pub(crate) fn clear_cookie(secure: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_session_ends_with_its_token() {
+        use crate::auth::ApiToken;
+        use secrecy::SecretString;
+        let ops = ApiToken::new("ops", SecretString::from("a-long-secret-1"));
+        let s = Session {
+            operator: "ops".into(),
+            csrf: "c".into(),
+            mark: ops.session_mark(),
+            id: String::new(),
+        };
+        assert!(s.still_valid(std::slice::from_ref(&ops)));
+        // Removed, renamed, or the same name with another secret: the session is over.
+        assert!(!s.still_valid(&[]));
+        let renamed = ApiToken::new("ops-2", SecretString::from("a-long-secret-1"));
+        assert!(!s.still_valid(&[renamed]));
+        let rotated = ApiToken::new("ops", SecretString::from("a-long-secret-2"));
+        assert!(!s.still_valid(&[rotated]));
+        // A session stored before marks existed has none: it ends too.
+        let old = Session {
+            mark: String::new(),
+            ..s.clone()
+        };
+        assert!(!old.still_valid(&[ops]));
+    }
+
     use super::*;
     use axum::http::HeaderValue;
 
@@ -168,6 +209,7 @@ mod tests {
         let s = Session {
             operator: "ops".into(),
             csrf: random_hex(),
+            mark: String::new(),
             id: random_hex(),
         };
         let c = set_cookie(&s, 3600, false);
@@ -186,6 +228,7 @@ mod tests {
         let s = Session {
             operator: "ops".into(),
             csrf: "abcdef".into(),
+            mark: String::new(),
             id: String::new(),
         };
         assert!(s.csrf_ok(Some("abcdef")));
