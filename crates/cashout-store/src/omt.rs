@@ -9,7 +9,9 @@
 //! counting by itself. A `sent` one without an answer (a timeout, a reset, a worker killed during
 //! the call) keeps counting: OMT may have counted it. Those are *unresolved*; an operator sees
 //! them ([`Store::omt_unresolved`]) and clears them once OMT confirms the count. A success resets
-//! everything, since OMT's own count is then zero.
+//! the answered failures, since OMT's own count is then zero, but not the unresolved ones: such
+//! a request may still reach OMT after the success (the chaos suite saw one held by a slow
+//! proxy arrive after it), and OMT would count it then.
 
 use crate::store::{Store, StoreError};
 use cashout_core::OmtAccountId;
@@ -170,10 +172,10 @@ impl Store {
     }
 
     /// OMT answered a success for the call of reservation `reservation`, made under the account
-    /// lease `lease`: OMT's count is zero, so ours is reset, reservations included, if the lease
-    /// is still ours (compare-and-delete). If it lapsed, another holder may have reserved an
-    /// attempt after our success, which must stay counted: only our own reservation is removed.
-    /// `true` when the account was reset.
+    /// lease `lease`: OMT's count is zero, so the failures OMT answered are reset, if the lease
+    /// is still ours (compare-and-delete), and our reservation is removed. Other reservations
+    /// sent and never answered stay counted and listed: such a request may still reach OMT
+    /// after the success, which would count it. `true` when the failures were reset.
     pub async fn omt_reset_after_success(
         &self,
         account: OmtAccountId,

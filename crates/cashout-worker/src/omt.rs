@@ -8,7 +8,8 @@
 //!   and is marked *sent* just before its request leaves. OMT's answer settles it (counted or
 //!   not); one never marked sent lapses after a lease (it provably never reached OMT); a sent
 //!   one without an answer (timeout, reset, a worker killed mid-call) stays counted and is
-//!   listed for an operator (`cashout dlq omt-reservations`). A success resets the account;
+//!   listed for an operator (`cashout dlq omt-reservations`). A success resets the answered
+//!   failures, never the unresolved ones (such a request may still reach OMT after it);
 //! - the account lease is as short as a cashout's lease and renewed while OMT is called, so a
 //!   killed worker's account is free again within one lease;
 //! - a lock reported by OMT marks the account locked for `lock_ttl_secs`: its other cashouts
@@ -418,8 +419,9 @@ impl Driver {
                         Some(entries)
                     })
                     .await;
-                // After the outcome is recorded: OMT's count is back at zero, so is ours,
-                // while the account is still ours.
+                // After the outcome is recorded: OMT's count is back at zero, so are the
+                // failures it answered, while the account is still ours. Unresolved attempts of
+                // other calls stay counted: they may still reach OMT after this success.
                 match self
                     .store()
                     .omt_reset_after_success(account, account_lease, &reservation)
@@ -427,7 +429,7 @@ impl Driver {
                 {
                     Ok(true) => {}
                     Ok(false) => warn!(%account,
-                        "the omt account lease lapsed before PAYCTI's success: count not reset"),
+                        "the omt account lease lapsed before PAYCTI's success: failures not reset"),
                     Err(e) => warn!(error = %e, "could not reset the omt failure count"),
                 }
                 report
