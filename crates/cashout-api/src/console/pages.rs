@@ -454,6 +454,13 @@ fn chart(spans: &[Outcomes]) -> Markup {
     }
 }
 
+/// `n` an hour as a rate per minute, one decimal.
+fn per_minute(n: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let r = n as f64 / 60.0;
+    format!("{r:.1}")
+}
+
 /// "12.5 %" of `part` in `whole` (`—` when nothing finished).
 fn rate(part: u64, whole: u64) -> String {
     if whole == 0 {
@@ -492,7 +499,7 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
                 @let failed: u64 = hour.iter().map(|o| o.in_state(CashoutState::Failed)).sum();
                 @let parked: u64 = hour.iter().map(Outcomes::parked_total).sum();
                 p.muted {
-                    (finished) " finished (" (finished / 60) "/min), failure rate " (rate(failed, finished))
+                    (finished) " finished (" (per_minute(finished)) "/min), failure rate " (rate(failed, finished))
                     ", " (parked) " parked"
                 }
                 p.legend { span.confirmed { "confirmed" } " " span.failed { "failed" } " " span.revoked { "revoked" } " " span.parked { "parked" } }
@@ -1502,5 +1509,7 @@ mod tests {
         assert!(svg.contains("height=\"36\""), "6 of 10 is 36 of 60: {svg}");
         assert_eq!(rate(3, 9), "33.3 %");
         assert_eq!(rate(0, 0), "—");
+        assert_eq!(per_minute(4), "0.1");
+        assert_eq!(per_minute(300), "5.0");
     }
 }
