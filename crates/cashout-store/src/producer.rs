@@ -57,7 +57,8 @@ impl Producer {
         &self.queue
     }
 
-    /// Sets the gauges read from Redis at scrape time: the DLQ size and each queue's depth.
+    /// Sets the gauges read from Redis at scrape time: the DLQ size, each queue's depth, and the
+    /// OMT attempts without an answer.
     pub async fn refresh_gauges(&self) -> Result<(), StoreError> {
         metrics::counter!("cashout_redis_round_trips_total").absolute(crate::conn::round_trips());
         let parked = self.store.parked_count().await?;
@@ -68,6 +69,12 @@ impl Producer {
             let depth = self.queue.depth(p).await?;
             metrics::gauge!("cashout_queue_depth", "provider" => p.as_str()).set(depth as f64);
         }
+        // OMT attempts sent and not answered (in flight now, or never answered): the lockout
+        // guard counts them until an answer or an operator settles them.
+        let unresolved = self.store.omt_unresolved().await?;
+        let attempts: usize = unresolved.iter().map(|g| g.reservations.len()).sum();
+        metrics::gauge!("cashout_omt_unresolved_attempts").set(attempts as f64);
+        metrics::gauge!("cashout_omt_unresolved_accounts").set(unresolved.len() as f64);
         Ok(())
     }
 

@@ -68,6 +68,12 @@ async fn api_and_worker_metrics_move_as_cashouts_progress() {
         sample(&api_text, "cashout_dlq_size").is_some(),
         "{api_text}"
     );
+    // No OMT cashout here: no attempt waits for an answer.
+    assert_eq!(
+        sample(&api_text, "cashout_omt_unresolved_attempts"),
+        Some(0.0),
+        "{api_text}"
+    );
 
     let text = eventually(Duration::from_secs(10), "the worker's confirmations", || {
         let http = http.clone();

@@ -476,14 +476,18 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
         Ok(s) => s,
         Err(r) => return r,
     };
-    let (c, q, hour) = match (
+    let (c, q, hour, omt) = match (
         counts(&state).await,
         queues(&state).await,
         last_hour(&state).await,
+        state.producer.store().omt_unresolved().await,
     ) {
-        (Ok(c), Ok(q), Ok(h)) => (c, q, h),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return unavailable(&e),
+        (Ok(c), Ok(q), Ok(h), Ok(o)) => (c, q, h, o),
+        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
+            return unavailable(&e);
+        }
     };
+    let omt_attempts: usize = omt.iter().map(|g| g.reservations.len()).sum();
     let flash = flash(&state, &s).await;
     let now = Utc::now();
     let body = html! {
@@ -491,7 +495,13 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
         p.muted { "Counted " (html::ago(now.signed_duration_since(c.at).num_seconds())) "; refreshes by itself." }
         section.cards {
             div.card { h2 { "Dead-letter queue" } p.big { a href="/console/dlq" { (c.parked) } } p.muted { (c.in_doubt) " in doubt (replay refuses them)" } }
-            div.card { h2 { "Waiting for a worker" } p.big { (c.waiting_by_state.values().sum::<u64>()) } }
+            div.card {
+                h2 { "Waiting for a worker" } p.big { (c.waiting_by_state.values().sum::<u64>()) }
+                h2 { "OMT attempts without an answer" }
+                p.big { (omt_attempts) }
+                p.muted { "on " (omt.len()) " accounts; the lockout guard counts them until OMT answers or an operator clears them ("
+                    code { "cashout dlq omt-reservations" } ")" }
+            }
             div.card {
                 h2 { "Last hour, per 5 minutes" }
                 (chart(&hour))
