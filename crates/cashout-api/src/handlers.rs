@@ -275,7 +275,10 @@ pub(crate) async fn revoke_cashout(
             "revoke is not available on this API",
         ));
     };
-    let c = driver.revoke(&id, &caller).await.map_err(revoke_error)?;
+    let c = driver
+        .revoke_detached(id, caller.clone())
+        .await
+        .map_err(revoke_error)?;
     info!(cashout_id = %id, caller = %caller, "cashout revoked");
     full_view(state.producer.store(), &c).await
 }
@@ -328,7 +331,10 @@ pub(crate) async fn approve_cashout(
             "approve is not available on this API",
         ));
     };
-    let c = driver.approve(&id, &caller).await.map_err(revoke_error)?;
+    let c = driver
+        .approve_detached(id, caller.clone())
+        .await
+        .map_err(revoke_error)?;
     info!(cashout_id = %id, caller = %caller, "cashout approved");
     full_view(state.producer.store(), &c).await
 }

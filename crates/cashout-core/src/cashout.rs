@@ -340,6 +340,21 @@ impl Cashout {
         }
     }
 
+    /// A replay would be refused: a payout-creating call whose answer was lost with nothing
+    /// that can tell us more (a Camoo or OMNO create not yet answered, or an OMT PAYCTI), or two
+    /// payments for this one cashout. Only a person who checked with the provider settles it
+    /// (resolve, discard). The console's `scan.lua` mirrors this rule.
+    pub fn in_doubt(&self) -> bool {
+        let lost_create = self.submit_intent.is_some()
+            && self.hinted_provider_ref.is_none()
+            && (self.state == State::Created || self.order.provider == Provider::Omt);
+        let two_payments = self
+            .parked
+            .as_ref()
+            .is_some_and(|p| p.reason == ParkReason::PossibleDoublePayout);
+        lost_create || two_payments
+    }
+
     /// Parks the cashout in its current state and returns the history line. A final cashout is
     /// never parked: the line then only notes what happened.
     pub fn park(&mut self, reason: ParkReason, detail: String, now: DateTime<Utc>) -> HistoryEntry {

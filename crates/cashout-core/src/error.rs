@@ -45,12 +45,30 @@ pub enum ParkReason {
     Poison,
     /// The provider answered something we cannot interpret.
     ProviderContract,
+    /// Two payments exist for one cashout (a create answered one, a signed notification named
+    /// another, or two notifications named two): a person must check with the provider. Never
+    /// replayed; resolved or discarded only.
+    PossibleDoublePayout,
     /// The stored record cannot be decoded (bad header, bad JSON, too deep). The record is kept
     /// as found for an operator; never replayed automatically.
     CorruptRecord,
 }
 
 impl ParkReason {
+    /// Every reason.
+    pub const ALL: [ParkReason; 10] = [
+        ParkReason::RetriesExhausted,
+        ParkReason::OutcomeUnknown,
+        ParkReason::OmtLockoutGuard,
+        ParkReason::ProviderAuth,
+        ParkReason::InsufficientFunds,
+        ParkReason::DeadlineExceeded,
+        ParkReason::Poison,
+        ParkReason::ProviderContract,
+        ParkReason::PossibleDoublePayout,
+        ParkReason::CorruptRecord,
+    ];
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -62,6 +80,7 @@ impl ParkReason {
             ParkReason::DeadlineExceeded => "deadline_exceeded",
             ParkReason::Poison => "poison",
             ParkReason::ProviderContract => "provider_contract",
+            ParkReason::PossibleDoublePayout => "possible_double_payout",
             ParkReason::CorruptRecord => "corrupt_record",
         }
     }
@@ -79,18 +98,28 @@ mod tests {
 
     #[test]
     fn reason_names_match_serde() {
-        for r in [
-            ParkReason::RetriesExhausted,
-            ParkReason::OutcomeUnknown,
-            ParkReason::OmtLockoutGuard,
-            ParkReason::ProviderAuth,
-            ParkReason::InsufficientFunds,
-            ParkReason::DeadlineExceeded,
-            ParkReason::Poison,
-            ParkReason::ProviderContract,
-            ParkReason::CorruptRecord,
-        ] {
+        for r in ParkReason::ALL {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+    }
+
+    #[test]
+    fn all_lists_every_reason_once() {
+        // Adding a variant breaks this match until it is given a place here and in `ALL`.
+        let place = |r: ParkReason| match r {
+            ParkReason::RetriesExhausted => 0,
+            ParkReason::OutcomeUnknown => 1,
+            ParkReason::OmtLockoutGuard => 2,
+            ParkReason::ProviderAuth => 3,
+            ParkReason::InsufficientFunds => 4,
+            ParkReason::DeadlineExceeded => 5,
+            ParkReason::Poison => 6,
+            ParkReason::ProviderContract => 7,
+            ParkReason::PossibleDoublePayout => 8,
+            ParkReason::CorruptRecord => 9,
+        };
+        for (i, r) in ParkReason::ALL.into_iter().enumerate() {
+            assert_eq!(place(r), i, "{r}");
         }
     }
 }

@@ -95,8 +95,8 @@ pub enum Replay {
     NotParked(State),
     /// Final: nothing done.
     Final(State),
-    /// A create may have been executed and nothing tells us: replaying could only park it again.
-    /// Check with the provider and use resolve.
+    /// A create may have been executed and nothing tells us (replaying could only park it
+    /// again), or two payments exist for the cashout. Check with the provider and use resolve.
     InDoubt,
     /// The record cannot be decoded (`corrupt_record`): never replayed.
     Corrupt,
@@ -267,13 +267,10 @@ pub async fn replay(
             let Some(parked) = r.parked.clone() else {
                 return Change::Skip(Replay::NotParked(r.state));
             };
-            // A payout-creating call whose answer was lost, with nothing that can tell us more:
-            // a replay could only park it again (Camoo without a notification, OMT PAYCTI, OMNO
-            // create).
-            let in_doubt = r.submit_intent.is_some()
-                && r.hinted_provider_ref.is_none()
-                && (r.state == State::Created || r.order.provider == Provider::Omt);
-            if in_doubt {
+            // A payout-creating call whose answer was lost, with nothing that can tell us more
+            // (a replay could only park it again), or two payments for one cashout (a replay
+            // would follow one and forget the other).
+            if r.in_doubt() {
                 return Change::Skip(Replay::InDoubt);
             }
             r.parked = None;

@@ -221,7 +221,8 @@ impl Producer {
 
 /// A signed notification names payment `notice.reference` while `known` is already tied to
 /// the cashout (on record, or as the hint of an earlier signed notification): two payments may
-/// exist for one cashout. Parked `provider_contract` for a person, once; never acted on.
+/// exist for one cashout. Parked `possible_double_payout` for a person (replay refuses it), and
+/// each further payment named is written down; never acted on.
 fn possible_double(
     r: &mut Cashout,
     notice: &Notice<'_>,
@@ -231,14 +232,6 @@ fn possible_double(
     use cashout_core::ParkReason;
     tracing::error!(cashout_id = %r.id, on_record = %known, notified = %notice.reference,
         "signed notification names another payment than the one on record: possible double payout");
-    if r.parked
-        .as_ref()
-        .is_some_and(|p| p.reason == ParkReason::ProviderContract)
-    {
-        return Change::Skip(Nudge::Ignored(
-            "notification names another payment; already parked for an operator".into(),
-        ));
-    }
     r.notices.push(notice.digest.clone());
     if r.notices.len() > Cashout::MAX_NOTICES {
         let extra = r.notices.len() - Cashout::MAX_NOTICES;
@@ -249,7 +242,17 @@ fn possible_double(
          is already tied to this cashout",
         notice.provider, notice.reference
     );
-    let entry = r.park(ParkReason::ProviderContract, detail, now);
+    // Every such payment is written down (the same notification twice is a repeat, caught
+    // before this), even when the cashout is already parked for it: the operator needs every id.
+    let entry = if r
+        .parked
+        .as_ref()
+        .is_some_and(|p| p.reason == ParkReason::PossibleDoublePayout)
+    {
+        r.entry(now, HistoryKind::Note, None, None, detail)
+    } else {
+        r.park(ParkReason::PossibleDoublePayout, detail, now)
+    };
     Change::Write {
         entries: vec![entry],
         value: Nudge::Ignored(
@@ -483,7 +486,7 @@ mod tests {
             Change::Write { .. }
         ));
         let p = c.parked.clone().unwrap();
-        assert_eq!(p.reason, ParkReason::ProviderContract);
+        assert_eq!(p.reason, ParkReason::PossibleDoublePayout);
         assert!(
             p.detail.contains("PAY-1") && p.detail.contains("PAY-2"),
             "{p:?}"
@@ -493,11 +496,16 @@ mod tests {
             Some("PAY-1"),
             "evidence kept"
         );
-        // Once parked for it, more of the same change nothing.
+        assert!(c.in_doubt(), "never replayed");
+        // Once parked for it, a third payment is still written down; a repeat is not.
         let n3 = notice(Provider::Camoo, true, "PAY-3", "d3");
+        let Change::Write { entries, .. } = decide_nudge(&mut c, &n3, GAP, now) else {
+            panic!("a third payment is written down");
+        };
+        assert!(entries[0].cause.contains("PAY-3"), "{entries:?}");
         assert!(matches!(
             decide_nudge(&mut c, &n3, GAP, now),
-            Change::Skip(_)
+            Change::Skip(Nudge::Duplicate)
         ));
         // The same with a payment on record.
         let mut c = camoo();
@@ -505,7 +513,7 @@ mod tests {
         let _ = decide_nudge(&mut c, &n, GAP, now);
         assert_eq!(
             c.parked.map(|p| p.reason),
-            Some(ParkReason::ProviderContract)
+            Some(ParkReason::PossibleDoublePayout)
         );
         // An unsigned one is only ignored.
         let mut c = camoo();
@@ -541,7 +549,7 @@ mod tests {
         assert_eq!(c.hinted_provider_ref.as_deref(), Some("PAY-9"));
         assert_eq!(
             c.parked.as_ref().map(|p| p.reason),
-            Some(ParkReason::ProviderContract)
+            Some(ParkReason::PossibleDoublePayout)
         );
     }
 

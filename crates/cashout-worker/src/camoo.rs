@@ -157,6 +157,19 @@ pub(crate) fn on_reconciled(
     if r.state != State::Created || r.provider_ref.is_some() {
         return None;
     }
+    // Decided on the record as it is now: if the hint changed while verify was out, or a second
+    // payment was named meanwhile (parked as a possible double payout), nothing is adopted.
+    let stale = r.hinted_provider_ref.as_deref() != Some(reading.reference.as_str())
+        || r.parked
+            .as_ref()
+            .is_some_and(|p| p.reason == ParkReason::PossibleDoublePayout);
+    if stale {
+        let cause = format!(
+            "camoo verify of notified payment {} ({}) not adopted: the record changed meanwhile",
+            reading.reference, reading.status
+        );
+        return Some(vec![r.entry(now, HistoryKind::Note, None, None, cause)]);
+    }
     let ours = reading
         .external_reference
         .as_deref()
@@ -175,7 +188,13 @@ pub(crate) fn on_reconciled(
     r.submitted_at = Some(now);
     r.polling_since = Some(now);
     let mut entries = Vec::new();
-    if r.parked.is_some() {
+    // Only the parks a signed notification answers; anything else stays for a person.
+    if r.parked.as_ref().is_some_and(|p| {
+        matches!(
+            p.reason,
+            ParkReason::OutcomeUnknown | ParkReason::DeadlineExceeded
+        )
+    }) {
         r.parked = None;
         entries.push(r.entry(now, HistoryKind::Unparked, None, None, "reconciled"));
     }
@@ -315,10 +334,21 @@ mod tests {
         );
         assert!(r.provider_ref.is_none());
         let mut r = camoo_cashout();
+        r.hinted_provider_ref = Some("p-1".into());
         let mut ours = reading("p-1", "PENDING", PayoutOutcome::InFlight);
         ours.external_reference = Some(r.external_reference.clone());
         on_reconciled(&mut r, &ours, &poll(), now).unwrap();
         assert_eq!(r.state, State::Submitted);
         assert_eq!(r.provider_ref.as_deref(), Some("p-1"));
+        // A second payment named while verify was out: nothing adopted, the park stays.
+        let mut r = camoo_cashout();
+        r.hinted_provider_ref = Some("p-1".into());
+        r.park(ParkReason::PossibleDoublePayout, "p-1 and p-2".into(), now);
+        on_reconciled(&mut r, &ours, &poll(), now).unwrap();
+        assert!(r.provider_ref.is_none());
+        assert_eq!(
+            r.parked.as_ref().map(|p| p.reason),
+            Some(ParkReason::PossibleDoublePayout)
+        );
     }
 }

@@ -176,7 +176,7 @@ pub(crate) fn accepted(
             );
             return Some(vec![park_entry(
                 r,
-                ParkReason::ProviderContract,
+                ParkReason::PossibleDoublePayout,
                 detail,
                 now,
             )]);
@@ -342,13 +342,14 @@ impl Driver {
                         Action::Park { reason, detail } => {
                             Some(vec![park_entry(r, reason, detail, now)])
                         }
-                        // Something changed: the next delivery decides afresh.
+                        // Something changed: the next delivery decides afresh, when the
+                        // writer that changed it said (or now).
                         Action::Submit
                         | Action::Reconcile { .. }
                         | Action::Confirm { .. }
                         | Action::Read { .. }
                         | Action::Wait => {
-                            r.next_action_at = Some(now);
+                            r.next_action_at.get_or_insert(now);
                             Some(Vec::new())
                         }
                     }
@@ -564,8 +565,9 @@ pub(crate) mod tests {
         assert_eq!(e.len(), 1);
         assert_eq!(
             again.parked.as_ref().map(|p| p.reason),
-            Some(ParkReason::ProviderContract)
+            Some(ParkReason::PossibleDoublePayout)
         );
+        assert!(again.in_doubt(), "never replayed");
         assert_eq!(again.provider_ref.as_deref(), Some("p-1"), "never replaced");
     }
 
@@ -584,7 +586,7 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(e.len(), 1);
         let p = r.parked.clone().unwrap();
-        assert_eq!(p.reason, ParkReason::ProviderContract);
+        assert_eq!(p.reason, ParkReason::PossibleDoublePayout);
         assert!(
             p.detail.contains("p-9") && p.detail.contains("p-1"),
             "{p:?}"

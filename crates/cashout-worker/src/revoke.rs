@@ -47,6 +47,32 @@ enum Refusal {
 }
 
 impl Driver {
+    /// [`Driver::revoke`] in a task of its own, so it runs to its end even when the caller's
+    /// future is dropped (an HTTP client that went away): a revoke that reached the provider
+    /// must be recorded.
+    pub async fn revoke_detached(
+        self: &std::sync::Arc<Self>,
+        id: CashoutId,
+        actor: String,
+    ) -> Result<Cashout, RevokeError> {
+        let d = std::sync::Arc::clone(self);
+        tokio::spawn(async move { d.revoke(&id, &actor).await })
+            .await
+            .unwrap_or_else(|e| Err(RevokeError::Refused(format!("the revoke stopped: {e}"))))
+    }
+
+    /// [`Driver::approve`] in a task of its own (see [`Driver::revoke_detached`]).
+    pub async fn approve_detached(
+        self: &std::sync::Arc<Self>,
+        id: CashoutId,
+        actor: String,
+    ) -> Result<Cashout, RevokeError> {
+        let d = std::sync::Arc::clone(self);
+        tokio::spawn(async move { d.approve(&id, &actor).await })
+            .await
+            .unwrap_or_else(|e| Err(RevokeError::Refused(format!("the approve stopped: {e}"))))
+    }
+
     /// Revokes a cashout for `actor` (a token name or an operator).
     pub async fn revoke(&self, id: &CashoutId, actor: &str) -> Result<Cashout, RevokeError> {
         // As a delivery does: the write that ends the action gives the lease back in the same
@@ -98,17 +124,22 @@ impl Driver {
                 let Some(setup) = self.providers().omt.clone() else {
                     return Err(RevokeError::Refused("omt is not configured here".into()));
                 };
+                // Admitted before the account is taken: waiting holds nothing.
+                let _permit = self.admit(Provider::Omt).await?;
                 // OMT's Revoke acts on the account's pending cashout, whichever it is: only
-                // while no other cashout of the account is with OMT (its account lease).
+                // while no other cashout of the account is with OMT (its account lease), held
+                // for as long as the call may take.
                 let account_lease = Self::token();
+                let t = &setup.config.timeouts;
+                let hold = self.config().lease()
+                    + std::time::Duration::from_millis(t.connect_ms.saturating_add(t.status_ms));
                 if !self
                     .store()
-                    .try_omt_lease(r.account_id, &account_lease, self.config().lease())
+                    .try_omt_lease(r.account_id, &account_lease, hold)
                     .await?
                 {
                     return Err(RevokeError::InFlight);
                 }
-                let _permit = self.admit(Provider::Omt).await?;
                 let answer = setup.client.revoke(r.account_id).await;
                 if let Err(e) = self
                     .store()

@@ -1037,9 +1037,7 @@ fn actions(s: &Session, c: &Cashout, driver: bool) -> Markup {
     let id = c.id.to_string();
     let terminal = c.state.is_terminal();
     let parked = c.parked.is_some();
-    let in_doubt = c.submit_intent.is_some()
-        && c.hinted_provider_ref.is_none()
-        && (c.state == cashout_core::State::Created || c.order.provider == Provider::Omt);
+    let in_doubt = c.in_doubt();
     let manual = c.order.provider == Provider::Omno && c.order.approval.is_manual() && !c.approved;
     html! {
         h2 { "Actions" }
@@ -1273,9 +1271,9 @@ pub(crate) async fn act(
                 );
             };
             let r = if action == "revoke" {
-                driver.revoke(&id, op).await
+                driver.revoke_detached(id, op.to_owned()).await
             } else {
-                driver.approve(&id, op).await
+                driver.approve_detached(id, op.to_owned()).await
             };
             match r {
                 Ok(c) => format!("{action}: now {}", c.state),

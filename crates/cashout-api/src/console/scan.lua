@@ -41,7 +41,9 @@ for i, key in ipairs(KEYS) do
         local intent = type(c.submit_intent) == 'table'
         local hinted = type(c.hinted_provider_ref) == 'string'
         local state = str(c.state)
-        local doubt = (intent and not hinted and (state == 'created' or provider == 'omt')) and '1' or '0'
+        -- Cashout::in_doubt: a lost create, or two payments for one cashout.
+        local doubt = ((intent and not hinted and (state == 'created' or provider == 'omt'))
+          or reason == 'possible_double_payout') and '1' or '0'
         local row = {i, state, provider, reason, doubt}
         if full then
           row[6] = str(c.order.idempotency_key)

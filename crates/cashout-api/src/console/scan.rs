@@ -21,7 +21,8 @@ pub(crate) const MAX_SCAN: usize = 20_000;
 pub(crate) const MAX_COUNT: usize = 200_000;
 
 /// Every park reason, in the order the console lists them.
-pub(crate) const REASONS: [ParkReason; 9] = [
+pub(crate) const REASONS: [ParkReason; 10] = [
+    ParkReason::PossibleDoublePayout,
     ParkReason::OutcomeUnknown,
     ParkReason::DeadlineExceeded,
     ParkReason::RetriesExhausted,
@@ -362,6 +363,14 @@ pub(crate) async fn waiting_by_state(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_console_lists_every_park_reason() {
+        for r in ParkReason::ALL {
+            assert!(REASONS.contains(&r), "{r} missing from the console's list");
+        }
+    }
+
     use super::*;
 
     #[test]
