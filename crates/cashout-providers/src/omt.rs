@@ -34,6 +34,10 @@ pub struct OmtConfig {
     pub max_failed_attempts: u32,
     /// How long an account OMT reported locked is treated as locked without asking again.
     pub lock_ttl_secs: u64,
+    /// The longest an OMT request can still be on its way after it was sent (a slow network, a
+    /// proxy holding it). A success forgets unanswered attempts older than this plus its own
+    /// call's timeout (they reached OMT before it); younger ones stay counted. `0`: never.
+    pub max_transit_secs: u64,
     /// Rate and concurrency limits on calls, across all workers (off by default).
     pub limits: crate::policy::CallLimits,
 }
@@ -49,6 +53,7 @@ impl Default for OmtConfig {
             limits: crate::policy::CallLimits::default(),
             max_failed_attempts: 3,
             lock_ttl_secs: 86_400,
+            max_transit_secs: 600,
         }
     }
 }

@@ -19,7 +19,9 @@ pub use audit::{Audit, AuditError, order_problem};
 pub use conn::{RedisConn, connect};
 pub use corrupt::CorruptRecord;
 pub use keys::{GROUP, Keys};
-pub use omt::{OmtGuard, OmtReservation};
+pub use omt::{
+    OmtGuard, OmtReservation, STALE_AFTER as OMT_STALE_AFTER, stale_attempts as omt_stale_attempts,
+};
 pub use producer::{Enqueued, Notice, Nudge, Producer};
 pub use queue::{AckLayer, CashoutJob, JobQueue, QueueConfig, StreamBackend};
 pub use store::{

@@ -9,9 +9,10 @@
 //! counting by itself. A `sent` one without an answer (a timeout, a reset, a worker killed during
 //! the call) keeps counting: OMT may have counted it. Those are *unresolved*; an operator sees
 //! them ([`Store::omt_unresolved`]) and clears them once OMT confirms the count. A success resets
-//! the answered failures, since OMT's own count is then zero, but not the unresolved ones: such
-//! a request may still reach OMT after the success (the chaos suite saw one held by a slow
-//! proxy arrive after it), and OMT would count it then.
+//! the failures answered before its call was sent, since OMT's own count is then zero, but not an
+//! unresolved attempt younger than `providers.omt.max_transit_secs`: such a request may still
+//! reach OMT after the success (the chaos suite saw one held by a slow proxy arrive after it),
+//! and OMT would count it then.
 
 use crate::store::{Store, StoreError};
 use cashout_core::OmtAccountId;
@@ -84,6 +85,21 @@ impl OmtGuard {
     }
 }
 
+/// How long an attempt may stay without an answer before it is *stale*: far past any call's
+/// timeout, so it is not a call in flight but one that will never be answered (an operator
+/// must check it with OMT).
+pub const STALE_AFTER: Duration = Duration::from_secs(120);
+
+/// Attempts of `guards` sent more than [`STALE_AFTER`] before `now` and never answered.
+pub fn stale_attempts(guards: &[OmtGuard], now: DateTime<Utc>) -> usize {
+    let stale = chrono::TimeDelta::from_std(STALE_AFTER).unwrap_or(chrono::TimeDelta::MAX);
+    guards
+        .iter()
+        .flat_map(|g| &g.reservations)
+        .filter(|r| r.sent && now - r.at > stale)
+        .count()
+}
+
 impl Store {
     /// The guard's state for an account.
     pub async fn omt_guard(&self, account: OmtAccountId) -> Result<OmtGuard, StoreError> {
@@ -139,18 +155,28 @@ impl Store {
         account: OmtAccountId,
         token: &str,
     ) -> Result<bool, StoreError> {
+        Ok(self.omt_mark_sent_counting(account, token).await?.is_some())
+    }
+
+    /// [`Store::omt_mark_sent`], returning the failures OMT had answered at that moment (what a
+    /// success of this call may reset, [`Store::omt_reset_after_success`]); `None` when the
+    /// reservation is gone and the request must not be sent.
+    pub async fn omt_mark_sent_counting(
+        &self,
+        account: OmtAccountId,
+        token: &str,
+    ) -> Result<Option<u32>, StoreError> {
         let mut c = self.connection();
+        // Indexed first (a separate command, another slot on a cluster): a reservation marked
+        // sent is always listed; an index entry without one is pruned when listing.
+        let _: i64 = c.sadd(self.keys().omt_unresolved(), account.get()).await?;
         let n: i64 = SENT
             .key(self.keys().omt_reservations(account))
+            .key(self.keys().omt_failures(account))
             .arg(token)
             .invoke_async(&mut c)
             .await?;
-        if n == 1 {
-            // A separate command (another slot on a cluster): the index is only a hint for
-            // listing, pruned there.
-            let _: i64 = c.sadd(self.keys().omt_unresolved(), account.get()).await?;
-        }
-        Ok(n == 1)
+        Ok(u32::try_from(n - 1).ok())
     }
 
     /// Settles a reservation with OMT's answer: removed, and counted when OMT counted it.
@@ -172,15 +198,19 @@ impl Store {
     }
 
     /// OMT answered a success for the call of reservation `reservation`, made under the account
-    /// lease `lease`: OMT's count is zero, so the failures OMT answered are reset, if the lease
-    /// is still ours (compare-and-delete), and our reservation is removed. Other reservations
-    /// sent and never answered stay counted and listed: such a request may still reach OMT
-    /// after the success, which would count it. `true` when the failures were reset.
+    /// lease `lease`, when `failures_when_sent` failures were counted: OMT's count is zero.
+    /// Our reservation goes; while the lease is still ours, the failures counted when the call
+    /// was sent are taken off (one answered later may have reached OMT after the success), and
+    /// reservations of other calls sent and never answered are dropped only when older than
+    /// `in_transit` (they reached OMT before the success); younger ones stay counted and listed.
+    /// `in_transit` zero keeps them all. `true` unless the lease had lapsed.
     pub async fn omt_reset_after_success(
         &self,
         account: OmtAccountId,
         lease: &str,
         reservation: &str,
+        failures_when_sent: u32,
+        in_transit: Duration,
     ) -> Result<bool, StoreError> {
         let mut c = self.connection();
         let n: i64 = RESET
@@ -189,6 +219,8 @@ impl Store {
             .key(self.keys().omt_lease(account))
             .arg(lease)
             .arg(reservation)
+            .arg(failures_when_sent)
+            .arg(ms_of(in_transit))
             .invoke_async(&mut c)
             .await?;
         Ok(n == 1)
@@ -315,5 +347,30 @@ impl Store {
             .invoke_async(&mut c)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_attempts_sent_long_ago_are_stale() {
+        let now = Utc::now();
+        let ms = |ago: i64| (now.timestamp_millis() - ago).to_string();
+        let r = |t: &str, phase: &str, ago: i64| {
+            OmtReservation::parse(t.to_owned(), &format!("{phase}|{}|c-1|GETCTI", ms(ago))).unwrap()
+        };
+        let g = OmtGuard {
+            account_id: 1,
+            failures: 0,
+            reservations: vec![
+                r("in-flight", "s", 5_000),
+                r("stale", "s", 300_000),
+                r("unsent", "r", 300_000),
+            ],
+        };
+        assert_eq!(stale_attempts(&[g], now), 1);
+        assert_eq!(stale_attempts(&[], now), 0);
     }
 }

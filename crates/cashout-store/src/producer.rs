@@ -73,8 +73,10 @@ impl Producer {
         // guard counts them until an answer or an operator settles them.
         let unresolved = self.store.omt_unresolved().await?;
         let attempts: usize = unresolved.iter().map(|g| g.reservations.len()).sum();
+        let stale = crate::omt::stale_attempts(&unresolved, Utc::now());
         metrics::gauge!("cashout_omt_unresolved_attempts").set(attempts as f64);
         metrics::gauge!("cashout_omt_unresolved_accounts").set(unresolved.len() as f64);
+        metrics::gauge!("cashout_omt_stale_attempts").set(stale as f64);
         Ok(())
     }
 

@@ -364,7 +364,8 @@ impl Driver {
                 return other.map(|_| StepReport::Conflict);
             }
         };
-        if !self.store().omt_mark_sent(account, &token).await? {
+        let Some(failures_when_sent) = self.store().omt_mark_sent_counting(account, &token).await?
+        else {
             // The reservation lapsed (a long stall since it was taken): PAYCTI must not leave
             // uncounted. It has not left, so the intent is withdrawn and the next delivery
             // reserves and sends again.
@@ -387,7 +388,7 @@ impl Driver {
                     )])
                 })
                 .await;
-        }
+        };
         match setup.client.pay_cti(&req).await {
             Ok(OmtAnswer::Ok(())) => {
                 info!(receipt = %req.receipt_number, "omt paid the cashout");
@@ -422,15 +423,32 @@ impl Driver {
                 // After the outcome is recorded: OMT's count is back at zero, so are the
                 // failures it answered, while the account is still ours. Unresolved attempts of
                 // other calls stay counted: they may still reach OMT after this success.
+                let t = &setup.config.timeouts;
+                let in_transit = Duration::from_secs(setup.config.max_transit_secs)
+                    .checked_add(Duration::from_millis(
+                        t.connect_ms.saturating_add(t.create_ms),
+                    ))
+                    .filter(|_| setup.config.max_transit_secs > 0)
+                    .unwrap_or_default();
                 match self
                     .store()
-                    .omt_reset_after_success(account, account_lease, &reservation)
+                    .omt_reset_after_success(
+                        account,
+                        account_lease,
+                        &reservation,
+                        failures_when_sent,
+                        in_transit,
+                    )
                     .await
                 {
                     Ok(true) => {}
                     Ok(false) => warn!(%account,
                         "the omt account lease lapsed before PAYCTI's success: failures not reset"),
-                    Err(e) => warn!(error = %e, "could not reset the omt failure count"),
+                    Err(e) => {
+                        warn!(error = %e, "could not reset the omt failure count");
+                        // At least this attempt is answered: it must not look unresolved.
+                        self.settle_best_effort(account, &reservation, false).await;
+                    }
                 }
                 report
             }

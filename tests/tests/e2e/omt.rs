@@ -724,7 +724,7 @@ async fn a_success_after_the_account_lease_lapsed_keeps_the_new_holders_reservat
     // A's success arrives: only A's reservation goes; B's stays counted.
     assert!(
         !store
-            .omt_reset_after_success(account, "lease-a", "res-a")
+            .omt_reset_after_success(account, "lease-a", "res-a", 0, Duration::ZERO)
             .await
             .unwrap()
     );
@@ -735,7 +735,8 @@ async fn a_success_after_the_account_lease_lapsed_keeps_the_new_holders_reservat
         .map(|r| r.token.as_str())
         .collect();
     assert_eq!(tokens, ["res-b"], "{guard:?}");
-    // A failure OMT answered, and another call sent and never answered.
+    // After B's call was sent: a failure OMT answered, and another call sent and never
+    // answered. Both may have reached OMT after B's success.
     store
         .omt_reserve_attempt(account, 3, "res-f", "c-f", "GETCTI", expiry)
         .await
@@ -748,11 +749,10 @@ async fn a_success_after_the_account_lease_lapsed_keeps_the_new_holders_reservat
         .unwrap()
         .unwrap();
     assert!(store.omt_mark_sent(account, "res-x").await.unwrap());
-    // B's own success, under its live lease, resets the answered failures; the unanswered
-    // call may still reach OMT after the success, so it stays counted.
+    // B's success (0 failures were counted when B's call was sent): both stay counted.
     assert!(
         store
-            .omt_reset_after_success(account, "lease-b", "res-b")
+            .omt_reset_after_success(account, "lease-b", "res-b", 0, Duration::from_secs(60))
             .await
             .unwrap()
     );
@@ -763,5 +763,16 @@ async fn a_success_after_the_account_lease_lapsed_keeps_the_new_holders_reservat
         .map(|r| r.token.as_str())
         .collect();
     assert_eq!(tokens, ["res-x"], "{guard:?}");
-    assert_eq!((guard.failures, guard.counted()), (0, 1));
+    assert_eq!((guard.failures, guard.counted()), (1, 2));
+    // A later success, its call sent after that failure was counted, and res-x older than the
+    // longest transit: OMT's reset covered both.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        store
+            .omt_reset_after_success(account, "lease-b", "res-y", 1, Duration::from_millis(10))
+            .await
+            .unwrap()
+    );
+    let guard = store.omt_guard(account).await.unwrap();
+    assert_eq!((guard.failures, guard.counted()), (0, 0), "{guard:?}");
 }

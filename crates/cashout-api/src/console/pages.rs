@@ -488,6 +488,7 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
         }
     };
     let omt_attempts: usize = omt.iter().map(|g| g.reservations.len()).sum();
+    let omt_stale = cashout_store::omt_stale_attempts(&omt, Utc::now());
     let flash = flash(&state, &s).await;
     let now = Utc::now();
     let body = html! {
@@ -497,9 +498,9 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
             div.card { h2 { "Dead-letter queue" } p.big { a href="/console/dlq" { (c.parked) } } p.muted { (c.in_doubt) " in doubt (replay refuses them)" } }
             div.card {
                 h2 { "Waiting for a worker" } p.big { (c.waiting_by_state.values().sum::<u64>()) }
-                h2 { "OMT attempts without an answer" }
-                p.big { (omt_attempts) }
-                p.muted { "on " (omt.len()) " accounts; the lockout guard counts them until OMT answers or an operator clears them ("
+                h2 { "OMT attempts never answered" }
+                p.big { (omt_stale) }
+                p.muted { "sent over " (cashout_store::OMT_STALE_AFTER.as_secs()) " s ago (" (omt_attempts) " without an answer yet, on " (omt.len()) " accounts, calls in flight included); the lockout guard counts them until OMT answers or an operator clears them ("
                     code { "cashout dlq omt-reservations" } ")" }
             }
             div.card {
