@@ -24,9 +24,6 @@ impl ProviderFlow for CamooFlow<'_> {
     }
 
     fn next(&self, rec: &Cashout) -> Action {
-        if rec.state.is_terminal() {
-            return Action::Wait;
-        }
         if !matches!(rec.order.recipient, Recipient::Camoo(_)) {
             return Action::park(
                 ParkReason::ProviderContract,
@@ -80,16 +77,7 @@ impl ProviderFlow for CamooFlow<'_> {
     ) -> Result<StepReport, StoreError> {
         match action {
             Action::Reconcile { hint } => self.reconcile(driver, rec, hint).await,
-            Action::Submit
-            | Action::Confirm { .. }
-            | Action::Read { .. }
-            | Action::Wait
-            | Action::Park { .. } => {
-                let detail = format!("camoo has no step {action:?}");
-                driver
-                    .park(&rec.id, ParkReason::ProviderContract, detail)
-                    .await
-            }
+            other => driver.no_such_step(rec, format!("{other:?}")).await,
         }
     }
 }
@@ -318,6 +306,17 @@ mod tests {
             }
         );
         assert!(r.next_action_at.unwrap() > now, "the first verify waits");
+        crate::flow::read_answer(
+            &mut r,
+            &reading("p-1", "SUCCESS", PayoutOutcome::Succeeded),
+            "camoo verify",
+            &poll(),
+            now,
+        )
+        .unwrap();
+        // A final cashout needs nothing, whatever its fields say.
+        assert_eq!(r.state, State::Confirmed);
+        assert_eq!(flow.decide(&r), Action::Wait);
     }
 
     #[test]

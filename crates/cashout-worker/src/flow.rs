@@ -72,8 +72,17 @@ pub(crate) trait ProviderFlow: Sync {
     /// Which provider.
     fn provider(&self) -> Provider;
 
-    /// Pure: what the record needs next.
+    /// Pure: what a cashout that is not final needs next ([`ProviderFlow::decide`] asks it).
     fn next(&self, rec: &Cashout) -> Action;
+
+    /// Pure: what the record needs next; nothing for a final one. What the driver asks.
+    fn decide(&self, rec: &Cashout) -> Action {
+        if rec.state.is_terminal() {
+            Action::Wait
+        } else {
+            self.next(rec)
+        }
+    }
 
     /// The payout-creating step ([`Action::Submit`]).
     fn submit(
@@ -82,21 +91,27 @@ pub(crate) trait ProviderFlow: Sync {
         rec: Cashout,
     ) -> impl Future<Output = Result<StepReport, StoreError>> + Send;
 
-    /// A status read ([`Action::Read`]).
+    /// A status read ([`Action::Read`]). A provider without one never asks for it; if it did,
+    /// the cashout is parked for a person.
     fn read(
         &self,
         driver: &Driver,
         rec: Cashout,
-        reference: String,
-    ) -> impl Future<Output = Result<StepReport, StoreError>> + Send;
+        _reference: String,
+    ) -> impl Future<Output = Result<StepReport, StoreError>> + Send {
+        driver.no_such_step(rec, "a status read".to_owned())
+    }
 
-    /// Steps only this provider has ([`Action::Reconcile`], [`Action::Confirm`]).
+    /// Steps only this provider has ([`Action::Reconcile`], [`Action::Confirm`]). By default
+    /// none: the cashout is parked for a person.
     fn special(
         &self,
         driver: &Driver,
         rec: Cashout,
         action: Action,
-    ) -> impl Future<Output = Result<StepReport, StoreError>> + Send;
+    ) -> impl Future<Output = Result<StepReport, StoreError>> + Send {
+        driver.no_such_step(rec, format!("{action:?}"))
+    }
 }
 
 /// A provider whose payout is one create call answered with the payout's reference, then status
@@ -327,7 +342,7 @@ impl Driver {
         flow: &F,
         rec: Cashout,
     ) -> Result<StepReport, StoreError> {
-        match flow.next(&rec) {
+        match flow.decide(&rec) {
             Action::Submit => flow.submit(self, rec).await,
             Action::Read { reference } => flow.read(self, rec, reference).await,
             // Decided on the claimed copy; decided again on the freshest record inside the
@@ -338,7 +353,7 @@ impl Driver {
                     if r.state.is_terminal() || r.parked.is_some() {
                         return None;
                     }
-                    match flow.next(r) {
+                    match flow.decide(r) {
                         Action::Park { reason, detail } => {
                             Some(vec![park_entry(r, reason, detail, now)])
                         }
@@ -367,6 +382,18 @@ impl Driver {
                 flow.special(self, rec, action).await
             }
         }
+    }
+
+    /// A step the cashout's provider does not have: parked for a person (a record that asks
+    /// for it is inconsistent).
+    pub(crate) async fn no_such_step(
+        &self,
+        rec: Cashout,
+        step: String,
+    ) -> Result<StepReport, StoreError> {
+        let detail = format!("{} has no step {step}", rec.order.provider);
+        self.park(&rec.id, ParkReason::ProviderContract, detail)
+            .await
     }
 
     /// Writes the intent of a payout-creating call ([`intent`]) plus whatever `also` adds (OMT:
@@ -420,7 +447,7 @@ impl Driver {
             .write_intent(
                 &rec,
                 &token,
-                |r| flow.next(r) == Action::Submit,
+                |r| flow.decide(r) == Action::Submit,
                 |r, attempt, now| {
                     let cause = format!("{cause} (attempt {attempt})");
                     vec![r.entry(now, HistoryKind::Submit, None, None, cause)]

@@ -27,9 +27,6 @@ impl ProviderFlow for OmnoFlow<'_> {
     }
 
     fn next(&self, rec: &Cashout) -> Action {
-        if rec.state.is_terminal() {
-            return Action::Wait;
-        }
         if !matches!(rec.order.recipient, Recipient::Omno(_)) {
             return Action::park(
                 ParkReason::ProviderContract,
@@ -90,16 +87,7 @@ impl ProviderFlow for OmnoFlow<'_> {
     ) -> Result<StepReport, StoreError> {
         match action {
             Action::Confirm { reference } => self.confirm(driver, rec, reference).await,
-            Action::Submit
-            | Action::Reconcile { .. }
-            | Action::Read { .. }
-            | Action::Wait
-            | Action::Park { .. } => {
-                let detail = format!("omno has no step {action:?}");
-                driver
-                    .park(&rec.id, ParkReason::ProviderContract, detail)
-                    .await
-            }
+            other => driver.no_such_step(rec, format!("{other:?}")).await,
         }
     }
 }

@@ -44,9 +44,6 @@ impl ProviderFlow for OmtFlow<'_> {
     }
 
     fn next(&self, rec: &Cashout) -> Action {
-        if rec.state.is_terminal() {
-            return Action::Wait;
-        }
         let Recipient::Omt(recipient) = &rec.order.recipient else {
             return Action::park(
                 ParkReason::ProviderContract,
@@ -71,30 +68,6 @@ impl ProviderFlow for OmtFlow<'_> {
 
     async fn submit(&self, driver: &Driver, rec: Cashout) -> Result<StepReport, StoreError> {
         driver.omt_submit(self.0, rec).await
-    }
-
-    async fn read(
-        &self,
-        driver: &Driver,
-        rec: Cashout,
-        _reference: String,
-    ) -> Result<StepReport, StoreError> {
-        let detail = "omt has no status call".to_owned();
-        driver
-            .park(&rec.id, ParkReason::ProviderContract, detail)
-            .await
-    }
-
-    async fn special(
-        &self,
-        driver: &Driver,
-        rec: Cashout,
-        action: Action,
-    ) -> Result<StepReport, StoreError> {
-        let detail = format!("omt has no step {action:?}");
-        driver
-            .park(&rec.id, ParkReason::ProviderContract, detail)
-            .await
     }
 }
 
@@ -335,7 +308,7 @@ impl Driver {
             .write_intent(
                 &rec,
                 &token,
-                |r| flow.next(r) == Action::Submit,
+                |r| flow.decide(r) == Action::Submit,
                 |r, attempt, now| {
                     r.scrub_secrets();
                     if let Some(n) = &omt_name {

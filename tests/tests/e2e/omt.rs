@@ -684,6 +684,30 @@ async fn paycti_503s_are_retried_without_filling_the_guard() {
     app.shutdown().await;
 }
 
+/// Reserves an attempt of `call` under `token` and marks it sent (its request left).
+async fn reserve_sent(
+    store: &cashout_store::Store,
+    account: cashout_core::OmtAccountId,
+    token: &str,
+    call: &str,
+) {
+    store
+        .omt_reserve_attempt(account, 3, token, "c-1", call, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.omt_mark_sent(account, token).await.unwrap());
+}
+
+/// The tokens of the account's reservations, oldest first.
+async fn reservation_tokens(
+    store: &cashout_store::Store,
+    account: cashout_core::OmtAccountId,
+) -> Vec<String> {
+    let guard = store.omt_guard(account).await.unwrap();
+    guard.reservations.into_iter().map(|r| r.token).collect()
+}
+
 /// A holder whose account lease lapsed cannot wipe the newer holder's reservation when its own
 /// PAYCTI succeeds: the reset is a compare-and-delete on the account lease; and a success never
 /// clears another call sent and never answered (it may still reach OMT after the success).
@@ -701,12 +725,7 @@ async fn a_success_after_the_account_lease_lapsed_keeps_the_new_holders_reservat
             .await
             .unwrap()
     );
-    store
-        .omt_reserve_attempt(account, 3, "res-a", "c-a", "PAYCTI", expiry)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(store.omt_mark_sent(account, "res-a").await.unwrap());
+    reserve_sent(store, account, "res-a", "PAYCTI").await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     // B takes the account and reserves GETCTI (after A's PAYCTI reached OMT).
     assert!(
@@ -715,12 +734,7 @@ async fn a_success_after_the_account_lease_lapsed_keeps_the_new_holders_reservat
             .await
             .unwrap()
     );
-    store
-        .omt_reserve_attempt(account, 3, "res-b", "c-b", "GETCTI", expiry)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(store.omt_mark_sent(account, "res-b").await.unwrap());
+    reserve_sent(store, account, "res-b", "GETCTI").await;
     // A's success arrives: only A's reservation goes; B's stays counted.
     assert!(
         !store
@@ -728,13 +742,7 @@ async fn a_success_after_the_account_lease_lapsed_keeps_the_new_holders_reservat
             .await
             .unwrap()
     );
-    let guard = store.omt_guard(account).await.unwrap();
-    let tokens: Vec<&str> = guard
-        .reservations
-        .iter()
-        .map(|r| r.token.as_str())
-        .collect();
-    assert_eq!(tokens, ["res-b"], "{guard:?}");
+    assert_eq!(reservation_tokens(store, account).await, ["res-b"]);
     // After B's call was sent: a failure OMT answered, and another call sent and never
     // answered. Both may have reached OMT after B's success.
     store
@@ -743,12 +751,7 @@ async fn a_success_after_the_account_lease_lapsed_keeps_the_new_holders_reservat
         .unwrap()
         .unwrap();
     store.omt_settle(account, "res-f", true).await.unwrap();
-    store
-        .omt_reserve_attempt(account, 3, "res-x", "c-x", "GETCTI", expiry)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(store.omt_mark_sent(account, "res-x").await.unwrap());
+    reserve_sent(store, account, "res-x", "GETCTI").await;
     // B's success (0 failures were counted when B's call was sent): both stay counted.
     assert!(
         store
@@ -756,13 +759,8 @@ async fn a_success_after_the_account_lease_lapsed_keeps_the_new_holders_reservat
             .await
             .unwrap()
     );
+    assert_eq!(reservation_tokens(store, account).await, ["res-x"]);
     let guard = store.omt_guard(account).await.unwrap();
-    let tokens: Vec<&str> = guard
-        .reservations
-        .iter()
-        .map(|r| r.token.as_str())
-        .collect();
-    assert_eq!(tokens, ["res-x"], "{guard:?}");
     assert_eq!((guard.failures, guard.counted()), (1, 2));
     // A later success, its call sent after that failure was counted, and res-x older than the
     // longest transit: OMT's reset covered both.
