@@ -55,10 +55,11 @@ impl Driver {
         id: CashoutId,
         actor: String,
     ) -> Result<Cashout, RevokeError> {
-        let d = std::sync::Arc::clone(self);
-        tokio::spawn(async move { d.revoke(&id, &actor).await })
-            .await
-            .unwrap_or_else(|e| Err(RevokeError::Refused(format!("the revoke stopped: {e}"))))
+        self.detached(
+            "revoke",
+            move |d| async move { d.revoke(&id, &actor).await },
+        )
+        .await
     }
 
     /// [`Driver::approve`] in a task of its own (see [`Driver::revoke_detached`]).
@@ -67,10 +68,25 @@ impl Driver {
         id: CashoutId,
         actor: String,
     ) -> Result<Cashout, RevokeError> {
-        let d = std::sync::Arc::clone(self);
-        tokio::spawn(async move { d.approve(&id, &actor).await })
+        self.detached(
+            "approve",
+            move |d| async move { d.approve(&id, &actor).await },
+        )
+        .await
+    }
+
+    async fn detached<F, Fut>(
+        self: &std::sync::Arc<Self>,
+        what: &'static str,
+        action: F,
+    ) -> Result<Cashout, RevokeError>
+    where
+        F: FnOnce(std::sync::Arc<Self>) -> Fut,
+        Fut: std::future::Future<Output = Result<Cashout, RevokeError>> + Send + 'static,
+    {
+        tokio::spawn(action(std::sync::Arc::clone(self)))
             .await
-            .unwrap_or_else(|e| Err(RevokeError::Refused(format!("the approve stopped: {e}"))))
+            .unwrap_or_else(|e| Err(RevokeError::Refused(format!("the {what} stopped: {e}"))))
     }
 
     /// Revokes a cashout for `actor` (a token name or an operator).
