@@ -3,10 +3,10 @@
 //! notification naming a payment for an in-doubt create is adopted only after Camoo's own
 //! `verify` agrees ([`Action::Reconcile`]).
 
-use crate::driver::{CamooSetup, Driver, StepReport, apply, park_entry};
+use crate::driver::{CamooSetup, Driver, StepReport, park_entry};
 use crate::flow::{Action, PayoutApi, ProviderFlow, accepted, next_poll};
 use cashout_core::{
-    Cashout, Disposition, Event, HistoryEntry, HistoryKind, ParkReason, Provider, Recipient, State,
+    Cashout, Disposition, HistoryEntry, HistoryKind, ParkReason, Provider, Recipient, State,
 };
 use cashout_providers::camoo::CreateCashout;
 use cashout_providers::{Operation, PollPolicy, ProviderError, Reading};
@@ -169,32 +169,16 @@ pub(crate) fn on_reconciled(
             .to_owned();
         return Some(vec![park_entry(r, ParkReason::OutcomeUnknown, detail, now)]);
     }
-    r.provider_ref = Some(reading.reference.clone());
-    r.provider_status = Some(reading.status.clone());
-    r.hinted_provider_ref = None;
-    r.submit_intent = None;
-    r.submitted_at = Some(now);
-    r.polling_since = Some(now);
-    let mut entries = Vec::new();
-    // Only the parks a signed notification answers; anything else stays for a person.
-    if r.parked.as_ref().is_some_and(|p| {
-        matches!(
-            p.reason,
-            ParkReason::OutcomeUnknown | ParkReason::DeadlineExceeded
-        )
-    }) {
-        r.parked = None;
-        entries.push(r.entry(now, HistoryKind::Unparked, None, None, "reconciled"));
-    }
-    let cause = format!(
-        "reconciled: camoo payment {} carries our reference ({})",
-        reading.reference, reading.status
-    );
-    entries.extend(apply(r, Event::ProviderAccepted, cause, now));
-    r.attempts = 0;
-    r.polls = 0;
-    r.next_action_at = Some(now + next_poll(poll, 0));
-    Some(entries)
+    // Adopted as the create's own answer would be (unparking a create in doubt), then polled.
+    accepted(r, reading, now, |r| {
+        r.polling_since = Some(now);
+        r.next_action_at = Some(now + next_poll(poll, 0));
+        let cause = format!(
+            "reconciled: camoo payment {} carries our reference",
+            reading.reference
+        );
+        vec![r.entry(now, HistoryKind::Note, None, None, cause)]
+    })
 }
 
 impl CamooFlow<'_> {
