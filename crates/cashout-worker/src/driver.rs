@@ -261,7 +261,9 @@ impl Driver {
                     r = &mut step => break r,
                     _ = tokio::time::sleep(lease / 3) => {
                         if !delivery::lease_released() {
-                            match self.store.renew_lease(&id, &token, lease).await {
+                            // Boxed: a renewal is rare; its future need not widen every
+                            // delivery's, of which a worker holds up to its concurrency.
+                            match Box::pin(self.store.renew_lease(&id, &token, lease)).await {
                                 Ok(true) => {}
                                 Ok(false) => warn!("the cashout's lease was lost during the step"),
                                 Err(e) => warn!(error = %e, "could not renew the lease"),
@@ -288,17 +290,19 @@ impl Driver {
                 format!("delivered {deliveries} times without completing a step (crash loop?)");
             return self.park(&rec.id, ParkReason::Poison, detail).await;
         }
+        // Each provider's step boxed: a delivery holds only its own provider's step (OMT's,
+        // the largest, would otherwise size every delivery's future).
         match rec.order.provider {
             Provider::Camoo => match &self.providers.camoo {
-                Some(setup) => self.drive(&crate::camoo::CamooFlow(setup), rec).await,
+                Some(setup) => Box::pin(self.drive(&crate::camoo::CamooFlow(setup), rec)).await,
                 None => self.not_configured(rec).await,
             },
             Provider::Omt => match &self.providers.omt {
-                Some(setup) => self.drive(&crate::omt::OmtFlow(setup), rec).await,
+                Some(setup) => Box::pin(self.drive(&crate::omt::OmtFlow(setup), rec)).await,
                 None => self.not_configured(rec).await,
             },
             Provider::Omno => match &self.providers.omno {
-                Some(setup) => self.drive(&crate::omno::OmnoFlow(setup), rec).await,
+                Some(setup) => Box::pin(self.drive(&crate::omno::OmnoFlow(setup), rec)).await,
                 None => self.not_configured(rec).await,
             },
         }
