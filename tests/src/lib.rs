@@ -110,6 +110,8 @@ impl Default for Options {
                 concurrency: 16,
                 lease_ms: 5_000,
                 max_deliveries: 5,
+                continue_within_ms: 200,
+                max_steps_per_delivery: 8,
                 queue: QueueConfig {
                     batch_size: 10,
                     block_ms: 500,

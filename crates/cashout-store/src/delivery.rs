@@ -31,6 +31,14 @@ struct Ctx {
     acked: bool,
     released: bool,
     cached: Option<Cashout>,
+    /// The driver lets a write that completes a step keep the delivery going when the next
+    /// step is due within this long (see [`allow_continue`]).
+    continue_within: Option<std::time::Duration>,
+    /// Set by such a write: the next step is due then, in this same delivery.
+    continue_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Set by the step just before its completing write, when the step it leaves next is one
+    /// that may run in this delivery (a status read, which needs no lease).
+    next_may_continue: bool,
 }
 
 tokio::task_local! {
@@ -81,6 +89,11 @@ pub(crate) fn cached(id: &CashoutId) -> Option<Cashout> {
     with(|c| c.cached.as_ref().filter(|r| r.id == *id).cloned()).flatten()
 }
 
+/// The freshest copy of `id` this delivery knows (the record its last write left).
+pub fn cached_copy(id: &CashoutId) -> Option<Cashout> {
+    cached(id)
+}
+
 /// Remember (or forget, on a conflict) the freshest copy.
 pub(crate) fn remember(id: &CashoutId, rec: Option<&Cashout>) {
     with(|c| {
@@ -121,6 +134,61 @@ pub(crate) fn pending_entry() -> Option<Entry> {
 /// A script acknowledged this delivery's stream entry.
 pub(crate) fn acked() {
     with(|c| c.acked = true);
+}
+
+/// Lets a write that completes a step of this delivery's cashout keep the delivery going when
+/// the step says so ([`next_may_continue`]) and the step it schedules is due within `within`:
+/// the write then gives the lease back as usual but keeps the stream entry (still pending, so
+/// a dead worker's cashout is claimed again) and schedules nothing, and the driver runs that
+/// step itself ([`take_continue`]). Saves the ack, the next delivery's stream entry and its
+/// claim.
+pub fn allow_continue(within: std::time::Duration) {
+    with(|c| c.continue_within = Some(within));
+}
+
+/// Called by a step inside the closure of its completing write: the step that write leaves
+/// next (`yes`) needs no lease (a status read), so it may run in this delivery.
+pub fn next_may_continue(yes: bool) {
+    with(|c| c.next_may_continue = yes);
+}
+
+/// How soon a step must be due for the completing write of `id` being saved to continue this
+/// delivery: only inside a delivery of `id` read from a stream, whose entry is pending, when
+/// the driver allowed it and the step said the next one may continue (asked once per write).
+pub(crate) fn may_continue(id: &CashoutId) -> Option<std::time::Duration> {
+    with(|c| {
+        let asked = std::mem::take(&mut c.next_may_continue);
+        if !asked || c.cashout != Some(*id) || c.acked || c.entry.is_none() {
+            return None;
+        }
+        c.continue_within
+    })
+    .flatten()
+}
+
+/// A completing write of this delivery continued it: its next step is due at `at`.
+pub(crate) fn continuing(at: chrono::DateTime<chrono::Utc>) {
+    with(|c| {
+        c.continue_at = Some(at);
+        c.continue_within = None;
+    });
+}
+
+/// When the step a write continued this delivery with is due (taken: asked once per step), and
+/// forbids continuing until [`allow_continue`] again.
+pub fn take_continue() -> Option<chrono::DateTime<chrono::Utc>> {
+    with(|c| {
+        c.continue_within = None;
+        c.continue_at.take()
+    })
+    .flatten()
+}
+
+/// True when this delivery holds `id`'s stream entry unacknowledged: a write that does not
+/// complete the step need not touch the due zset, since the entry (claimed again if this
+/// worker dies) and the completing write cover the cashout.
+pub(crate) fn holds_entry(id: &CashoutId) -> bool {
+    with(|c| c.cashout == Some(*id) && !c.acked && c.entry.is_some()).unwrap_or(false)
 }
 
 /// True inside a delivery scope.

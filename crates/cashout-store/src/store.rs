@@ -592,8 +592,24 @@ impl Store {
         } else {
             next.next_action_at.map(ms)
         };
-        let deliver_now = mode.push && due.is_some_and(|d| d <= ms(now));
+        // A completing write whose next step is a status read due soon continues the delivery
+        // (see `delivery::allow_continue`): the lease is given back, but no ack and nothing
+        // scheduled; the pending entry and the due zset's redelivery deadline still cover the
+        // cashout.
+        let continue_at = if mode.completes_step && mode.push {
+            crate::delivery::may_continue(&next.id).and_then(|within| {
+                due.filter(|d| *d <= ms(now).saturating_add_unsigned(ms_of(within)))
+            })
+        } else {
+            None
+        };
+        let deliver_now = continue_at.is_none() && mode.push && due.is_some_and(|d| d <= ms(now));
+        // A write in the middle of a delivery leaves the due zset as it is: the delivery's
+        // pending entry covers the cashout, and the write that completes the step schedules.
+        let keep_due = continue_at.is_some()
+            || (!mode.completes_step && due.is_some() && crate::delivery::holds_entry(&next.id));
         let due_op = match due {
+            _ if keep_due => "k".to_owned(),
             None => String::new(),
             Some(_) if deliver_now => ms(now)
                 .saturating_add_unsigned(ms_of(self.redeliver))
@@ -611,7 +627,8 @@ impl Store {
             String::new()
         };
         let (lease, entry) = if mode.completes_step {
-            crate::delivery::finishing(&next.id)
+            let (lease, entry) = crate::delivery::finishing(&next.id);
+            (lease, entry.filter(|_| continue_at.is_none()))
         } else {
             (None, None)
         };
@@ -661,6 +678,9 @@ impl Store {
         let ok: i64 = inv.invoke_async(&mut c).await?;
         if ok == 1 {
             crate::delivery::finished(&next.id, lease.is_some(), entry.is_some());
+            if let Some(at) = continue_at.and_then(DateTime::<Utc>::from_timestamp_millis) {
+                crate::delivery::continuing(at);
+            }
             crate::delivery::remember(&next.id, Some(next));
             Ok(SaveOutcome::Saved)
         } else {

@@ -15,6 +15,12 @@ pub struct WorkerConfig {
     pub lease_ms: u64,
     /// Deliveries without a completed step before a cashout is parked as `poison`.
     pub max_deliveries: u32,
+    /// A step whose next step is due within this long (a Camoo verify right after its create,
+    /// when `providers.camoo.poll.first_delay_ms` is that short) goes on in the same delivery:
+    /// no ack, no new stream entry, no new claim. 0: every step is a delivery of its own.
+    pub continue_within_ms: u64,
+    /// At most this many steps in one delivery.
+    pub max_steps_per_delivery: u32,
     /// Stream reading, claiming of dead consumers' entries, promotion and trimming.
     pub queue: QueueConfig,
     /// Consecutive failed restarts of a queue's worker before the process gives up on it.
@@ -30,6 +36,8 @@ impl Default for WorkerConfig {
             concurrency: 32,
             lease_ms: 10_000,
             max_deliveries: 5,
+            continue_within_ms: 200,
+            max_steps_per_delivery: 8,
             queue: QueueConfig::default(),
             max_restarts: 10,
             metrics_listen: "127.0.0.1:9464".to_owned(),

@@ -254,7 +254,7 @@ impl Driver {
             // The lease is renewed every third of its length while the step runs, so it can
             // be short (a dead worker's cashouts come back soon) whatever the call timeouts.
             let lease = self.config.lease();
-            let step = self.step(rec, deliveries);
+            let step = self.steps(rec, deliveries);
             tokio::pin!(step);
             let result = loop {
                 tokio::select! {
@@ -281,6 +281,53 @@ impl Driver {
         }
         .instrument(span)
         .await
+    }
+
+    /// The steps of one delivery: the next step of the claimed cashout and, while each step's
+    /// completing write leaves the next one due within `worker.continue_within_ms`, that one
+    /// too, up to `worker.max_steps_per_delivery` (a Camoo verify right after its create): each
+    /// saves the next delivery's ack, stream entry and claim.
+    async fn steps(&self, mut rec: Cashout, deliveries: u32) -> Result<StepReport, StoreError> {
+        let within = Duration::from_millis(self.config.continue_within_ms);
+        let mut left = self.config.max_steps_per_delivery.max(1);
+        let mut deliveries = deliveries;
+        let mut continued = false;
+        loop {
+            left -= 1;
+            if left > 0 && !within.is_zero() {
+                delivery::allow_continue(within);
+            }
+            let id = rec.id;
+            let report = if continued {
+                // A step continued in this delivery: a span of its own, as a delivery's.
+                let span = info_span!(
+                    "drive",
+                    cashout_id = %id,
+                    trace_id = %rec.trace_id,
+                    provider = rec.order.provider.as_str(),
+                    attempt = rec.attempts + 1,
+                    continued = true
+                );
+                self.step(rec, 0).instrument(span).await?
+            } else {
+                self.step(rec, deliveries).await?
+            };
+            let Some(at) = delivery::take_continue() else {
+                return Ok(report);
+            };
+            let Some(next) = delivery::cached_copy(&id) else {
+                // Cannot happen (the continuing write remembers its record); the pending entry
+                // brings the cashout back after the claim idle time.
+                warn!("continued delivery lost its record copy");
+                return Ok(report);
+            };
+            if let Ok(wait) = (at - Utc::now()).to_std() {
+                tokio::time::sleep(wait).await;
+            }
+            rec = next;
+            deliveries = 0;
+            continued = true;
+        }
     }
 
     /// The next step of a claimed cashout.

@@ -19,7 +19,7 @@ use cashout_core::{
     Cashout, Event, HistoryEntry, HistoryKind, ParkReason, Provider, State, SubmitIntent,
 };
 use cashout_providers::{Operation, PayoutOutcome, PollPolicy, ProviderError, Reading};
-use cashout_store::{Change, Modified, StoreError};
+use cashout_store::{Change, Modified, StoreError, delivery};
 use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::time::Duration;
@@ -301,6 +301,12 @@ pub(crate) fn read_answer(
     Some(entries)
 }
 
+/// Pure: the step `r` calls for next is a status read, which needs no lease: it may run in the
+/// delivery that wrote `r` (see `delivery::allow_continue`).
+pub(crate) fn reads_next<F: ProviderFlow>(flow: &F, r: &Cashout) -> bool {
+    matches!(flow.decide(r), Action::Read { .. })
+}
+
 /// The wait before read number `polls` + 1: exponential with equal jitter.
 pub(crate) fn next_poll(poll: &PollPolicy, polls: u32) -> Duration {
     equal_jitter(exponential(
@@ -467,8 +473,12 @@ impl Driver {
         };
         info!(provider_ref = %reading.reference, status = %reading.status,
             "{} accepted the cashout", flow.provider());
-        self.update_step(&rec.id, move |r, now| flow.on_created(r, &reading, now))
-            .await
+        self.update_step(&rec.id, move |r, now| {
+            let out = flow.on_created(r, &reading, now);
+            delivery::next_may_continue(reads_next(flow, r));
+            out
+        })
+        .await
     }
 
     /// The generic status read: admitted, the call, the answer recorded by
@@ -490,8 +500,12 @@ impl Driver {
             }
         };
         tracing::debug!(status = %reading.status, outcome = ?reading.outcome, "{} read", flow.provider());
-        self.update_step(&rec.id, move |r, now| flow.on_read(r, &reading, now))
-            .await
+        self.update_step(&rec.id, move |r, now| {
+            let out = flow.on_read(r, &reading, now);
+            delivery::next_may_continue(reads_next(flow, r));
+            out
+        })
+        .await
     }
 }
 

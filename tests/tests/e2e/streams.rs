@@ -785,3 +785,67 @@ async fn sigterm_under_load_hands_back_and_nothing_waits_for_orphan_recovery() {
     assert_eq!(app.camoo_calls().await["create"], n, "no create sent twice");
     app.shutdown().await;
 }
+
+/// Stream entries ever added (`XINFO STREAM … entries-added`), trimming aside.
+async fn entries_added(app: &TestApp, key: &str) -> u64 {
+    let mut c = app.producer.store().connection();
+    let v: Vec<Value> = redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    v.chunks(2)
+        .find(|kv| matches!(&kv[0], Value::BulkString(b) if b == b"entries-added"))
+        .and_then(|kv| as_u64(&kv[1]))
+        .unwrap()
+}
+
+/// A Camoo cashout whose verify is due right after its create, with `continue_within_ms`.
+async fn paid_with_continuation(continue_within_ms: u64) -> (u64, usize) {
+    let mut opts = Options::default();
+    opts.sandbox.camoo.settle_delay_ms = 0;
+    opts.poll.first_delay_ms = 5;
+    opts.worker.continue_within_ms = continue_within_ms;
+    let mut app = TestApp::spawn(opts).await;
+    let n = 3;
+    let ids = enqueue_many(&app, &format!("cont{continue_within_ms}"), n).await;
+    app.start_worker();
+    for id in &ids {
+        let v = app.wait_settled(&id.to_string()).await;
+        assert_eq!(v["state"], "confirmed", "{v:#}");
+        let kinds: Vec<&str> = v["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["kind"].as_str())
+            .collect();
+        assert!(kinds.contains(&"submit"), "{kinds:?}");
+        assert_eq!(app.payouts(Some(&id.to_string())).await.len(), 1);
+    }
+    let s = stream(&app);
+    eventually(Duration::from_secs(10), "no pending entries", || {
+        let (app, s) = (&app, &s);
+        async move { (xpending(app, s).await == 0).then_some(()) }
+    })
+    .await;
+    let added = entries_added(&app, &s).await;
+    let due_left = zcard(&app, &due(&app)).await;
+    assert_eq!(due_left, 0, "finished cashouts left the due zset");
+    app.shutdown().await;
+    (added, n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verify_due_at_once_runs_in_the_create_s_delivery() {
+    // Continued: the verify needs no stream entry, ack or claim of its own.
+    let (added, n) = paid_with_continuation(200).await;
+    assert_eq!(added, n as u64, "one stream entry per cashout");
+    // Not continued: the verify is a delivery of its own.
+    let (added, n) = paid_with_continuation(0).await;
+    assert_eq!(
+        added,
+        2 * n as u64,
+        "a create's and a verify's entry per cashout"
+    );
+}
