@@ -21,12 +21,19 @@ pub struct Entry {
     pub id: String,
     /// The provider whose stream it is.
     pub provider: cashout_core::Provider,
+    /// Claimed from a dead consumer (`XAUTOCLAIM`): delivered before, so its claim counts it
+    /// (a crash loop ends as `poison`). A first delivery is read without a claim script
+    /// ([`Store::peek`](crate::Store::peek)).
+    pub redelivered: bool,
 }
 
 #[derive(Debug, Default)]
 struct Ctx {
     cashout: Option<CashoutId>,
     lease: Option<String>,
+    /// Read without a lease ([`peeked`]): the token the delivery's first write takes the lease
+    /// with, for this long.
+    lazy: Option<(String, std::time::Duration)>,
     entry: Option<Entry>,
     acked: bool,
     released: bool,
@@ -87,6 +94,48 @@ pub(crate) fn claimed(id: CashoutId, token: &str, rec: &Cashout) {
 /// The freshest known copy of `id`, if this delivery has one.
 pub(crate) fn cached(id: &CashoutId) -> Option<Cashout> {
     with(|c| c.cached.as_ref().filter(|r| r.id == *id).cloned()).flatten()
+}
+
+/// The delivery read `id` without taking its lease (`rec` as read): its writes check that
+/// nobody else holds a live lease, and the first one that does not complete the step (a
+/// create's intent) takes it under `token` for `lease`.
+pub(crate) fn peeked(id: CashoutId, token: &str, lease: std::time::Duration, rec: &Cashout) {
+    with(|c| {
+        c.cashout = Some(id);
+        c.lease = None;
+        c.lazy = Some((token.to_owned(), lease));
+        c.cached = Some(rec.clone());
+    });
+}
+
+/// For a write of `id` in a delivery that read it without a lease: the token to check the
+/// lease against (and to take it with), and for how long.
+pub(crate) fn lease_to_take(id: &CashoutId) -> Option<(String, std::time::Duration)> {
+    with(|c| {
+        if c.cashout == Some(*id) {
+            c.lazy.clone()
+        } else {
+            None
+        }
+    })
+    .flatten()
+}
+
+/// A write of `id` took the lease under `token`: from now on the delivery holds it as after a
+/// claim.
+pub(crate) fn lease_taken(id: &CashoutId, token: &str) {
+    with(|c| {
+        if c.cashout == Some(*id) {
+            c.lazy = None;
+            c.lease = Some(token.to_owned());
+        }
+    });
+}
+
+/// True when this delivery holds a lease it has not given back (to renew, or to release at
+/// the end).
+pub fn holds_lease() -> bool {
+    with(|c| c.lease.is_some() && !c.released).unwrap_or(false)
 }
 
 /// The freshest copy of `id` this delivery knows (the record its last write left).

@@ -404,7 +404,8 @@ impl Reader {
                     }
                 },
             };
-            let res = if last_claim.elapsed() >= claim_every {
+            let claiming = last_claim.elapsed() >= claim_every;
+            let res = if claiming {
                 let res = self.claim(c, &mut claim_cursor).await;
                 // A full batch: there may be more to claim; claim again before reading.
                 if res
@@ -442,6 +443,7 @@ impl Reader {
                                 stream: self.stream.clone(),
                                 id: entry_id,
                                 provider: self.provider,
+                                redelivered: claiming,
                             }),
                         };
                         if self

@@ -164,6 +164,10 @@ pub enum StoreError {
     /// The record kept changing under a read-modify-write.
     #[error("the record kept changing; try again")]
     Contention,
+    /// A delivery that read the record without a lease found one taken by somebody else (an
+    /// operator) when it came to write: it stops; the holder's write schedules what follows.
+    #[error("the cashout is leased by somebody else")]
+    Leased,
     /// Pushing a job to the queue failed.
     #[error("queue: {0}")]
     Queue(String),
@@ -237,6 +241,35 @@ pub enum Claim {
     /// The record cannot be decoded: it was parked `corrupt_record` as found (see
     /// [`Store::claim`]), with this (redacted) error.
     Corrupt(String),
+}
+
+/// What [`Store::peek`] found.
+#[derive(Debug)]
+pub enum Peek {
+    /// Due, leased by nobody, decodable: the delivery may go on without a claim.
+    Ready(Box<Cashout>),
+    /// Anything else (missing, not due, leased, undecodable): take the claim script's path,
+    /// which keeps the due zset in step, counts, or parks as corrupt.
+    Claim,
+}
+
+/// The header fields [`Store::peek`] checks: the due time (ms, `None` when nothing is due) and
+/// whether a lease is live at `now_ms`. `None` for a malformed header.
+pub(crate) fn header_due_and_leased(stored: &[u8], now_ms: i64) -> Option<(Option<i64>, bool)> {
+    if !crate::corrupt::valid_header(stored) {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        std::str::from_utf8(stored.get(r)?)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let due = num(12..25);
+    let lease_until = num(26..39).unwrap_or(0);
+    let token_blank = stored.get(46..86)?.iter().all(|b| *b == b' ');
+    Some((due, !token_blank && lease_until > now_ms))
 }
 
 /// Cashout records in Redis.
@@ -497,6 +530,40 @@ impl Store {
         })
     }
 
+    /// A first delivery's read, without a script: one `GET`. When the record is due (within
+    /// `early`), leased by nobody and decodable, the delivery goes on from it without a lease;
+    /// its writes check that nobody took one meanwhile, and its first write that does not
+    /// complete the step (a create's intent) takes it under `token` for `lease` (see
+    /// [`crate::delivery`]). Anything else is [`Peek::Claim`]: the caller takes the claim
+    /// script's path. A first delivery is not counted: only a redelivery (a claim) can be a
+    /// crash loop.
+    pub async fn peek(
+        &self,
+        id: &CashoutId,
+        token: &str,
+        lease: Duration,
+        early: Duration,
+    ) -> Result<Peek, StoreError> {
+        let mut c = self.conn.clone();
+        let stored: Option<Vec<u8>> = c.get(self.keys.record(id)).await?;
+        let Some(stored) = stored else {
+            return Ok(Peek::Claim);
+        };
+        let now = ms(Utc::now());
+        match header_due_and_leased(&stored, now) {
+            Some((Some(due), false)) if due <= now.saturating_add_unsigned(ms_of(early)) => {}
+            _ => return Ok(Peek::Claim),
+        }
+        let Ok(rec) = self
+            .body(id, &stored)
+            .and_then(|json| self.decode(id, json))
+        else {
+            return Ok(Peek::Claim);
+        };
+        crate::delivery::peeked(*id, token, lease, &rec);
+        Ok(Peek::Ready(Box::new(rec)))
+    }
+
     /// Takes the per-cashout lease for `ttl` unless someone holds it (an operator action such
     /// as a revoke; no due check, no delivery counted).
     pub async fn try_lease(
@@ -644,6 +711,9 @@ impl Store {
         } else {
             String::new()
         };
+        // Read without a lease: check that nobody holds one; the first write that does not
+        // complete the step takes it.
+        let take = crate::delivery::lease_to_take(&next.id);
         let minute = ms(now).div_euclid(60_000);
         let trace = next.trace_id.to_string();
         let mut inv = SAVE.prepare_invoke();
@@ -670,13 +740,26 @@ impl Store {
             .arg(lease.as_deref().unwrap_or(""))
             .arg(entry.as_ref().map_or("", |e| e.id.as_str()))
             .arg(GROUP)
-            .arg(outcome);
+            .arg(outcome)
+            .arg(take.as_ref().map_or("", |(t, _)| t.as_str()))
+            .arg(take.as_ref().map_or(0, |(_, lease)| {
+                ms(now).saturating_add_unsigned(ms_of(*lease).max(1))
+            }))
+            .arg(ms(now));
         for e in entries {
             inv.arg(compact_entry(e, &trace));
         }
         let mut c = self.conn.clone();
         let ok: i64 = inv.invoke_async(&mut c).await?;
+        if ok == 2 {
+            // Someone took the lease since this delivery read the record (an operator).
+            crate::delivery::remember(&next.id, None);
+            return Err(StoreError::Leased);
+        }
         if ok == 1 {
+            if let Some((token, _)) = take.as_ref().filter(|_| !mode.completes_step) {
+                crate::delivery::lease_taken(&next.id, token);
+            }
             crate::delivery::finished(&next.id, lease.is_some(), entry.is_some());
             if let Some(at) = continue_at.and_then(DateTime::<Utc>::from_timestamp_millis) {
                 crate::delivery::continuing(at);

@@ -12,7 +12,7 @@ use cashout_core::{
 use cashout_providers::camoo::CamooClient;
 use cashout_providers::{Operation, PollPolicy, ProviderError, RetryPolicy};
 use cashout_store::{
-    CashoutJob, Change, Claim, JobQueue, Modified, Store, StoreError, WriteMode, delivery,
+    CashoutJob, Change, Claim, JobQueue, Modified, Peek, Store, StoreError, WriteMode, delivery,
 };
 use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -214,26 +214,46 @@ impl Driver {
     async fn handle_inner(&self, job: &CashoutJob) -> Result<StepReport, StoreError> {
         let id = job.cashout_id;
         let token = format!("{}:{}", self.owner, rand::random::<u64>());
-        let (rec, deliveries) = match self
-            .store
-            .claim(
-                &id,
-                job.entry.as_ref().map(|e| e.provider),
-                &token,
-                self.config.lease(),
-                EARLY_TOLERANCE,
-            )
-            .await?
-        {
-            Claim::Missing => return Ok(StepReport::Missing),
-            Claim::NotDue => return Ok(StepReport::NotDue),
-            Claim::Busy => return Ok(StepReport::Busy),
-            Claim::Corrupt(error) => {
-                warn!(cashout_id = %id, %error,
-                    "the record cannot be decoded; parked as corrupt_record, kept as found");
-                return Ok(StepReport::Corrupt);
+        // A first delivery from a stream reads the record with one GET; the claim script is for
+        // redeliveries (counted: a crash loop ends as poison) and for whatever the read finds
+        // not ready (not due, leased, undecodable).
+        let fresh = job.entry.as_ref().is_some_and(|e| !e.redelivered);
+        let peeked = if fresh {
+            match self
+                .store
+                .peek(&id, &token, self.config.lease(), EARLY_TOLERANCE)
+                .await?
+            {
+                Peek::Ready(rec) => Some(*rec),
+                Peek::Claim => None,
             }
-            Claim::Claimed(rec, n) => (*rec, n),
+        } else {
+            None
+        };
+        let (rec, deliveries) = if let Some(rec) = peeked {
+            (rec, 0)
+        } else {
+            match self
+                .store
+                .claim(
+                    &id,
+                    job.entry.as_ref().map(|e| e.provider),
+                    &token,
+                    self.config.lease(),
+                    EARLY_TOLERANCE,
+                )
+                .await?
+            {
+                Claim::Missing => return Ok(StepReport::Missing),
+                Claim::NotDue => return Ok(StepReport::NotDue),
+                Claim::Busy => return Ok(StepReport::Busy),
+                Claim::Corrupt(error) => {
+                    warn!(cashout_id = %id, %error,
+                    "the record cannot be decoded; parked as corrupt_record, kept as found");
+                    return Ok(StepReport::Corrupt);
+                }
+                Claim::Claimed(rec, n) => (*rec, n),
+            }
         };
         let span = info_span!(
             "drive",
@@ -260,7 +280,7 @@ impl Driver {
                 tokio::select! {
                     r = &mut step => break r,
                     _ = tokio::time::sleep(lease / 3) => {
-                        if !delivery::lease_released() {
+                        if delivery::holds_lease() {
                             // Boxed: a renewal is rare; its future need not widen every
                             // delivery's, of which a worker holds up to its concurrency.
                             match Box::pin(self.store.renew_lease(&id, &token, lease)).await {
@@ -272,12 +292,17 @@ impl Driver {
                     }
                 }
             };
-            if !delivery::lease_released()
+            if delivery::holds_lease()
                 && let Err(e) = self.store.release_lease(&id, &token).await
             {
                 warn!(error = %e, "could not release the lease; it expires by itself");
             }
-            result
+            match result {
+                // Read without a lease, and an operator took it meanwhile: the holder's write
+                // schedules what follows.
+                Err(StoreError::Leased) => Ok(StepReport::Busy),
+                other => other,
+            }
         }
         .instrument(span)
         .await
@@ -593,6 +618,7 @@ impl Driver {
                 Ok(Modified::Skipped(cur, None)) => (cur, Vec::new(), None),
                 Ok(Modified::Skipped(cur, Some(v))) => return Ok(Modified::Skipped(cur, v)),
                 Ok(Modified::NotFound) => return Ok(Modified::NotFound),
+                Err(StoreError::Leased) => return Err(StoreError::Leased),
                 Err(e) => {
                     last_err = Some(e);
                     continue;

@@ -11,7 +11,10 @@
 -- ARGV[10] '1' to deliver now (XADD),
 -- ARGV[11] lease token to give back ('' = keep), ARGV[12] stream entry to ack ('' = none),
 -- ARGV[13] consumer group, ARGV[14] outcome to count ('' = none: 'provider:state' when the
--- write finishes the cashout, 'provider:parked' when it parks it), ARGV[15..] history entries
+-- write finishes the cashout, 'provider:parked' when it parks it),
+-- ARGV[15] the token of a delivery that read the record without a lease ('' = none): refused
+-- (returns 2) when somebody else holds a live lease; unless the write completes the step, it
+-- takes the lease until ARGV[16] (ms); ARGV[17] now (ms), ARGV[18..] history entries
 local cur = redis.call('GETRANGE', KEYS[1], 0, 86)
 if #cur < 87 or string.sub(cur, 2, 11) ~= pad(tonumber(ARGV[1]), 10) then
   return 0
@@ -22,6 +25,15 @@ if ARGV[8] == '1' then
   deliveries = 0
 end
 local lease_until, token = h.lease_until, h.token
+if ARGV[15] ~= '' then
+  local ours = redis.sha1hex(ARGV[15])
+  if token ~= NO_TOKEN and token ~= ours and lease_until > tonumber(ARGV[17]) then
+    return 2
+  end
+  if ARGV[8] ~= '1' then
+    lease_until, token = tonumber(ARGV[16]), ours
+  end
+end
 if ARGV[11] ~= '' and token == redis.sha1hex(ARGV[11]) then
   lease_until, token = 0, NO_TOKEN
 end
@@ -36,8 +48,8 @@ if ARGV[7] == 'r' then
 elseif ARGV[7] ~= '' then
   redis.call('ZADD', KEYS[4], ARGV[7], ARGV[4])
 end
-if #ARGV >= 15 then
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, 15))
+if #ARGV >= 18 then
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 18))
 end
 if ARGV[14] ~= '' and redis.call('HINCRBY', KEYS[7], ARGV[14], 1) == 1 then
   redis.call('PEXPIRE', KEYS[7], 7200000)
