@@ -1,6 +1,8 @@
 //! An audit of everything stored under a prefix: every cashout record decodes, holds an order
 //! the API would accept exactly as stored, carries its own fingerprint, is found by its
-//! idempotency key and has a readable history; every idempotency key leads to a record. Used
+//! idempotency key and has a readable history (the lines its record holds after the JSON); every
+//! idempotency key leads to a record; a side history list belongs to a parked corrupt record
+//! (the only record whose lines are not in the record itself). Used
 //! after fuzzing (`make fuzz`) and by `cashout audit`. Problems name the key and what is wrong,
 //! never a stored value (records hold phone numbers).
 
@@ -189,6 +191,25 @@ impl Store {
                     .problems
                     .push(format!("{key}: a history line does not decode: {message}")),
                 Err(e) => return Err(e.into()),
+            }
+        }
+        for key in self.scan_keys("history").await? {
+            let Some(id) = key
+                .rsplit(':')
+                .next()
+                .and_then(|s| CashoutId::parse(s).ok())
+            else {
+                audit.problems.push(format!("{key}: not a cashout id"));
+                continue;
+            };
+            let parked_corrupt: bool = c
+                .exists(self.keys().corrupt(&id))
+                .await
+                .map_err(StoreError::from)?;
+            if !parked_corrupt {
+                audit.problems.push(format!(
+                    "{key}: a side history list, but the record was never parked corrupt"
+                ));
             }
         }
         for key in self.scan_keys("idem").await? {

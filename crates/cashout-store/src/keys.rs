@@ -1,7 +1,7 @@
 //! Every Redis key we use, derived from one prefix so tests and tenants never share keys.
 //!
-//! Keys are **partitioned** for Redis Cluster: every key of one cashout (record, history,
-//! idempotency key) and of one queue partition (stream, due and parked indexes) carries the
+//! Keys are **partitioned** for Redis Cluster: every key of one cashout (record, idempotency
+//! key, the side keys of a corrupt record) and of one queue partition (stream, due and parked indexes) carries the
 //! hash tag `{p}` of its partition, `p = fnv1a(id) mod partitions`, so each script touches one
 //! slot. A cashout's id is drawn so that it lands in the partition of its idempotency key (see
 //! [`Keys::partition_of`]); nothing a worker needs on every step is global.
@@ -69,12 +69,14 @@ impl Keys {
     }
 
     /// The record: a string, a fixed-width header (version, due, lease, deliveries, lease token;
-    /// see `lua/record.lua`) followed by the cashout as JSON.
+    /// see `lua/record.lua`), the cashout as JSON, then its history lines, each after a `\n`.
     pub fn record(&self, id: &CashoutId) -> String {
         format!("{}:cashout:{id}", self.tagged(self.partition(id)))
     }
 
-    /// List of history entries.
+    /// History lines written for a record that cannot be rewritten: one that does not decode,
+    /// parked `corrupt_record` and kept byte for byte as found, whose own lines (in the record)
+    /// cannot be appended to. A list; nothing else has one.
     pub fn history(&self, id: &CashoutId) -> String {
         format!("{}:history:{id}", self.tagged(self.partition(id)))
     }

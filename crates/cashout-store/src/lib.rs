@@ -25,6 +25,6 @@ pub use omt::{
 pub use producer::{Enqueued, Notice, Nudge, Producer};
 pub use queue::{AckLayer, CashoutJob, JobQueue, QueueConfig, StreamBackend};
 pub use store::{
-    Change, Claim, CreateOutcome, Modified, RECORD_HEADER_LEN, RedisConfig, SaveOutcome, Store,
-    StoreError, WriteMode, redact_url,
+    Change, Claim, CreateOutcome, Modified, RECORD_HEADER_LEN, RecordParts, RedisConfig,
+    SaveOutcome, Store, StoreError, WriteMode, redact_url,
 };

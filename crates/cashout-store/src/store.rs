@@ -22,6 +22,39 @@ static RENEW: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lu
 
 /// Length of the record's fixed header (see `lua/record.lua`); the JSON follows it.
 pub const RECORD_HEADER_LEN: usize = 87;
+
+/// A stored record value split into its parts (see `lua/record.lua`): the fixed header, the
+/// cashout as JSON up to the first `\n` after the header (compact JSON never holds a raw
+/// newline), then each history line after a `\n`, oldest first. Splitting checks only the
+/// length: whether the header is well formed is [`crate::corrupt::valid_header`]'s business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordParts<'a> {
+    /// The header, [`RECORD_HEADER_LEN`] bytes.
+    pub header: &'a [u8],
+    /// The cashout as JSON.
+    pub json: &'a [u8],
+    /// Empty, or the history lines each preceded by `\n`.
+    tail: &'a [u8],
+}
+
+impl<'a> RecordParts<'a> {
+    /// Splits a stored value; `None` when it is shorter than a header.
+    pub fn split(stored: &'a [u8]) -> Option<Self> {
+        let header = stored.get(..RECORD_HEADER_LEN)?;
+        let rest = stored.get(RECORD_HEADER_LEN..)?;
+        let (json, tail) = match rest.iter().position(|b| *b == b'\n') {
+            Some(i) => rest.split_at(i),
+            None => (rest, &[][..]),
+        };
+        Some(Self { header, json, tail })
+    }
+
+    /// The history lines as stored (compact JSON), oldest first.
+    pub fn lines(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        // The tail starts with `\n`: the piece before it is empty and not a line.
+        self.tail.split(|b| *b == b'\n').skip(1)
+    }
+}
 /// How to reach Redis. Its `Debug` hides a password in the URL.
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -35,7 +68,7 @@ pub struct RedisConfig {
     pub response_timeout_ms: u64,
     /// How long connecting may take.
     pub connection_timeout_ms: u64,
-    /// How long a finished cashout is kept (record, history, idempotency key).
+    /// How long a finished cashout is kept (the record with its history, the idempotency key).
     pub retention_days: u64,
     /// Hash-tagged partitions the keys are spread over (Redis Cluster: several per master).
     /// Changing it moves every key: set it once, before the first cashout.
@@ -329,7 +362,6 @@ impl Store {
                     .idempotency(&cashout.producer, &cashout.order.idempotency_key),
             )
             .key(self.keys.record(&cashout.id))
-            .key(self.keys.history(&cashout.id))
             .key(self.keys.due_of(&cashout.id, provider))
             .key(self.keys.stream_of(&cashout.id, provider))
             .arg(cashout.id.to_string())
@@ -353,11 +385,12 @@ impl Store {
         Ok(CreateOutcome::Existing(existing))
     }
 
-    /// The JSON of a stored record (the record without its header). A malformed header is
-    /// refused here as `claim.lua` refuses it, so a record reads the same everywhere.
+    /// The JSON of a stored record (the record without its header and history lines). A
+    /// malformed header is refused here as `claim.lua` refuses it, so a record reads the same
+    /// everywhere.
     fn body<'a>(&self, id: &CashoutId, stored: &'a [u8]) -> Result<&'a [u8], StoreError> {
-        match stored.get(RECORD_HEADER_LEN..) {
-            Some(json) if crate::corrupt::valid_header(stored) => Ok(json),
+        match RecordParts::split(stored) {
+            Some(parts) if crate::corrupt::valid_header(stored) => Ok(parts.json),
             _ => Err(StoreError::Corrupt {
                 key: self.keys.record(id),
                 message: "the record's header is malformed".to_owned(),
@@ -552,17 +585,23 @@ impl Store {
     /// The history of `cashout`, oldest first. Lines stored without a trace id get the
     /// cashout's.
     pub async fn history(&self, cashout: &Cashout) -> Result<Vec<HistoryEntry>, StoreError> {
-        let key = self.keys.history(&cashout.id);
+        let key = self.keys.record(&cashout.id);
         let mut c = self.conn.clone();
-        let lines: Vec<String> = c.lrange(&key, 0, -1).await?;
+        let stored: Option<Vec<u8>> = c.get(&key).await?;
+        let Some(parts) = stored.as_deref().and_then(RecordParts::split) else {
+            return Ok(Vec::new());
+        };
         let trace = cashout.trace_id.to_string();
-        lines
-            .iter()
+        parts
+            .lines()
             .map(|l| {
-                let mut e = parse_entry(l).map_err(|e| StoreError::Corrupt {
+                let corrupt = |message: String| StoreError::Corrupt {
                     key: key.clone(),
-                    message: e.to_string(),
-                })?;
+                    message,
+                };
+                let l = std::str::from_utf8(l)
+                    .map_err(|_| corrupt("a history line is not UTF-8".to_owned()))?;
+                let mut e = parse_entry(l).map_err(|e| corrupt(crate::corrupt::describe(&e)))?;
                 if e.trace_id.is_empty() {
                     e.trace_id.clone_from(&trace);
                 }
@@ -631,7 +670,6 @@ impl Store {
         let trace = next.trace_id.to_string();
         let mut inv = SAVE.prepare_invoke();
         inv.key(self.keys.record(&next.id))
-            .key(self.keys.history(&next.id))
             .key(self.keys.due_of(&next.id, provider))
             .key(self.keys.parked_of(&next.id))
             .key(
@@ -870,6 +908,70 @@ mod tests {
         let long = serde_json::to_string(&entry(own)).unwrap();
         assert_eq!(parse_entry(&long).unwrap(), entry(own));
         assert!(line.len() < long.len() - 40, "{line} vs {long}");
+    }
+
+    fn header() -> String {
+        format!(
+            "V{:010}D{:013}L{:013}N{:05}T{}\n",
+            3,
+            17,
+            0,
+            1,
+            " ".repeat(40)
+        )
+    }
+
+    #[test]
+    fn a_stored_value_splits_into_header_json_and_lines() {
+        let h = header();
+        assert_eq!(h.len(), RECORD_HEADER_LEN);
+        let value = format!("{h}{{\"a\":1}}\n{{\"t\":1}}\n{{\"t\":2}}");
+        let p = RecordParts::split(value.as_bytes()).unwrap();
+        assert_eq!(p.header, h.as_bytes());
+        assert_eq!(p.json, b"{\"a\":1}");
+        let lines: Vec<&[u8]> = p.lines().collect();
+        assert_eq!(lines, vec![&b"{\"t\":1}"[..], &b"{\"t\":2}"[..]]);
+        // No history line.
+        let bare = format!("{h}{{\"a\":1}}");
+        let p = RecordParts::split(bare.as_bytes()).unwrap();
+        assert_eq!(p.json, b"{\"a\":1}");
+        assert_eq!(p.lines().count(), 0);
+        // A header only; shorter than a header.
+        let p = RecordParts::split(h.as_bytes()).unwrap();
+        assert!(p.json.is_empty() && p.lines().count() == 0);
+        assert_eq!(RecordParts::split(&h.as_bytes()[..86]), None);
+        assert_eq!(RecordParts::split(b""), None);
+    }
+
+    proptest::proptest! {
+        /// Whatever a cashout's JSON and its history lines hold (any text, newlines included in
+        /// the values), their compact serialisation never holds a raw newline, so a record
+        /// written as header + JSON + `\n` + each line splits back into exactly them.
+        #[test]
+        fn records_split_back_into_what_was_written(
+            cause in proptest::collection::vec(".*", 0..6),
+            meta in ".*",
+        ) {
+            let json = to_json(&serde_json::json!({ "metadata": { "note": meta } }));
+            let lines: Vec<String> = cause
+                .iter()
+                .map(|c| compact_entry(&HistoryEntry { cause: c.clone(), ..entry("x") }, "y"))
+                .collect();
+            let mut value = header() + &json;
+            for l in &lines {
+                value.push('\n');
+                value.push_str(l);
+            }
+            let p = RecordParts::split(value.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(p.json, json.as_bytes());
+            let got: Vec<&[u8]> = p.lines().collect();
+            let want: Vec<&[u8]> = lines.iter().map(String::as_bytes).collect();
+            proptest::prop_assert_eq!(got, want);
+            for (l, c) in p.lines().zip(&cause) {
+                let e = parse_entry(std::str::from_utf8(l).unwrap()).unwrap();
+                proptest::prop_assert_eq!(&e.cause, c);
+            }
+        }
     }
 
     #[test]

@@ -1,19 +1,20 @@
 -- Compare-and-set write of a cashout record with its indexes, new history lines, the next
 -- delivery, the lease release and the ack of the current delivery: one step, one round trip.
--- KEYS[1] record, KEYS[2] history list, KEYS[3] due zset, KEYS[4] parked zset,
--- KEYS[5] idempotency key, KEYS[6] stream, KEYS[7] this minute's outcome counts
+-- The record is rewritten whole: header, the new JSON, the history lines it had, the new ones.
+-- KEYS[1] record, KEYS[2] due zset, KEYS[3] parked zset, KEYS[4] idempotency key,
+-- KEYS[5] stream, KEYS[6] this minute's outcome counts
 -- ARGV[1] expected version, ARGV[2] new version, ARGV[3] record json, ARGV[4] id,
 -- ARGV[5] due (ms, '' = nothing due: terminal or parked),
 -- ARGV[6] due zset: '' remove, 'k' keep as is, else the score (ms),
 -- ARGV[7] parked zset: '' leave, 'r' remove, else the score (ms),
 -- ARGV[8] '1' when the write completes a step (resets the delivery counter),
--- ARGV[9] retention ms for a terminal record ('' = keep),
+-- ARGV[9] retention ms for a terminal record ('' = keep: the record's TTL is left as it is),
 -- ARGV[10] '1' to deliver now (XADD),
 -- ARGV[11] lease token to give back ('' = keep), ARGV[12] stream entry to ack ('' = none),
 -- ARGV[13] consumer group, ARGV[14] outcome to count ('' = none: 'provider:state' when the
--- write finishes the cashout, 'provider:parked' when it parks it), ARGV[15..] history entries
-local cur = redis.call('GETRANGE', KEYS[1], 0, 86)
-if #cur < 87 or string.sub(cur, 2, 11) ~= pad(tonumber(ARGV[1]), 10) then
+-- write finishes the cashout, 'provider:parked' when it parks it), ARGV[15..] history lines
+local cur = redis.call('GET', KEYS[1])
+if not cur or #cur < 87 or string.sub(cur, 2, 11) ~= pad(tonumber(ARGV[1]), 10) then
   return 0
 end
 local h = parse(cur)
@@ -25,32 +26,37 @@ local lease_until, token = h.lease_until, h.token
 if ARGV[11] ~= '' and token == redis.sha1hex(ARGV[11]) then
   lease_until, token = 0, NO_TOKEN
 end
-redis.call('SET', KEYS[1], header(tonumber(ARGV[2]), ARGV[5], lease_until, deliveries, token) .. ARGV[3], 'KEEPTTL')
-if ARGV[6] == '' then
-  redis.call('ZREM', KEYS[3], ARGV[4])
-elseif ARGV[6] ~= 'k' then
-  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[4])
-end
-if ARGV[7] == 'r' then
-  redis.call('ZREM', KEYS[4], ARGV[4])
-elseif ARGV[7] ~= '' then
-  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[4])
-end
-if #ARGV >= 15 then
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, 15))
-end
-if ARGV[14] ~= '' and redis.call('HINCRBY', KEYS[7], ARGV[14], 1) == 1 then
-  redis.call('PEXPIRE', KEYS[7], 7200000)
+local parts = {header(tonumber(ARGV[2]), ARGV[5], lease_until, deliveries, token), ARGV[3],
+  tail_of(cur)}
+for i = 15, #ARGV do
+  parts[#parts + 1] = '\n'
+  parts[#parts + 1] = ARGV[i]
 end
 if ARGV[9] ~= '' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[9])
-  redis.call('PEXPIRE', KEYS[2], ARGV[9])
-  redis.call('PEXPIRE', KEYS[5], ARGV[9])
+  redis.call('SET', KEYS[1], table.concat(parts), 'PX', ARGV[9])
+else
+  redis.call('SET', KEYS[1], table.concat(parts), 'KEEPTTL')
+end
+if ARGV[6] == '' then
+  redis.call('ZREM', KEYS[2], ARGV[4])
+elseif ARGV[6] ~= 'k' then
+  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[4])
+end
+if ARGV[7] == 'r' then
+  redis.call('ZREM', KEYS[3], ARGV[4])
+elseif ARGV[7] ~= '' then
+  redis.call('ZADD', KEYS[3], ARGV[7], ARGV[4])
+end
+if ARGV[14] ~= '' and redis.call('HINCRBY', KEYS[6], ARGV[14], 1) == 1 then
+  redis.call('PEXPIRE', KEYS[6], 7200000)
+end
+if ARGV[9] ~= '' then
+  redis.call('PEXPIRE', KEYS[4], ARGV[9])
 end
 if ARGV[10] == '1' then
-  redis.call('XADD', KEYS[6], '*', 'id', ARGV[4])
+  redis.call('XADD', KEYS[5], '*', 'id', ARGV[4])
 end
 if ARGV[12] ~= '' then
-  redis.call('XACK', KEYS[6], ARGV[13], ARGV[12])
+  redis.call('XACK', KEYS[5], ARGV[13], ARGV[12])
 end
 return 1
