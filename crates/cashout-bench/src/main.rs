@@ -454,14 +454,8 @@ impl Bench {
         let history_bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
         let history_lines = lines.len();
         let data = data.to_owned();
-        let v: Value = serde_json::from_str(&data)?;
-        if let Some(k) = v["order"]["idempotency_key"].as_str() {
-            // Keys::idempotency: the key is scoped by the producer (the token's name).
-            keys.push(format!(
-                "{PREFIX}:{{0}}:idem:{}.{PRODUCER}:{k}",
-                PRODUCER.len()
-            ));
-        }
+        // The record is the whole cashout: no history list, no idempotency key (the id is the
+        // key's).
         let mut parts = Vec::new();
         for k in &keys {
             let n: Option<u64> = redis::cmd("MEMORY")

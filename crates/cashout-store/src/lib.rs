@@ -1,6 +1,7 @@
-//! Redis persistence for cashouts: the record (source of truth) with its history, the
-//! idempotency index, the due and parked indexes, per-cashout leases, and the Redis Streams that
-//! deliver cashout ids to apalis workers. [`Producer`] is the Rust client that writes straight to Redis.
+//! Redis persistence for cashouts: the record (source of truth) with its history, under an id
+//! derived from its idempotency key; the due and parked indexes, per-cashout leases, and the
+//! Redis Streams that deliver cashout ids to apalis workers. [`Producer`] is the Rust client that
+//! writes straight to Redis.
 
 mod audit;
 pub mod conn;

@@ -207,8 +207,9 @@ pub enum StoreError {
 pub enum CreateOutcome {
     /// A new cashout was written (and delivered, or scheduled).
     Created,
-    /// The idempotency key was taken by this cashout.
-    Existing(CashoutId),
+    /// The idempotency key was taken: the record of its id, as stored (the caller checks that
+    /// it is the same producer's, with the same key).
+    Existing(Box<Cashout>),
 }
 
 /// Result of [`Store::save`].
@@ -333,35 +334,43 @@ impl Store {
         Ok(())
     }
 
-    /// Draws `cashout`'s id again until it falls in its idempotency key's partition, so the
-    /// create script touches one hash slot. With one partition, the id is kept.
+    /// Gives `cashout` the id of its producer-scoped idempotency key ([`Keys::cashout_id`]):
+    /// its record key is then the key's idempotency record, in the partition of that id.
     pub fn place(&self, cashout: &mut Cashout) {
-        let want = self
+        let id = self
             .keys
-            .idempotency_partition(&cashout.producer, &cashout.order.idempotency_key);
-        while self.keys.partition(&cashout.id) != want {
-            cashout.reassign_id(CashoutId::generate());
+            .cashout_id(&cashout.producer, &cashout.order.idempotency_key);
+        if cashout.id != id {
+            cashout.reassign_id(id);
         }
     }
 
-    /// Writes a new cashout and its idempotency key atomically, unless the key is taken, and
-    /// delivers its first step (onto the stream when due now). The id must be
-    /// [placed](Store::place).
+    /// Writes a new cashout with its first history line unless its record exists (the same
+    /// idempotency key was used before: its id is the key's), and delivers its first step
+    /// (onto the stream when due now), in one script. The id must be
+    /// [placed](Store::place). A taken key answers the existing record, read in the same
+    /// script.
     pub async fn create(
         &self,
         cashout: &Cashout,
         entry: &HistoryEntry,
     ) -> Result<CreateOutcome, StoreError> {
+        if cashout.id
+            != self
+                .keys
+                .cashout_id(&cashout.producer, &cashout.order.idempotency_key)
+        {
+            return Err(StoreError::Queue(
+                "a new cashout's id must be its idempotency key's (Store::place)".to_owned(),
+            ));
+        }
         let now = Utc::now();
         let provider = cashout.order.provider;
         let due = cashout.next_action_at.map_or(ms(now), ms);
         let mut c = self.conn.clone();
-        let (created, id): (i64, String) = CREATE
-            .key(
-                self.keys
-                    .idempotency(&cashout.producer, &cashout.order.idempotency_key),
-            )
-            .key(self.keys.record(&cashout.id))
+        let key = self.keys.record(&cashout.id);
+        let v: Vec<redis::Value> = CREATE
+            .key(&key)
             .key(self.keys.due_of(&cashout.id, provider))
             .key(self.keys.stream_of(&cashout.id, provider))
             .arg(cashout.id.to_string())
@@ -373,16 +382,26 @@ impl Store {
             .arg(if due <= ms(now) { "1" } else { "0" })
             .invoke_async(&mut c)
             .await?;
-        if created == 1 {
-            return Ok(CreateOutcome::Created);
-        }
-        let existing = CashoutId::parse(&id).map_err(|e| StoreError::Corrupt {
-            key: self
-                .keys
-                .idempotency(&cashout.producer, &cashout.order.idempotency_key),
+        let parse_err = |e: redis::ParsingError| StoreError::Corrupt {
+            key: key.clone(),
             message: e.to_string(),
-        })?;
-        Ok(CreateOutcome::Existing(existing))
+        };
+        let code: i64 = match v.first() {
+            Some(x) => redis::from_redis_value_ref(x).map_err(parse_err)?,
+            None => 2,
+        };
+        match (code, v.get(1)) {
+            (1, _) => Ok(CreateOutcome::Created),
+            (0, Some(json)) => {
+                let json: Vec<u8> = redis::from_redis_value_ref(json).map_err(parse_err)?;
+                let existing = self.decode(&cashout.id, &json)?;
+                Ok(CreateOutcome::Existing(Box::new(existing)))
+            }
+            _ => Err(StoreError::Corrupt {
+                key,
+                message: "the record's header is malformed".to_owned(),
+            }),
+        }
     }
 
     /// The JSON of a stored record (the record without its header and history lines). A
@@ -571,15 +590,24 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// The cashout a producer's idempotency key points to.
+    /// The cashout a producer's idempotency key created: the record of the key's id, when it
+    /// holds that producer's cashout with that key (so not even a hash collision could answer
+    /// another producer's cashout). A record that does not decode cannot be checked: `None`.
     pub async fn find_by_key(
         &self,
         producer: &ProducerName,
         key: &IdempotencyKey,
     ) -> Result<Option<CashoutId>, StoreError> {
-        let mut c = self.conn.clone();
-        let id: Option<String> = c.get(self.keys.idempotency(producer, key)).await?;
-        Ok(id.and_then(|s| CashoutId::parse(&s).ok()))
+        let id = self.keys.cashout_id(producer, key);
+        Ok(match self.get(&id).await {
+            Ok(Some(c))
+                if c.id == id && &c.producer == producer && &c.order.idempotency_key == key =>
+            {
+                Some(id)
+            }
+            Ok(_) | Err(StoreError::Corrupt { .. }) => None,
+            Err(e) => return Err(e),
+        })
     }
 
     /// The history of `cashout`, oldest first. Lines stored without a trace id get the
@@ -672,10 +700,6 @@ impl Store {
         inv.key(self.keys.record(&next.id))
             .key(self.keys.due_of(&next.id, provider))
             .key(self.keys.parked_of(&next.id))
-            .key(
-                self.keys
-                    .idempotency(&next.producer, &next.order.idempotency_key),
-            )
             .key(stream)
             .key(self.keys.outcomes_of(&next.id, minute))
             .arg(expected)

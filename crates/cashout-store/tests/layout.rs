@@ -2,7 +2,7 @@
 //! under a prefix of its own: one key per cashout, history lines inside the record, retention in
 //! the record's own `SET`.
 
-use cashout_core::{CashoutOrder, Event, State};
+use cashout_core::{CashoutOrder, Event, IdempotencyKey, ProducerName, State};
 use cashout_store::{
     Change, Enqueued, JobQueue, Modified, Producer, QueueConfig, RecordParts, RedisConfig, Store,
     WriteMode,
@@ -75,8 +75,11 @@ async fn the_history_lives_in_the_record_and_retention_rides_on_its_set() {
     let parts = RecordParts::split(&stored).expect("a header");
     assert_eq!(parts.lines().count(), 1, "the first line is in the record");
     assert!(
-        !keys(&store).await.iter().any(|k| k.contains(":history:")),
-        "no history list"
+        !keys(&store)
+            .await
+            .iter()
+            .any(|k| k.contains(":history:") || k.contains(":idem:")),
+        "no history list, no idempotency key"
     );
     let mut conn = store.connection();
     let ttl: i64 = conn.pttl(&record).await.expect("redis");
@@ -165,5 +168,95 @@ async fn a_record_without_retention_keeps_no_ttl_when_final() {
     let mut conn = store.connection();
     let ttl: i64 = conn.pttl(store.keys().record(&c.id)).await.expect("redis");
     assert_eq!(ttl, -1);
+    cleanup(&store).await;
+}
+
+#[tokio::test]
+async fn the_key_derives_the_id_and_a_duplicate_answers_the_stored_record() {
+    let config = config(1);
+    let producer = producer(&config).await;
+    let store = producer.store().clone();
+    let alpha = ProducerName::parse("alpha").expect("name");
+    let beta = ProducerName::parse("beta").expect("name");
+    let key = IdempotencyKey::parse("k-3").expect("key");
+    let Enqueued::Created(c) = producer
+        .enqueue_as(&alpha, order("k-3"), None, None)
+        .await
+        .expect("enqueue")
+    else {
+        panic!("a new cashout");
+    };
+    assert_eq!(c.id, store.keys().cashout_id(&alpha, &key));
+    assert_eq!(
+        store.find_by_key(&alpha, &key).await.expect("find"),
+        Some(c.id)
+    );
+    assert_eq!(store.find_by_key(&beta, &key).await.expect("find"), None);
+
+    // The same order again: the stored cashout, as stored (not the one just built).
+    let again = producer
+        .enqueue_as(&alpha, order("k-3"), None, None)
+        .await
+        .expect("enqueue");
+    let Enqueued::Existing(e) = again else {
+        panic!("{again:?}");
+    };
+    // Times are stored in milliseconds.
+    assert_eq!(
+        (e.id, e.trace_id, e.created_at.timestamp_millis()),
+        (c.id, c.trace_id, c.created_at.timestamp_millis())
+    );
+    // Another order under the key: a conflict naming the stored cashout.
+    let mut other = order("k-3");
+    other.amount = cashout_core::Amount::from_minor(1501).expect("positive");
+    let conflict = producer
+        .enqueue_as(&alpha, other, None, None)
+        .await
+        .expect("enqueue");
+    assert!(
+        matches!(conflict, Enqueued::Conflict(ref e) if e.id == c.id),
+        "{conflict:?}"
+    );
+    // Another producer's same key: its own cashout.
+    let Enqueued::Created(b) = producer
+        .enqueue_as(&beta, order("k-3"), None, None)
+        .await
+        .expect("enqueue")
+    else {
+        panic!("a new cashout for another producer");
+    };
+    assert_ne!(b.id, c.id);
+    assert_eq!(
+        store.find_by_key(&beta, &key).await.expect("find"),
+        Some(b.id)
+    );
+    let records = keys(&store)
+        .await
+        .into_iter()
+        .filter(|k| k.contains(":cashout:"))
+        .count();
+    assert_eq!(records, 2);
+
+    // A record under the key's id that is not the key's (a collision, or a planted record):
+    // never answered as the key's cashout.
+    let mut planted = store.get(&c.id).await.expect("get").expect("stored");
+    let mut conn = store.connection();
+    let gamma = ProducerName::parse("gamma").expect("name");
+    let gid = store.keys().cashout_id(&gamma, &key);
+    planted.id = gid;
+    let stored = raw(&store, &store.keys().record(&c.id)).await;
+    let parts = RecordParts::split(&stored).expect("a header");
+    let mut value = parts.header.to_vec();
+    value.extend(serde_json::to_vec(&planted).expect("json"));
+    let _: () = conn
+        .set(store.keys().record(&gid), value)
+        .await
+        .expect("redis");
+    assert_eq!(store.find_by_key(&gamma, &key).await.expect("find"), None);
+    let refused = producer.enqueue_as(&gamma, order("k-3"), None, None).await;
+    assert!(
+        matches!(refused, Err(cashout_store::StoreError::Corrupt { .. })),
+        "{refused:?}"
+    );
     cleanup(&store).await;
 }

@@ -1,14 +1,15 @@
 -- Compare-and-set write of a cashout record with its indexes, new history lines, the next
 -- delivery, the lease release and the ack of the current delivery: one step, one round trip.
 -- The record is rewritten whole: header, the new JSON, the history lines it had, the new ones.
--- KEYS[1] record, KEYS[2] due zset, KEYS[3] parked zset, KEYS[4] idempotency key,
--- KEYS[5] stream, KEYS[6] this minute's outcome counts
+-- KEYS[1] record, KEYS[2] due zset, KEYS[3] parked zset, KEYS[4] stream,
+-- KEYS[5] this minute's outcome counts
 -- ARGV[1] expected version, ARGV[2] new version, ARGV[3] record json, ARGV[4] id,
 -- ARGV[5] due (ms, '' = nothing due: terminal or parked),
 -- ARGV[6] due zset: '' remove, 'k' keep as is, else the score (ms),
 -- ARGV[7] parked zset: '' leave, 'r' remove, else the score (ms),
 -- ARGV[8] '1' when the write completes a step (resets the delivery counter),
--- ARGV[9] retention ms for a terminal record ('' = keep: the record's TTL is left as it is),
+-- ARGV[9] retention ms for a terminal record ('' = keep: the record's TTL is left as it is);
+-- the record is its idempotency key's record too, so nothing else expires with it,
 -- ARGV[10] '1' to deliver now (XADD),
 -- ARGV[11] lease token to give back ('' = keep), ARGV[12] stream entry to ack ('' = none),
 -- ARGV[13] consumer group, ARGV[14] outcome to count ('' = none: 'provider:state' when the
@@ -47,16 +48,13 @@ if ARGV[7] == 'r' then
 elseif ARGV[7] ~= '' then
   redis.call('ZADD', KEYS[3], ARGV[7], ARGV[4])
 end
-if ARGV[14] ~= '' and redis.call('HINCRBY', KEYS[6], ARGV[14], 1) == 1 then
-  redis.call('PEXPIRE', KEYS[6], 7200000)
-end
-if ARGV[9] ~= '' then
-  redis.call('PEXPIRE', KEYS[4], ARGV[9])
+if ARGV[14] ~= '' and redis.call('HINCRBY', KEYS[5], ARGV[14], 1) == 1 then
+  redis.call('PEXPIRE', KEYS[5], 7200000)
 end
 if ARGV[10] == '1' then
-  redis.call('XADD', KEYS[5], '*', 'id', ARGV[4])
+  redis.call('XADD', KEYS[4], '*', 'id', ARGV[4])
 end
 if ARGV[12] ~= '' then
-  redis.call('XACK', KEYS[5], ARGV[13], ARGV[12])
+  redis.call('XACK', KEYS[4], ARGV[13], ARGV[12])
 end
 return 1
