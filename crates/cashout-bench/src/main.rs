@@ -444,23 +444,18 @@ impl Bench {
         let Some(record) = some.first() else {
             return Ok(());
         };
-        let id = record.rsplit(':').next().unwrap_or("");
         keys.push(record.clone());
-        keys.push(format!("{PREFIX}:{{0}}:history:{id}"));
         let stored: String = redis::cmd("GET")
             .arg(record)
             .query_async(&mut self.redis_conn)
             .await?;
-        // The JSON follows the record's 87-byte header.
-        let data = stored.get(87..).unwrap_or("").to_owned();
-        let v: Value = serde_json::from_str(&data)?;
-        if let Some(k) = v["order"]["idempotency_key"].as_str() {
-            // Keys::idempotency: the key is scoped by the producer (the token's name).
-            keys.push(format!(
-                "{PREFIX}:{{0}}:idem:{}.{PRODUCER}:{k}",
-                PRODUCER.len()
-            ));
-        }
+        // The JSON follows the record's 87-byte header; the history lines follow the JSON.
+        let (data, lines) = record_parts(&stored);
+        let history_bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+        let history_lines = lines.len();
+        let data = data.to_owned();
+        // The record is the whole cashout: no history list, no idempotency key (the id is the
+        // key's).
         let mut parts = Vec::new();
         for k in &keys {
             let n: Option<u64> = redis::cmd("MEMORY")
@@ -475,7 +470,7 @@ impl Bench {
             ));
         }
         println!(
-            "  one finished cashout: {} (record json {} B)",
+            "  one finished cashout: {} (record json {} B, history {history_lines} lines {history_bytes} B)",
             parts.join(", "),
             data.len()
         );
@@ -500,15 +495,14 @@ impl Bench {
         for chunk in ids.chunks(500) {
             let mut pipe = redis::pipe();
             for id in chunk {
-                pipe.cmd("LRANGE")
-                    .arg(format!("{PREFIX}:{{0}}:history:{id}"))
-                    .arg(0)
-                    .arg(1);
+                pipe.cmd("GET").arg(format!("{PREFIX}:{{0}}:cashout:{id}"));
             }
-            let lines: Vec<Vec<String>> = pipe.query_async(&mut self.redis_conn).await?;
-            for l in lines {
+            let records: Vec<Option<String>> = pipe.query_async(&mut self.redis_conn).await?;
+            for r in records {
+                let Some(r) = r else { continue };
+                let (_, l) = record_parts(&r);
                 // Stored lines carry their time in microseconds (`t`).
-                let at = |s: &String| -> Option<i64> {
+                let at = |s: &&str| -> Option<i64> {
                     let v: Value = serde_json::from_str(s).ok()?;
                     v["t"].as_i64()
                 };
@@ -519,6 +513,16 @@ impl Bench {
             }
         }
         Ok(out)
+    }
+}
+
+/// A stored record's JSON and history lines: the JSON follows the 87-byte header up to the first
+/// `\n`, then each history line follows a `\n` (see `cashout-store`'s `lua/record.lua`).
+fn record_parts(stored: &str) -> (&str, Vec<&str>) {
+    let rest = stored.get(87..).unwrap_or("");
+    match rest.split_once('\n') {
+        Some((json, lines)) => (json, lines.split('\n').collect()),
+        None => (rest, Vec::new()),
     }
 }
 

@@ -90,8 +90,8 @@ enum Command {
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
     /// Check every stored cashout under the prefix: it decodes, holds an order the API would
-    /// accept as stored, is found by its idempotency key and has a readable history; every
-    /// idempotency key leads to a record. Exits non-zero on any problem (single Redis only).
+    /// accept as stored, is found by its idempotency key (its id is the key's) and has a
+    /// readable history. Exits non-zero on any problem (single Redis only).
     Audit,
 }
 
@@ -223,9 +223,8 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                 println!("problem: {p}");
             }
             println!(
-                "{} cashout records, {} idempotency keys, {} parked corrupt, {} problems",
+                "{} cashout records, {} parked corrupt, {} problems",
                 audit.records,
-                audit.idempotency_keys,
                 audit.corrupt_parked,
                 audit.problems.len()
             );

@@ -292,8 +292,8 @@ impl Cashout {
         }
     }
 
-    /// Gives a cashout that was never stored another id (and the reference derived from it),
-    /// so that it falls in the storage partition of its idempotency key.
+    /// Gives a cashout that was never stored another id (and the reference derived from it):
+    /// the store gives it the id of its idempotency key ([`CashoutId::for_key`]).
     pub fn reassign_id(&mut self, id: CashoutId) {
         self.id = id;
         self.external_reference = Self::reference_for(self.order.provider, &id);

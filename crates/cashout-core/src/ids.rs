@@ -1,19 +1,44 @@
 //! Identifier newtypes. Each is built only through `parse`, so holding one means it is valid.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
 
-/// Our identifier for a cashout: a UUIDv7 (time-ordered), shown in its hyphenated form.
+/// Our identifier for a cashout, shown in its hyphenated form: a UUIDv8 derived from the
+/// cashout's producer-scoped idempotency key ([`CashoutId::for_key`]) for every enqueued
+/// cashout, so the key finds its cashout without an index; [`CashoutId::generate`] draws a
+/// UUIDv7 where no key exists (tests, tools).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct CashoutId(Uuid);
+
+/// Domain of [`CashoutId::for_key`]'s hash: no other SHA-256 we compute starts with it.
+const FOR_KEY_DOMAIN: &[u8] = b"cashout-id/v1\0";
 
 impl CashoutId {
     /// A fresh, time-ordered id.
     pub fn generate() -> Self {
         Self(Uuid::now_v7())
+    }
+
+    /// The id of the cashout an idempotency key creates: a UUIDv8 made of the first 16 bytes of
+    /// SHA-256 over a fixed domain string, the length of `namespace` (8 bytes, big endian),
+    /// `namespace`, then `scoped` (version and variant bits set as RFC 9562 says). `namespace`
+    /// is the store's key prefix (deployments sharing a provider account never share an id,
+    /// which providers see as our reference); `scoped` is the key within its producer's key
+    /// space (`Keys::scoped`). The same inputs give the same id in every process and version.
+    pub fn for_key(namespace: &str, scoped: &str) -> Self {
+        let mut h = Sha256::new();
+        h.update(FOR_KEY_DOMAIN);
+        h.update((namespace.len() as u64).to_be_bytes());
+        h.update(namespace.as_bytes());
+        h.update(scoped.as_bytes());
+        let digest = h.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(uuid::Builder::from_custom_bytes(bytes).into_uuid())
     }
 
     /// 32 uppercase hex digits, for providers whose references must be short and plain.
@@ -241,6 +266,37 @@ mod tests {
         let id = CashoutId::generate();
         assert_eq!(CashoutId::parse(&id.to_string()), Ok(id));
         assert!(CashoutId::parse("not-a-uuid").is_err());
+    }
+
+    #[test]
+    fn ids_derived_from_a_key_are_stable_valid_and_apart() {
+        let id = CashoutId::for_key("cashout", "5.alpha:k-1");
+        // Pinned: a change would give every stored cashout's key another id.
+        assert_eq!(id.to_string(), PINNED);
+        assert_eq!(id, CashoutId::for_key("cashout", "5.alpha:k-1"));
+        assert_eq!(id.0.get_version_num(), 8);
+        assert_eq!(id.0.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(CashoutId::parse(&id.to_string()), Ok(id));
+        // Another producer, another key, another namespace: another id.
+        assert_ne!(id, CashoutId::for_key("cashout", "4.beta:k-1"));
+        assert_ne!(id, CashoutId::for_key("cashout", "5.alpha:k-2"));
+        assert_ne!(id, CashoutId::for_key("other", "5.alpha:k-1"));
+        // The namespace's length is hashed: no split of one string into two collides.
+        assert_ne!(CashoutId::for_key("ab", "c"), CashoutId::for_key("a", "bc"));
+    }
+
+    // Computed independently: SHA-256 of the domain, the length, the namespace and the key,
+    // first 16 bytes, version 8 and the RFC 9562 variant set.
+    const PINNED: &str = "cbe7cec7-25fa-84ce-8392-606c649db74e";
+
+    proptest! {
+        #[test]
+        fn derived_ids_are_version_8_and_parse_back(ns in ".{0,20}", key in ".{0,80}") {
+            let id = CashoutId::for_key(&ns, &key);
+            prop_assert_eq!(id.0.get_version_num(), 8);
+            prop_assert_eq!(id.0.get_variant(), uuid::Variant::RFC4122);
+            prop_assert_eq!(CashoutId::parse(&id.to_string()), Ok(id));
+        }
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! An audit of everything stored under a prefix: every cashout record decodes, holds an order
 //! the API would accept exactly as stored, carries its own fingerprint, is found by its
-//! idempotency key and has a readable history; every idempotency key leads to a record. Used
+//! idempotency key (its id is the one the key derives) and has a readable history (the lines its
+//! record holds after the JSON); a side history list belongs to a parked corrupt record (the
+//! only record whose lines are not in the record itself); no separate idempotency key is left
+//! from the layout before ids were derived from keys. Used
 //! after fuzzing (`make fuzz`) and by `cashout audit`. Problems name the key and what is wrong,
 //! never a stored value (records hold phone numbers).
 
@@ -14,8 +17,6 @@ use serde_json::Value;
 pub struct Audit {
     /// Cashout records read.
     pub records: u64,
-    /// Idempotency keys read.
-    pub idempotency_keys: u64,
     /// Records parked as `corrupt_record` (listed in `problems` too: they cannot be read).
     pub corrupt_parked: u64,
     /// One line per problem: the key, and what is wrong with it.
@@ -119,7 +120,7 @@ impl Store {
         Ok(keys)
     }
 
-    /// Reads every record and idempotency key under the prefix and checks them (see the
+    /// Reads every record and side history list under the prefix and checks them (see the
     /// module). A single Redis only: on a cluster SCAN sees one node, so it is refused.
     pub async fn audit(&self) -> Result<Audit, AuditError> {
         if matches!(self.connection(), crate::RedisConn::Cluster(_)) {
@@ -170,17 +171,14 @@ impl Store {
                     .problems
                     .push(format!("{key}: the fingerprint is not the order's"));
             }
-            let idem = self
+            if self
                 .keys()
-                .idempotency(&cashout.producer, &cashout.order.idempotency_key);
-            let found: Option<String> = c.get(&idem).await.map_err(StoreError::from)?;
-            if found.as_deref() != Some(id.to_string().as_str()) {
-                let ttl: i64 = c.pttl(&key).await.map_err(StoreError::from)?;
-                if found.is_some() || ttl < 0 {
-                    audit.problems.push(format!(
-                        "{key}: its idempotency key does not lead back to it"
-                    ));
-                }
+                .cashout_id(&cashout.producer, &cashout.order.idempotency_key)
+                != id
+            {
+                audit.problems.push(format!(
+                    "{key}: its id is not its idempotency key's (the key does not find it)"
+                ));
             }
             match self.history(&cashout).await {
                 Ok(h) if h.is_empty() => audit.problems.push(format!("{key}: no history")),
@@ -191,26 +189,30 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
-        for key in self.scan_keys("idem").await? {
-            audit.idempotency_keys += 1;
-            let value: Option<String> = c.get(&key).await.map_err(StoreError::from)?;
-            let Some(value) = value else { continue };
-            match CashoutId::parse(&value) {
-                Ok(id) => {
-                    let exists: bool = c
-                        .exists(self.keys().record(&id))
-                        .await
-                        .map_err(StoreError::from)?;
-                    if !exists {
-                        audit
-                            .problems
-                            .push(format!("{key}: leads to cashout {id}, which is not stored"));
-                    }
-                }
-                Err(_) => audit
-                    .problems
-                    .push(format!("{key}: does not hold a cashout id")),
+        for key in self.scan_keys("history").await? {
+            let Some(id) = key
+                .rsplit(':')
+                .next()
+                .and_then(|s| CashoutId::parse(s).ok())
+            else {
+                audit.problems.push(format!("{key}: not a cashout id"));
+                continue;
+            };
+            let parked_corrupt: bool = c
+                .exists(self.keys().corrupt(&id))
+                .await
+                .map_err(StoreError::from)?;
+            if !parked_corrupt {
+                audit.problems.push(format!(
+                    "{key}: a side history list, but the record was never parked corrupt"
+                ));
             }
+        }
+        for key in self.scan_keys("idem").await? {
+            audit.problems.push(format!(
+                "{key}: a separate idempotency key (the layout before ids were derived from keys): \
+                 nothing reads it"
+            ));
         }
         Ok(audit)
     }

@@ -5,7 +5,9 @@
 
 use crate::delivery;
 use crate::keys::GROUP;
-use crate::store::{Claim, Store, StoreError, compact_entry, parse_entry, record_script};
+use crate::store::{
+    Claim, RecordParts, Store, StoreError, compact_entry, parse_entry, record_script,
+};
 use cashout_core::{CashoutId, HistoryEntry, ParkReason, Provider};
 use chrono::{DateTime, Utc};
 use redis::{AsyncCommands, Script};
@@ -256,8 +258,8 @@ impl Store {
     }
 
     /// Takes a parked corrupt record out of the dead-letter queue for good, by `by`: the side
-    /// key records who and when, a history line is written, and the record (kept as found), its
-    /// history and the side key expire after the retention. `None` when it is not a parked
+    /// key records who and when, a history line is written on the side list, and the record
+    /// (kept as found), the side list and the side key expire after the retention. `None` when it is not a parked
     /// corrupt record (never parked so, or discarded already).
     pub async fn discard_corrupt(
         &self,
@@ -306,17 +308,31 @@ impl Store {
         Err(StoreError::Contention)
     }
 
-    /// The history lines of `id` as stored, without needing its record (unreadable lines are
-    /// left out).
+    /// The history lines of `id` as stored, without needing its record to decode: the lines
+    /// the record's bytes hold (as far as they read), then those written on the side list since
+    /// it was found undecodable (unreadable lines are left out). One round trip.
     pub async fn history_lines(&self, id: &CashoutId) -> Result<Vec<HistoryEntry>, StoreError> {
         let mut c = self.connection();
-        let lines: Vec<Vec<u8>> = c.lrange(self.keys().history(id), 0, -1).await?;
-        Ok(lines
-            .iter()
-            .filter_map(|l| std::str::from_utf8(l).ok())
-            .filter_map(|l| parse_entry(l).ok())
-            .collect())
+        let (stored, side): (Option<Vec<u8>>, Vec<Vec<u8>>) = redis::pipe()
+            .get(self.keys().record(id))
+            .lrange(self.keys().history(id), 0, -1)
+            .query_async(&mut c)
+            .await?;
+        Ok(readable_lines(stored.as_deref(), &side))
     }
+}
+
+/// The history of a record that may not decode: the lines of its bytes that parse, then the
+/// side list's lines that parse.
+fn readable_lines(stored: Option<&[u8]>, side: &[Vec<u8>]) -> Vec<HistoryEntry> {
+    let own = stored
+        .and_then(RecordParts::split)
+        .into_iter()
+        .flat_map(|p| p.lines());
+    own.chain(side.iter().map(Vec::as_slice))
+        .filter_map(|l| std::str::from_utf8(l).ok())
+        .filter_map(|l| parse_entry(l).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -351,6 +367,44 @@ mod tests {
             assert!(!valid_header(&bad), "byte {at}");
         }
         assert!(!valid_header(b"{}"));
+    }
+
+    #[test]
+    fn a_corrupt_records_history_is_its_readable_lines_then_the_side_lists() {
+        let line = |cause: &str| {
+            history_line(
+                DateTime::from_timestamp_millis(1_796_304_250_036).unwrap(),
+                cashout_core::HistoryKind::Note,
+                cause.to_owned(),
+            )
+            .unwrap()
+        };
+        let header = format!(
+            "V{:010}D{:013}L{:013}N{:05}T{}\n",
+            3,
+            17,
+            0,
+            1,
+            " ".repeat(40)
+        );
+        let side = vec![line("parked").into_bytes(), b"not json".to_vec()];
+        let causes = |v: Vec<HistoryEntry>| v.into_iter().map(|e| e.cause).collect::<Vec<_>>();
+        // JSON that does not decode, two lines of its own (one unreadable), the side list.
+        let mut stored = format!("{header}{{\"id\":").into_bytes();
+        for l in [line("accepted").into_bytes(), vec![0xff, 0xfe]] {
+            stored.push(b'\n');
+            stored.extend(l);
+        }
+        assert_eq!(
+            causes(readable_lines(Some(&stored), &side)),
+            ["accepted", "parked"]
+        );
+        // Bytes with no line, or too short for a header, or gone: the side list only.
+        for stored in [format!("{header}{{").into_bytes(), b"garbage".to_vec()] {
+            assert_eq!(causes(readable_lines(Some(&stored), &side)), ["parked"]);
+        }
+        assert_eq!(causes(readable_lines(None, &side)), ["parked"]);
+        assert!(readable_lines(None, &[]).is_empty());
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Every Redis key we use, derived from one prefix so tests and tenants never share keys.
 //!
-//! Keys are **partitioned** for Redis Cluster: every key of one cashout (record, history,
-//! idempotency key) and of one queue partition (stream, due and parked indexes) carries the
-//! hash tag `{p}` of its partition, `p = fnv1a(id) mod partitions`, so each script touches one
-//! slot. A cashout's id is drawn so that it lands in the partition of its idempotency key (see
-//! [`Keys::partition_of`]); nothing a worker needs on every step is global.
+//! Keys are **partitioned** for Redis Cluster: every key of one cashout (the record, the side
+//! keys of a corrupt record) and of one queue partition (stream, due and parked indexes) carries
+//! the hash tag `{p}` of its partition, `p = fnv1a(id) mod partitions`, so each script touches
+//! one slot. There is no idempotency index: a cashout's id is derived from its producer-scoped
+//! idempotency key ([`Keys::cashout_id`]), so its record is the key's record. Nothing a worker
+//! needs on every step is global.
 
 use cashout_core::{CashoutId, IdempotencyKey, OmtAccountId, ProducerName, Provider};
 
@@ -54,7 +55,7 @@ impl Keys {
         0..self.partitions
     }
 
-    /// The partition of a string (a cashout id or an idempotency key).
+    /// The partition of a string (a cashout id).
     pub fn partition_of(&self, s: &str) -> u16 {
         u16::try_from(fnv1a(s) % u64::from(self.partitions)).unwrap_or(0)
     }
@@ -69,33 +70,29 @@ impl Keys {
     }
 
     /// The record: a string, a fixed-width header (version, due, lease, deliveries, lease token;
-    /// see `lua/record.lua`) followed by the cashout as JSON.
+    /// see `lua/record.lua`), the cashout as JSON, then its history lines, each after a `\n`.
     pub fn record(&self, id: &CashoutId) -> String {
         format!("{}:cashout:{id}", self.tagged(self.partition(id)))
     }
 
-    /// List of history entries.
+    /// History lines written for a record that cannot be rewritten: one that does not decode,
+    /// parked `corrupt_record` and kept byte for byte as found, whose own lines (in the record)
+    /// cannot be appended to. A list; nothing else has one.
     pub fn history(&self, id: &CashoutId) -> String {
         format!("{}:history:{id}", self.tagged(self.partition(id)))
     }
 
     /// An idempotency key within its producer's key space: `<name length>.<name>:<key>`, so no
     /// two (producer, key) pairs share a string.
-    fn scoped(producer: &ProducerName, key: &IdempotencyKey) -> String {
+    pub fn scoped(producer: &ProducerName, key: &IdempotencyKey) -> String {
         format!("{}.{producer}:{key}", producer.as_str().len())
     }
 
-    /// The partition a producer's idempotency key (and so the cashout it creates) lands in.
-    pub fn idempotency_partition(&self, producer: &ProducerName, key: &IdempotencyKey) -> u16 {
-        self.partition_of(&Self::scoped(producer, key))
-    }
-
-    /// A producer's idempotency key → cashout id (in the partition of the key, which is the
-    /// cashout's). Producers have separate key spaces: one producer's key never finds another's
-    /// cashout.
-    pub fn idempotency(&self, producer: &ProducerName, key: &IdempotencyKey) -> String {
-        let p = self.idempotency_partition(producer, key);
-        format!("{}:idem:{}", self.tagged(p), Self::scoped(producer, key))
+    /// The id of the cashout a producer's idempotency key creates, under this prefix
+    /// ([`CashoutId::for_key`]): its record is found by the key with one `GET`, and producers
+    /// have separate key spaces, so one producer's key never finds another's cashout.
+    pub fn cashout_id(&self, producer: &ProducerName, key: &IdempotencyKey) -> CashoutId {
+        CashoutId::for_key(&self.prefix, &Self::scoped(producer, key))
     }
 
     /// Sorted set of a partition's non-terminal, unparked cashouts of one provider, scored by
@@ -239,22 +236,21 @@ mod tests {
     }
 
     #[test]
-    fn idempotency_keys_are_per_producer_and_unambiguous() {
+    fn idempotency_keys_give_ids_per_producer_and_prefix() {
         let k = Keys::new("cashout");
         let p = |s: &str| ProducerName::parse(s).unwrap();
         let key = |s: &str| IdempotencyKey::parse(s).unwrap();
-        assert_ne!(
-            k.idempotency(&p("alpha"), &key("k-1")),
-            k.idempotency(&p("beta"), &key("k-1"))
-        );
+        let id = k.cashout_id(&p("alpha"), &key("k-1"));
+        assert_eq!(id, k.cashout_id(&p("alpha"), &key("k-1")));
+        assert_eq!(id, CashoutId::for_key("cashout", "5.alpha:k-1"));
+        assert_ne!(id, k.cashout_id(&p("beta"), &key("k-1")));
         // A name ending where a key begins cannot collide with a shorter name.
         assert_ne!(
-            k.idempotency(&p("a:b"), &key("c")),
-            k.idempotency(&p("a"), &key("b:c"))
+            k.cashout_id(&p("a:b"), &key("c")),
+            k.cashout_id(&p("a"), &key("b:c"))
         );
-        assert_eq!(
-            k.idempotency(&p("alpha"), &key("k-1")),
-            "cashout:{0}:idem:5.alpha:k-1"
-        );
+        assert_eq!(Keys::scoped(&p("alpha"), &key("k-1")), "5.alpha:k-1");
+        // Another deployment (prefix) sharing a provider account never shares an id.
+        assert_ne!(id, Keys::new("other").cashout_id(&p("alpha"), &key("k-1")));
     }
 }

@@ -1,8 +1,10 @@
-//! Redis persistence for cashouts: the record (source of truth) with its history, the
-//! idempotency index, the due and parked indexes, per-cashout leases, and the Redis Streams that
-//! deliver cashout ids to apalis workers. [`Producer`] is the Rust client that writes straight to Redis.
+//! Redis persistence for cashouts: the record (source of truth) with its history, under an id
+//! derived from its idempotency key; the due and parked indexes, per-cashout leases, and the
+//! Redis Streams that deliver cashout ids to apalis workers. [`Producer`] is the Rust client that
+//! writes straight to Redis.
 
 mod audit;
+mod batch;
 pub mod conn;
 mod corrupt;
 pub mod delivery;
@@ -25,6 +27,6 @@ pub use omt::{
 pub use producer::{Enqueued, Notice, Nudge, Producer};
 pub use queue::{AckLayer, CashoutJob, JobQueue, QueueConfig, StreamBackend};
 pub use store::{
-    Change, Claim, CreateOutcome, Modified, Peek, RECORD_HEADER_LEN, RedisConfig, SaveOutcome,
-    Store, StoreError, WriteMode, redact_url,
+    Change, Claim, CreateOutcome, Modified, Peek, RECORD_HEADER_LEN, RecordParts, RedisConfig,
+    SaveOutcome, Store, StoreError, WriteMode, redact_url,
 };

@@ -1,5 +1,6 @@
-//! The producer library: accepts a parsed order, writes the cashout and its idempotency key in
-//! one atomic step that also puts its first delivery on the provider's stream.
+//! The producer library: accepts a parsed order and writes the cashout, under the id its
+//! idempotency key derives, in one atomic step that also puts its first delivery on the
+//! provider's stream.
 
 use crate::queue::JobQueue;
 use crate::store::{Change, CreateOutcome, Modified, Store, StoreError};
@@ -129,25 +130,24 @@ impl Producer {
                     .increment(1);
                 Ok(Enqueued::Created(cashout))
             }
-            CreateOutcome::Existing(id) => {
-                let existing = self
-                    .store
-                    .get(&id)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt {
-                        key: self.store.keys().record(&id),
-                        message: "idempotency key points to a missing record".to_owned(),
-                    })?;
-                if existing.producer != cashout.producer {
+            CreateOutcome::Existing(existing) => {
+                // The record of the key's id: the same producer's, with the same key, unless
+                // two keys hashed to one id (never seen; refused rather than answered).
+                if existing.id != cashout.id
+                    || existing.producer != cashout.producer
+                    || existing.order.idempotency_key != cashout.order.idempotency_key
+                {
                     return Err(StoreError::Corrupt {
-                        key: self.store.keys().record(&id),
-                        message: "idempotency key points to another producer's cashout".to_owned(),
+                        key: self.store.keys().record(&cashout.id),
+                        message: "the record of this idempotency key's id is another producer's \
+                                  or another key's cashout"
+                            .to_owned(),
                     });
                 }
                 if existing.fingerprint == cashout.fingerprint {
-                    Ok(Enqueued::Existing(existing))
+                    Ok(Enqueued::Existing(*existing))
                 } else {
-                    Ok(Enqueued::Conflict(existing))
+                    Ok(Enqueued::Conflict(*existing))
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! The cashout store: records, history and indexes, each write atomic (Lua).
 
 use crate::conn::RedisConn;
-use crate::keys::{GROUP, Keys};
+use crate::keys::Keys;
 use cashout_core::{Cashout, CashoutId, HistoryEntry, HistoryKind, IdempotencyKey, ProducerName};
 use chrono::{DateTime, Utc};
 use redis::{AsyncCommands, Script};
@@ -15,13 +15,45 @@ pub(crate) fn record_script(body: &str) -> Script {
     Script::new(&format!("{RECORD_LUA}\n{body}"))
 }
 static CREATE: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/create.lua")));
-static SAVE: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/save.lua")));
 static CLAIM: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/claim.lua")));
 static RELEASE: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/release.lua")));
 static RENEW: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/renew.lua")));
 
 /// Length of the record's fixed header (see `lua/record.lua`); the JSON follows it.
 pub const RECORD_HEADER_LEN: usize = 87;
+
+/// A stored record value split into its parts (see `lua/record.lua`): the fixed header, the
+/// cashout as JSON up to the first `\n` after the header (compact JSON never holds a raw
+/// newline), then each history line after a `\n`, oldest first. Splitting checks only the
+/// length: whether the header is well formed is [`crate::corrupt::valid_header`]'s business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordParts<'a> {
+    /// The header, [`RECORD_HEADER_LEN`] bytes.
+    pub header: &'a [u8],
+    /// The cashout as JSON.
+    pub json: &'a [u8],
+    /// Empty, or the history lines each preceded by `\n`.
+    tail: &'a [u8],
+}
+
+impl<'a> RecordParts<'a> {
+    /// Splits a stored value; `None` when it is shorter than a header.
+    pub fn split(stored: &'a [u8]) -> Option<Self> {
+        let header = stored.get(..RECORD_HEADER_LEN)?;
+        let rest = stored.get(RECORD_HEADER_LEN..)?;
+        let (json, tail) = match rest.iter().position(|b| *b == b'\n') {
+            Some(i) => rest.split_at(i),
+            None => (rest, &[][..]),
+        };
+        Some(Self { header, json, tail })
+    }
+
+    /// The history lines as stored (compact JSON), oldest first.
+    pub fn lines(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        // The tail starts with `\n`: the piece before it is empty and not a line.
+        self.tail.split(|b| *b == b'\n').skip(1)
+    }
+}
 /// How to reach Redis. Its `Debug` hides a password in the URL.
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -35,7 +67,7 @@ pub struct RedisConfig {
     pub response_timeout_ms: u64,
     /// How long connecting may take.
     pub connection_timeout_ms: u64,
-    /// How long a finished cashout is kept (record, history, idempotency key).
+    /// How long a finished cashout is kept (the record with its history, the idempotency key).
     pub retention_days: u64,
     /// Hash-tagged partitions the keys are spread over (Redis Cluster: several per master).
     /// Changing it moves every key: set it once, before the first cashout.
@@ -178,8 +210,9 @@ pub enum StoreError {
 pub enum CreateOutcome {
     /// A new cashout was written (and delivered, or scheduled).
     Created,
-    /// The idempotency key was taken by this cashout.
-    Existing(CashoutId),
+    /// The idempotency key was taken: the record of its id, as stored (the caller checks that
+    /// it is the same producer's, with the same key).
+    Existing(Box<Cashout>),
 }
 
 /// Result of [`Store::save`].
@@ -276,6 +309,7 @@ pub(crate) fn header_due_and_leased(stored: &[u8], now_ms: i64) -> Option<(Optio
 #[derive(Clone)]
 pub struct Store {
     conn: RedisConn,
+    writers: crate::batch::Writers,
     keys: Keys,
     retention: Duration,
     redeliver: Duration,
@@ -305,6 +339,7 @@ impl Store {
     pub fn new(conn: RedisConn, config: &RedisConfig) -> Self {
         Self {
             conn,
+            writers: crate::batch::Writers::default(),
             keys: Keys::with_partitions(config.prefix.clone(), config.partitions),
             retention: Duration::from_secs(config.retention_days.saturating_mul(86_400)),
             redeliver: Duration::from_millis(config.redeliver_after_ms.max(1)),
@@ -333,36 +368,43 @@ impl Store {
         Ok(())
     }
 
-    /// Draws `cashout`'s id again until it falls in its idempotency key's partition, so the
-    /// create script touches one hash slot. With one partition, the id is kept.
+    /// Gives `cashout` the id of its producer-scoped idempotency key ([`Keys::cashout_id`]):
+    /// its record key is then the key's idempotency record, in the partition of that id.
     pub fn place(&self, cashout: &mut Cashout) {
-        let want = self
+        let id = self
             .keys
-            .idempotency_partition(&cashout.producer, &cashout.order.idempotency_key);
-        while self.keys.partition(&cashout.id) != want {
-            cashout.reassign_id(CashoutId::generate());
+            .cashout_id(&cashout.producer, &cashout.order.idempotency_key);
+        if cashout.id != id {
+            cashout.reassign_id(id);
         }
     }
 
-    /// Writes a new cashout and its idempotency key atomically, unless the key is taken, and
-    /// delivers its first step (onto the stream when due now). The id must be
-    /// [placed](Store::place).
+    /// Writes a new cashout with its first history line unless its record exists (the same
+    /// idempotency key was used before: its id is the key's), and delivers its first step
+    /// (onto the stream when due now), in one script. The id must be
+    /// [placed](Store::place). A taken key answers the existing record, read in the same
+    /// script.
     pub async fn create(
         &self,
         cashout: &Cashout,
         entry: &HistoryEntry,
     ) -> Result<CreateOutcome, StoreError> {
+        if cashout.id
+            != self
+                .keys
+                .cashout_id(&cashout.producer, &cashout.order.idempotency_key)
+        {
+            return Err(StoreError::Queue(
+                "a new cashout's id must be its idempotency key's (Store::place)".to_owned(),
+            ));
+        }
         let now = Utc::now();
         let provider = cashout.order.provider;
         let due = cashout.next_action_at.map_or(ms(now), ms);
         let mut c = self.conn.clone();
-        let (created, id): (i64, String) = CREATE
-            .key(
-                self.keys
-                    .idempotency(&cashout.producer, &cashout.order.idempotency_key),
-            )
-            .key(self.keys.record(&cashout.id))
-            .key(self.keys.history(&cashout.id))
+        let key = self.keys.record(&cashout.id);
+        let v: Vec<redis::Value> = CREATE
+            .key(&key)
             .key(self.keys.due_of(&cashout.id, provider))
             .key(self.keys.stream_of(&cashout.id, provider))
             .arg(cashout.id.to_string())
@@ -374,23 +416,34 @@ impl Store {
             .arg(if due <= ms(now) { "1" } else { "0" })
             .invoke_async(&mut c)
             .await?;
-        if created == 1 {
-            return Ok(CreateOutcome::Created);
-        }
-        let existing = CashoutId::parse(&id).map_err(|e| StoreError::Corrupt {
-            key: self
-                .keys
-                .idempotency(&cashout.producer, &cashout.order.idempotency_key),
+        let parse_err = |e: redis::ParsingError| StoreError::Corrupt {
+            key: key.clone(),
             message: e.to_string(),
-        })?;
-        Ok(CreateOutcome::Existing(existing))
+        };
+        let code: i64 = match v.first() {
+            Some(x) => redis::from_redis_value_ref(x).map_err(parse_err)?,
+            None => 2,
+        };
+        match (code, v.get(1)) {
+            (1, _) => Ok(CreateOutcome::Created),
+            (0, Some(json)) => {
+                let json: Vec<u8> = redis::from_redis_value_ref(json).map_err(parse_err)?;
+                let existing = self.decode(&cashout.id, &json)?;
+                Ok(CreateOutcome::Existing(Box::new(existing)))
+            }
+            _ => Err(StoreError::Corrupt {
+                key,
+                message: "the record's header is malformed".to_owned(),
+            }),
+        }
     }
 
-    /// The JSON of a stored record (the record without its header). A malformed header is
-    /// refused here as `claim.lua` refuses it, so a record reads the same everywhere.
+    /// The JSON of a stored record (the record without its header and history lines). A
+    /// malformed header is refused here as `claim.lua` refuses it, so a record reads the same
+    /// everywhere.
     fn body<'a>(&self, id: &CashoutId, stored: &'a [u8]) -> Result<&'a [u8], StoreError> {
-        match stored.get(RECORD_HEADER_LEN..) {
-            Some(json) if crate::corrupt::valid_header(stored) => Ok(json),
+        match RecordParts::split(stored) {
+            Some(parts) if crate::corrupt::valid_header(stored) => Ok(parts.json),
             _ => Err(StoreError::Corrupt {
                 key: self.keys.record(id),
                 message: "the record's header is malformed".to_owned(),
@@ -605,31 +658,46 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// The cashout a producer's idempotency key points to.
+    /// The cashout a producer's idempotency key created: the record of the key's id, when it
+    /// holds that producer's cashout with that key (so not even a hash collision could answer
+    /// another producer's cashout). A record that does not decode cannot be checked: `None`.
     pub async fn find_by_key(
         &self,
         producer: &ProducerName,
         key: &IdempotencyKey,
     ) -> Result<Option<CashoutId>, StoreError> {
-        let mut c = self.conn.clone();
-        let id: Option<String> = c.get(self.keys.idempotency(producer, key)).await?;
-        Ok(id.and_then(|s| CashoutId::parse(&s).ok()))
+        let id = self.keys.cashout_id(producer, key);
+        Ok(match self.get(&id).await {
+            Ok(Some(c))
+                if c.id == id && &c.producer == producer && &c.order.idempotency_key == key =>
+            {
+                Some(id)
+            }
+            Ok(_) | Err(StoreError::Corrupt { .. }) => None,
+            Err(e) => return Err(e),
+        })
     }
 
     /// The history of `cashout`, oldest first. Lines stored without a trace id get the
     /// cashout's.
     pub async fn history(&self, cashout: &Cashout) -> Result<Vec<HistoryEntry>, StoreError> {
-        let key = self.keys.history(&cashout.id);
+        let key = self.keys.record(&cashout.id);
         let mut c = self.conn.clone();
-        let lines: Vec<String> = c.lrange(&key, 0, -1).await?;
+        let stored: Option<Vec<u8>> = c.get(&key).await?;
+        let Some(parts) = stored.as_deref().and_then(RecordParts::split) else {
+            return Ok(Vec::new());
+        };
         let trace = cashout.trace_id.to_string();
-        lines
-            .iter()
+        parts
+            .lines()
             .map(|l| {
-                let mut e = parse_entry(l).map_err(|e| StoreError::Corrupt {
+                let corrupt = |message: String| StoreError::Corrupt {
                     key: key.clone(),
-                    message: e.to_string(),
-                })?;
+                    message,
+                };
+                let l = std::str::from_utf8(l)
+                    .map_err(|_| corrupt("a history line is not UTF-8".to_owned()))?;
+                let mut e = parse_entry(l).map_err(|e| corrupt(crate::corrupt::describe(&e)))?;
                 if e.trace_id.is_empty() {
                     e.trace_id.clone_from(&trace);
                 }
@@ -640,7 +708,8 @@ impl Store {
 
     /// Writes `next` if the stored version is still `expected`, with its history lines, keeps
     /// the due and parked indexes in step and delivers the next step as `mode` says, in one
-    /// script. `prev` is the record `next` was made from. Sets `next.version` and
+    /// script, together with the other writes of its stream that are waiting (see
+    /// [`crate::batch`]). `prev` is the record `next` was made from. Sets `next.version` and
     /// `next.updated_at`.
     pub async fn save(
         &self,
@@ -716,41 +785,40 @@ impl Store {
         let take = crate::delivery::lease_to_take(&next.id);
         let minute = ms(now).div_euclid(60_000);
         let trace = next.trace_id.to_string();
-        let mut inv = SAVE.prepare_invoke();
-        inv.key(self.keys.record(&next.id))
-            .key(self.keys.history(&next.id))
-            .key(self.keys.due_of(&next.id, provider))
-            .key(self.keys.parked_of(&next.id))
-            .key(
-                self.keys
-                    .idempotency(&next.producer, &next.order.idempotency_key),
-            )
-            .key(stream)
-            .key(self.keys.outcomes_of(&next.id, minute))
-            .arg(expected)
-            .arg(next.version)
-            .arg(to_json(next))
-            .arg(next.id.to_string())
-            .arg(due.map_or(String::new(), |d| d.to_string()))
-            .arg(due_op)
-            .arg(parked_op)
-            .arg(if mode.completes_step { "1" } else { "0" })
-            .arg(retention)
-            .arg(if deliver_now { "1" } else { "0" })
-            .arg(lease.as_deref().unwrap_or(""))
-            .arg(entry.as_ref().map_or("", |e| e.id.as_str()))
-            .arg(GROUP)
-            .arg(outcome)
-            .arg(take.as_ref().map_or("", |(t, _)| t.as_str()))
-            .arg(take.as_ref().map_or(0, |(_, lease)| {
-                ms(now).saturating_add_unsigned(ms_of(*lease).max(1))
-            }))
-            .arg(ms(now));
-        for e in entries {
-            inv.arg(compact_entry(e, &trace));
-        }
-        let mut c = self.conn.clone();
-        let ok: i64 = inv.invoke_async(&mut c).await?;
+        let mut args = vec![
+            expected.to_string(),
+            next.version.to_string(),
+            to_json(next),
+            next.id.to_string(),
+            due.map_or(String::new(), |d| d.to_string()),
+            due_op,
+            parked_op,
+            (if mode.completes_step { "1" } else { "0" }).to_owned(),
+            retention,
+            (if deliver_now { "1" } else { "0" }).to_owned(),
+            lease.clone().unwrap_or_default(),
+            entry.as_ref().map_or(String::new(), |e| e.id.clone()),
+            outcome,
+            take.as_ref().map_or(String::new(), |(t, _)| t.clone()),
+            take.as_ref()
+                .map_or(0, |(_, lease)| {
+                    ms(now).saturating_add_unsigned(ms_of(*lease).max(1))
+                })
+                .to_string(),
+            entries.len().to_string(),
+        ];
+        args.extend(entries.iter().map(|e| compact_entry(e, &trace)));
+        let shared = crate::batch::Shared {
+            due: self.keys.due_of(&next.id, provider),
+            parked: self.keys.parked_of(&next.id),
+            stream,
+        };
+        let item = crate::batch::SaveItem {
+            record: self.keys.record(&next.id),
+            outcomes: self.keys.outcomes_of(&next.id, minute),
+            args,
+        };
+        let ok = self.writers.save(&self.conn, shared, item).await?;
         if ok == 2 {
             // Someone took the lease since this delivery read the record (an operator).
             crate::delivery::remember(&next.id, None);
@@ -973,6 +1041,70 @@ mod tests {
         let long = serde_json::to_string(&entry(own)).unwrap();
         assert_eq!(parse_entry(&long).unwrap(), entry(own));
         assert!(line.len() < long.len() - 40, "{line} vs {long}");
+    }
+
+    fn header() -> String {
+        format!(
+            "V{:010}D{:013}L{:013}N{:05}T{}\n",
+            3,
+            17,
+            0,
+            1,
+            " ".repeat(40)
+        )
+    }
+
+    #[test]
+    fn a_stored_value_splits_into_header_json_and_lines() {
+        let h = header();
+        assert_eq!(h.len(), RECORD_HEADER_LEN);
+        let value = format!("{h}{{\"a\":1}}\n{{\"t\":1}}\n{{\"t\":2}}");
+        let p = RecordParts::split(value.as_bytes()).unwrap();
+        assert_eq!(p.header, h.as_bytes());
+        assert_eq!(p.json, b"{\"a\":1}");
+        let lines: Vec<&[u8]> = p.lines().collect();
+        assert_eq!(lines, vec![&b"{\"t\":1}"[..], &b"{\"t\":2}"[..]]);
+        // No history line.
+        let bare = format!("{h}{{\"a\":1}}");
+        let p = RecordParts::split(bare.as_bytes()).unwrap();
+        assert_eq!(p.json, b"{\"a\":1}");
+        assert_eq!(p.lines().count(), 0);
+        // A header only; shorter than a header.
+        let p = RecordParts::split(h.as_bytes()).unwrap();
+        assert!(p.json.is_empty() && p.lines().count() == 0);
+        assert_eq!(RecordParts::split(&h.as_bytes()[..86]), None);
+        assert_eq!(RecordParts::split(b""), None);
+    }
+
+    proptest::proptest! {
+        /// Whatever a cashout's JSON and its history lines hold (any text, newlines included in
+        /// the values), their compact serialisation never holds a raw newline, so a record
+        /// written as header + JSON + `\n` + each line splits back into exactly them.
+        #[test]
+        fn records_split_back_into_what_was_written(
+            cause in proptest::collection::vec(".*", 0..6),
+            meta in ".*",
+        ) {
+            let json = to_json(&serde_json::json!({ "metadata": { "note": meta } }));
+            let lines: Vec<String> = cause
+                .iter()
+                .map(|c| compact_entry(&HistoryEntry { cause: c.clone(), ..entry("x") }, "y"))
+                .collect();
+            let mut value = header() + &json;
+            for l in &lines {
+                value.push('\n');
+                value.push_str(l);
+            }
+            let p = RecordParts::split(value.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(p.json, json.as_bytes());
+            let got: Vec<&[u8]> = p.lines().collect();
+            let want: Vec<&[u8]> = lines.iter().map(String::as_bytes).collect();
+            proptest::prop_assert_eq!(got, want);
+            for (l, c) in p.lines().zip(&cause) {
+                let e = parse_entry(std::str::from_utf8(l).unwrap()).unwrap();
+                proptest::prop_assert_eq!(&e.cause, c);
+            }
+        }
     }
 
     #[test]

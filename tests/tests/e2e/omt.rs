@@ -83,6 +83,14 @@ async fn pays_once_and_forgets_the_otp() {
                 .query_async(&mut c)
                 .await
                 .unwrap(),
+            // The record: header, JSON and history lines in one string.
+            "string" => vec![
+                redis::cmd("GET")
+                    .arg(k)
+                    .query_async::<String>(&mut c)
+                    .await
+                    .unwrap(),
+            ],
             "list" => redis::cmd("LRANGE")
                 .arg(k)
                 .arg(0)

@@ -120,7 +120,8 @@ async fn ensure_group(app: &TestApp, key: &str) {
     }
 }
 
-/// The records of `ids`, read with pipelined `GET`s (the JSON follows the record's header).
+/// The records of `ids`, read with pipelined `GET`s (the JSON follows the record's header, the
+/// history lines follow the JSON).
 async fn records(app: &TestApp, ids: &[CashoutId]) -> Vec<Cashout> {
     let keys = app.producer.store().keys();
     let mut c = app.producer.store().connection();
@@ -133,7 +134,8 @@ async fn records(app: &TestApp, ids: &[CashoutId]) -> Vec<Cashout> {
         let data: Vec<Option<String>> = pipe.query_async(&mut c).await.unwrap();
         for (id, d) in chunk.iter().zip(data) {
             let d = d.unwrap_or_else(|| panic!("record of {id} is missing"));
-            out.push(serde_json::from_str(&d[cashout_store::RECORD_HEADER_LEN..]).unwrap());
+            let parts = cashout_store::RecordParts::split(d.as_bytes()).unwrap();
+            out.push(serde_json::from_slice(parts.json).unwrap());
         }
     }
     out

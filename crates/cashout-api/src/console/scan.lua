@@ -21,7 +21,9 @@ local out = {}
 for i, key in ipairs(KEYS) do
   local raw = redis.call('GET', key)
   if raw then
-    local ok, c = pcall(cjson.decode, string.sub(raw, header + 1))
+    -- The JSON runs to the first '\n' after the header; the history lines follow it.
+    local nl = string.find(raw, '\n', header + 1, true)
+    local ok, c = pcall(cjson.decode, string.sub(raw, header + 1, nl and nl - 1 or -1))
     if not ok or type(c) ~= 'table' or type(c.order) ~= 'table' then
       out[#out + 1] = {i, '!'}
     else

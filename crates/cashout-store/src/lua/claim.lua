@@ -5,8 +5,9 @@
 -- scored at its due time; a busy one no sooner than its holder's lease ends)
 -- ARGV[1] now (ms), ARGV[2] early tolerance (ms), ARGV[3] lease token, ARGV[4] lease (ms),
 -- ARGV[5] '1' to require a due step, ARGV[6] '1' to count a delivery, ARGV[7] the cashout id
--- Returns {0} missing, {1} not due, {2} leased by another, {3, json, deliveries, the header's
--- lease fields as they were before this claim (to put back if the JSON cannot be decoded)},
+-- Returns {0} missing, {1} not due, {2} leased by another, {3, json (without the history lines),
+-- deliveries, the header's lease fields as they were before this claim (to put back if the JSON
+-- cannot be decoded)},
 -- {4} a malformed header (nothing written).
 local due_zset = KEYS[2]
 local v = redis.call('GET', KEYS[1])
@@ -45,4 +46,4 @@ end
 -- Lease end, deliveries and token sit side by side from offset 26 (0-based).
 redis.call('SETRANGE', KEYS[1], 26,
   pad(now + tonumber(ARGV[4]), 13) .. 'N' .. pad(math.min(n, 99999), 5) .. 'T' .. tok)
-return {3, string.sub(v, 88), n, string.sub(v, 27, 86)}
+return {3, json_of(v), n, string.sub(v, 27, 86)}

@@ -1,7 +1,8 @@
 -- An operator discards a parked corrupt record: out of the parked zset, the side key rewritten
--- with who and when (compare-and-set on its old value), a history line, and the record, its
--- history and the side key expire after the retention. The record's bytes are left as found.
--- KEYS[1] record, KEYS[2] history, KEYS[3] parked zset, KEYS[4] corrupt side key
+-- with who and when (compare-and-set on its old value), a history line on the side list, and the
+-- record, the side list and the side key expire after the retention. The record's bytes are left
+-- as found.
+-- KEYS[1] record, KEYS[2] side history list, KEYS[3] parked zset, KEYS[4] corrupt side key
 -- ARGV[1] id, ARGV[2] the side key as read, ARGV[3] the side key to write, ARGV[4] history line,
 -- ARGV[5] retention (ms) or ''
 -- Returns 1 discarded, -1 the side key changed (read again), 0 no side key.

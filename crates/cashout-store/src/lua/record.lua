@@ -1,8 +1,10 @@
--- The record is one string: a fixed-width header, then the cashout as JSON. The header holds what
--- scripts read and change without touching the JSON (positions are 1-based):
+-- The record is one string: a fixed-width header, the cashout as JSON, then its history, each
+-- line after a '\n'. The header holds what scripts read and change without touching the rest
+-- (positions are 1-based):
 --   1 'V', 2-11 version        12 'D', 13-25 due ms (spaces: nothing due)
 --  26 'L', 27-39 lease until   40 'N', 41-45 deliveries   46 'T', 47-86 lease token (sha1 hex)
---  87 '\n', 88- JSON
+--  87 '\n', 88- JSON up to the first '\n' after it (compact JSON never holds a raw newline),
+--  then '\n' .. line for each history line (compact JSON too), oldest first.
 local NO_TOKEN = string.rep(' ', 40)
 local function pad(n, w)
   local s = string.format('%d', n)
@@ -17,6 +19,23 @@ end
 local function header(version, due, lease_until, deliveries, token)
   return 'V' .. pad(version, 10) .. 'D' .. due_field(due) .. 'L' .. pad(lease_until, 13) ..
     'N' .. pad(math.min(deliveries, 99999), 5) .. 'T' .. token .. '\n'
+end
+-- Where the JSON of a record ends (the index of its last byte): before the first '\n' after the
+-- header, or at the end when the record has no history line.
+local function json_end(v)
+  local nl = string.find(v, '\n', 88, true)
+  if nl then
+    return nl - 1
+  end
+  return #v
+end
+-- The JSON of a record, without its header and history.
+local function json_of(v)
+  return string.sub(v, 88, json_end(v))
+end
+-- The history lines of a record as stored: '' or '\n' .. line for each line.
+local function tail_of(v)
+  return string.sub(v, json_end(v) + 1)
 end
 local function parse(v)
   return {
