@@ -14,7 +14,6 @@ const RECORD_LUA: &str = include_str!("lua/record.lua");
 pub(crate) fn record_script(body: &str) -> Script {
     Script::new(&format!("{RECORD_LUA}\n{body}"))
 }
-static CREATE: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/create.lua")));
 static CLAIM: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/claim.lua")));
 static RELEASE: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/release.lua")));
 static RENEW: LazyLock<Script> = LazyLock::new(|| record_script(include_str!("lua/renew.lua")));
@@ -180,7 +179,7 @@ impl Default for RedisConfig {
 }
 
 /// A Redis failure or a record we cannot read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// Redis refused or did not answer. Safe to retry: every write is a single atomic script.
     #[error("redis: {0}")]
@@ -305,11 +304,19 @@ pub(crate) fn header_due_and_leased(stored: &[u8], now_ms: i64) -> Option<(Optio
     Some((due, !token_blank && lease_until > now_ms))
 }
 
+/// The store's batchers (see [`crate::batch`]), shared by its clones.
+#[derive(Debug, Clone, Default)]
+struct Batches {
+    saves: crate::batch::Batcher<crate::batch::Saves>,
+    creates: crate::batch::Batcher<crate::batch::Creates>,
+    reads: crate::batch::Batcher<crate::batch::Reads>,
+}
+
 /// Cashout records in Redis.
 #[derive(Clone)]
 pub struct Store {
     conn: RedisConn,
-    writers: crate::batch::Writers,
+    batches: Batches,
     keys: Keys,
     retention: Duration,
     redeliver: Duration,
@@ -339,7 +346,7 @@ impl Store {
     pub fn new(conn: RedisConn, config: &RedisConfig) -> Self {
         Self {
             conn,
-            writers: crate::batch::Writers::default(),
+            batches: Batches::default(),
             keys: Keys::with_partitions(config.prefix.clone(), config.partitions),
             retention: Duration::from_secs(config.retention_days.saturating_mul(86_400)),
             redeliver: Duration::from_millis(config.redeliver_after_ms.max(1)),
@@ -401,21 +408,32 @@ impl Store {
         let now = Utc::now();
         let provider = cashout.order.provider;
         let due = cashout.next_action_at.map_or(ms(now), ms);
-        let mut c = self.conn.clone();
         let key = self.keys.record(&cashout.id);
-        let v: Vec<redis::Value> = CREATE
-            .key(&key)
-            .key(self.keys.due_of(&cashout.id, provider))
-            .key(self.keys.stream_of(&cashout.id, provider))
-            .arg(cashout.id.to_string())
-            .arg(to_json(cashout))
-            .arg(cashout.version)
-            .arg(compact_entry(entry, &cashout.trace_id.to_string()))
-            .arg(due)
-            .arg(ms(now).saturating_add_unsigned(ms_of(self.redeliver)))
-            .arg(if due <= ms(now) { "1" } else { "0" })
-            .invoke_async(&mut c)
-            .await?;
+        let shared = crate::batch::Shared {
+            due: self.keys.due_of(&cashout.id, provider),
+            parked: self.keys.parked_of(&cashout.id),
+            stream: self.keys.stream_of(&cashout.id, provider),
+        };
+        let item = crate::batch::CreateItem {
+            record: key.clone(),
+            args: [
+                cashout.id.to_string(),
+                to_json(cashout),
+                cashout.version.to_string(),
+                compact_entry(entry, &cashout.trace_id.to_string()),
+                due.to_string(),
+                ms(now)
+                    .saturating_add_unsigned(ms_of(self.redeliver))
+                    .to_string(),
+                (if due <= ms(now) { "1" } else { "0" }).to_owned(),
+            ],
+        };
+        let reply = self.batches.creates.send(&self.conn, &shared, item).await?;
+        let v: Vec<redis::Value> =
+            redis::from_redis_value(reply).map_err(|e| StoreError::Corrupt {
+                key: key.clone(),
+                message: e.to_string(),
+            })?;
         let parse_err = |e: redis::ParsingError| StoreError::Corrupt {
             key: key.clone(),
             message: e.to_string(),
@@ -593,12 +611,21 @@ impl Store {
     pub async fn peek(
         &self,
         id: &CashoutId,
+        provider: cashout_core::Provider,
         token: &str,
         lease: Duration,
         early: Duration,
     ) -> Result<Peek, StoreError> {
-        let mut c = self.conn.clone();
-        let stored: Option<Vec<u8>> = c.get(self.keys.record(id)).await?;
+        let shared = crate::batch::Shared {
+            due: self.keys.due_of(id, provider),
+            parked: self.keys.parked_of(id),
+            stream: self.keys.stream_of(id, provider),
+        };
+        let stored = self
+            .batches
+            .reads
+            .send(&self.conn, &shared, self.keys.record(id))
+            .await?;
         let Some(stored) = stored else {
             return Ok(Peek::Claim);
         };
@@ -818,7 +845,7 @@ impl Store {
             outcomes: self.keys.outcomes_of(&next.id, minute),
             args,
         };
-        let ok = self.writers.save(&self.conn, shared, item).await?;
+        let ok = self.batches.saves.send(&self.conn, &shared, item).await?;
         if ok == 2 {
             // Someone took the lease since this delivery read the record (an operator).
             crate::delivery::remember(&next.id, None);

@@ -94,7 +94,10 @@ async fn a_first_delivery_reads_without_a_lease_and_its_intent_takes_it() {
     let c = enqueue(&producer, "k-take").await;
     let e = entry(&store, &c);
     let (res, _) = delivery::scope(Some(e), async {
-        let Peek::Ready(rec) = store.peek(&c.id, "worker-a", LEASE, EARLY).await? else {
+        let Peek::Ready(rec) = store
+            .peek(&c.id, Provider::Camoo, "worker-a", LEASE, EARLY)
+            .await?
+        else {
             panic!("a new cashout is ready");
         };
         assert_eq!(rec.id, c.id);
@@ -116,7 +119,9 @@ async fn a_first_delivery_reads_without_a_lease_and_its_intent_takes_it() {
     }
     // And a second first delivery finds it not ready: the claim script's path.
     let (peek, _) = delivery::scope(Some(entry(&store, &c)), async {
-        store.peek(&c.id, "worker-b", LEASE, EARLY).await
+        store
+            .peek(&c.id, Provider::Camoo, "worker-b", LEASE, EARLY)
+            .await
     })
     .await;
     assert!(matches!(peek.expect("redis"), Peek::Claim));
@@ -131,7 +136,10 @@ async fn a_lease_taken_after_the_read_stops_the_delivery_before_its_intent() {
     let c = enqueue(&producer, "k-stop").await;
     let e = entry(&store, &c);
     let (res, _) = delivery::scope(Some(e), async {
-        let Peek::Ready(_) = store.peek(&c.id, "worker-a", LEASE, EARLY).await? else {
+        let Peek::Ready(_) = store
+            .peek(&c.id, Provider::Camoo, "worker-a", LEASE, EARLY)
+            .await?
+        else {
             panic!("a new cashout is ready");
         };
         // An operator takes the lease between the read and the intent (no version change).

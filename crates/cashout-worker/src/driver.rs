@@ -217,11 +217,17 @@ impl Driver {
         // A first delivery from a stream reads the record with one GET; the claim script is for
         // redeliveries (counted: a crash loop ends as poison) and for whatever the read finds
         // not ready (not due, leased, undecodable).
-        let fresh = job.entry.as_ref().is_some_and(|e| !e.redelivered);
-        let peeked = if fresh {
+        let fresh = job.entry.as_ref().filter(|e| !e.redelivered);
+        let peeked = if let Some(entry) = fresh {
             match self
                 .store
-                .peek(&id, &token, self.config.lease(), EARLY_TOLERANCE)
+                .peek(
+                    &id,
+                    entry.provider,
+                    &token,
+                    self.config.lease(),
+                    EARLY_TOLERANCE,
+                )
                 .await?
             {
                 Peek::Ready(rec) => Some(*rec),
