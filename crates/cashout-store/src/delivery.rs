@@ -121,13 +121,15 @@ pub(crate) fn lease_to_take(id: &CashoutId) -> Option<(String, std::time::Durati
     .flatten()
 }
 
-/// A write of `id` took the lease under `token`: from now on the delivery holds it as after a
+/// A write of `id` took the lease with the token [`lease_to_take`] gave (or a retried write
+/// found such a write applied, its reply lost): from now on the delivery holds it as after a
 /// claim.
-pub(crate) fn lease_taken(id: &CashoutId, token: &str) {
+pub fn lease_taken(id: &CashoutId) {
     with(|c| {
-        if c.cashout == Some(*id) {
-            c.lazy = None;
-            c.lease = Some(token.to_owned());
+        if c.cashout == Some(*id)
+            && let Some((token, _)) = c.lazy.take()
+        {
+            c.lease = Some(token);
         }
     });
 }

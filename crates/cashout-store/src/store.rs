@@ -286,7 +286,9 @@ pub enum Peek {
 }
 
 /// The header fields [`Store::peek`] checks: the due time (ms, `None` when nothing is due) and
-/// whether a lease is live at `now_ms`. `None` for a malformed header.
+/// whether the claim script must look at it: a lease live at `now_ms`, or deliveries counted
+/// since the last completed step (a crash loop in the making is counted and parked there).
+/// `None` for a malformed header.
 pub(crate) fn header_due_and_leased(stored: &[u8], now_ms: i64) -> Option<(Option<i64>, bool)> {
     if !crate::corrupt::valid_header(stored) {
         return None;
@@ -300,8 +302,12 @@ pub(crate) fn header_due_and_leased(stored: &[u8], now_ms: i64) -> Option<(Optio
     };
     let due = num(12..25);
     let lease_until = num(26..39).unwrap_or(0);
+    let deliveries = num(40..45).unwrap_or(0);
     let token_blank = stored.get(46..86)?.iter().all(|b| *b == b' ');
-    Some((due, !token_blank && lease_until > now_ms))
+    Some((
+        due,
+        (!token_blank && lease_until > now_ms) || deliveries > 0,
+    ))
 }
 
 /// The store's batchers (see [`crate::batch`]), shared by its clones.
@@ -807,9 +813,15 @@ impl Store {
         } else {
             String::new()
         };
-        // Read without a lease: check that nobody holds one; the first write that does not
-        // complete the step takes it.
-        let take = crate::delivery::lease_to_take(&next.id);
+        // Read without a lease: the first write that does not complete the step (a create's
+        // intent) checks that nobody holds one, and takes it. A completing write records what
+        // happened (a read's or a provider's answer) and is never refused for a lease: its
+        // compare-and-set is enough.
+        let take = if mode.completes_step {
+            None
+        } else {
+            crate::delivery::lease_to_take(&next.id)
+        };
         let minute = ms(now).div_euclid(60_000);
         let trace = next.trace_id.to_string();
         let mut args = vec![
@@ -846,14 +858,20 @@ impl Store {
             args,
         };
         let ok = self.batches.saves.send(&self.conn, &shared, item).await?;
+        if ok == 3 {
+            return Err(StoreError::Corrupt {
+                key: self.keys.record(&next.id),
+                message: "the record's key does not hold a string".to_owned(),
+            });
+        }
         if ok == 2 {
             // Someone took the lease since this delivery read the record (an operator).
             crate::delivery::remember(&next.id, None);
             return Err(StoreError::Leased);
         }
         if ok == 1 {
-            if let Some((token, _)) = take.as_ref().filter(|_| !mode.completes_step) {
-                crate::delivery::lease_taken(&next.id, token);
+            if take.is_some() {
+                crate::delivery::lease_taken(&next.id);
             }
             crate::delivery::finished(&next.id, lease.is_some(), entry.is_some());
             if let Some(at) = continue_at.and_then(DateTime::<Utc>::from_timestamp_millis) {
@@ -1079,6 +1097,27 @@ mod tests {
             1,
             " ".repeat(40)
         )
+    }
+
+    fn header_with(due: Option<i64>, lease_until: i64, deliveries: u32, token: &str) -> String {
+        let due = due.map_or_else(|| " ".repeat(13), |d| format!("{d:013}"));
+        format!("V{:010}D{due}L{lease_until:013}N{deliveries:05}T{token:<40}\n{{}}", 1)
+    }
+
+    #[test]
+    fn a_first_read_goes_on_only_when_due_unleased_and_uncounted() {
+        let now = 1_000_000;
+        let tok = "a".repeat(40);
+        let check = |v: String| header_due_and_leased(v.as_bytes(), now);
+        assert_eq!(check(header_with(Some(5), 0, 0, "")), Some((Some(5), false)));
+        assert_eq!(check(header_with(None, 0, 0, "")), Some((None, false)));
+        // A live lease, or one that lapsed.
+        assert_eq!(check(header_with(Some(5), now + 1, 0, &tok)), Some((Some(5), true)));
+        assert_eq!(check(header_with(Some(5), now - 1, 0, &tok)), Some((Some(5), false)));
+        // Deliveries counted since the last completed step: the claim counts this one too.
+        assert_eq!(check(header_with(Some(5), 0, 2, "")), Some((Some(5), true)));
+        // A malformed header.
+        assert_eq!(header_due_and_leased(b"V12", now), None);
     }
 
     #[test]

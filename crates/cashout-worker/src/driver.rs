@@ -217,7 +217,12 @@ impl Driver {
         // A first delivery from a stream reads the record with one GET; the claim script is for
         // redeliveries (counted: a crash loop ends as poison) and for whatever the read finds
         // not ready (not due, leased, undecodable).
-        let fresh = job.entry.as_ref().filter(|e| !e.redelivered);
+        // OMT's GETCTI counts against the account's attempts: it runs under the cashout's lease
+        // (the claim), so two deliveries of one cashout never spend two attempts.
+        let fresh = job
+            .entry
+            .as_ref()
+            .filter(|e| !e.redelivered && e.provider != Provider::Omt);
         let peeked = if let Some(entry) = fresh {
             match self
                 .store
@@ -325,7 +330,7 @@ impl Driver {
         let mut continued = false;
         loop {
             left -= 1;
-            if left > 0 && !within.is_zero() {
+            if left > 0 && !within.is_zero() && !self.is_shutting_down() {
                 delivery::allow_continue(within);
             }
             let id = rec.id;
@@ -602,7 +607,12 @@ impl Driver {
                     },
                     |r, now| {
                         if r.last_write.as_deref() == Some(write_id.as_str()) {
-                            // Our previous try was written; only its reply was lost.
+                            // Our previous try was written; only its reply was lost. If it was
+                            // to take the lease (an intent of a delivery read without one), it
+                            // did: renew and give back as after a claim.
+                            if !completes_step {
+                                delivery::lease_taken(id);
+                            }
                             return Change::Skip(None);
                         }
                         match f(r, now) {

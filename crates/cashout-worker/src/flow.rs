@@ -301,6 +301,14 @@ pub(crate) fn read_answer(
     Some(entries)
 }
 
+/// The tokens of the money calls `r` has in flight (a create's, an OMNO confirm's).
+fn intents_of(r: &Cashout) -> (Option<String>, Option<String>) {
+    (
+        r.submit_intent.as_ref().map(|i| i.token.clone()),
+        r.confirm_intent.clone(),
+    )
+}
+
 /// Pure: the step `r` calls for next is a status read, which needs no lease: it may run in the
 /// delivery that wrote `r` (see `delivery::allow_continue`).
 pub(crate) fn reads_next<F: ProviderFlow>(flow: &F, r: &Cashout) -> bool {
@@ -500,7 +508,15 @@ impl Driver {
             }
         };
         tracing::debug!(status = %reading.status, outcome = ?reading.outcome, "{} read", flow.provider());
+        // A read runs without the lease (a first delivery, a continued step), so another
+        // delivery may have written an intent, or settled one, since this read was sent: the
+        // reading then predates that call and says nothing about it. Leave the record to the
+        // delivery that wrote it.
+        let seen = intents_of(&rec);
         self.update_step(&rec.id, move |r, now| {
+            if intents_of(r) != seen {
+                return None;
+            }
             let out = flow.on_read(r, &reading, now);
             delivery::next_may_continue(reads_next(flow, r));
             out

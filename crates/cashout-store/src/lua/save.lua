@@ -24,7 +24,8 @@
 --  somebody else holds a live lease; unless the write completes the step, it takes the lease
 --  until the next field (ms),
 --  the number of history lines, the lines.
--- Returns one code per item: 1 written, 0 the version changed, 2 leased by somebody else.
+-- Returns one code per item: 1 written, 0 the version changed, 2 leased by somebody else, 3
+-- the record's key holds another type.
 local now = tonumber(ARGV[2])
 local codes = {}
 local zrem_due, zadd_due, zrem_parked, zadd_parked, acks = {}, {}, {}, {}, {}
@@ -42,8 +43,13 @@ while a <= #ARGV do
   local record, outcomes = KEYS[k], KEYS[k + 1]
   k = k + 2
   local code = 1
-  local cur = redis.call('GET', record)
-  if not cur or #cur < 87 or string.sub(cur, 2, 11) ~= pad(tonumber(expected), 10) then
+  -- A key of another type must not abort the batch (the items before it would lose their index
+  -- changes): that item alone is refused.
+  local cur = redis.pcall('GET', record)
+  if type(cur) == 'table' and cur.err then
+    code, cur = 3, false
+  end
+  if code == 1 and (not cur or #cur < 87 or string.sub(cur, 2, 11) ~= pad(tonumber(expected), 10)) then
     code = 0
   end
   local h, lease_until, token
