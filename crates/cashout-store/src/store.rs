@@ -1101,7 +1101,10 @@ mod tests {
 
     fn header_with(due: Option<i64>, lease_until: i64, deliveries: u32, token: &str) -> String {
         let due = due.map_or_else(|| " ".repeat(13), |d| format!("{d:013}"));
-        format!("V{:010}D{due}L{lease_until:013}N{deliveries:05}T{token:<40}\n{{}}", 1)
+        format!(
+            "V{:010}D{due}L{lease_until:013}N{deliveries:05}T{token:<40}\n{{}}",
+            1
+        )
     }
 
     #[test]
@@ -1109,11 +1112,20 @@ mod tests {
         let now = 1_000_000;
         let tok = "a".repeat(40);
         let check = |v: String| header_due_and_leased(v.as_bytes(), now);
-        assert_eq!(check(header_with(Some(5), 0, 0, "")), Some((Some(5), false)));
+        assert_eq!(
+            check(header_with(Some(5), 0, 0, "")),
+            Some((Some(5), false))
+        );
         assert_eq!(check(header_with(None, 0, 0, "")), Some((None, false)));
         // A live lease, or one that lapsed.
-        assert_eq!(check(header_with(Some(5), now + 1, 0, &tok)), Some((Some(5), true)));
-        assert_eq!(check(header_with(Some(5), now - 1, 0, &tok)), Some((Some(5), false)));
+        assert_eq!(
+            check(header_with(Some(5), now + 1, 0, &tok)),
+            Some((Some(5), true))
+        );
+        assert_eq!(
+            check(header_with(Some(5), now - 1, 0, &tok)),
+            Some((Some(5), false))
+        );
         // Deliveries counted since the last completed step: the claim counts this one too.
         assert_eq!(check(header_with(Some(5), 0, 2, "")), Some((Some(5), true)));
         // A malformed header.
