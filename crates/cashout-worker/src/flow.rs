@@ -579,6 +579,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_read_sent_before_an_intent_is_written_or_settled_says_nothing_about_it() {
+        let now = Utc::now();
+        let sent = camoo_cashout();
+        let seen = intents_of(&sent);
+        // Nothing changed: the reading applies.
+        assert_eq!(intents_of(&sent.clone()), seen);
+        // Another delivery wrote a create's intent since: the reading predates that call.
+        let mut r = sent.clone();
+        intent(&mut r, "t-2", Duration::from_secs(1), now);
+        assert_ne!(intents_of(&r), seen);
+        // Another delivery wrote an OMNO confirm's intent, or settled the one the read saw.
+        let mut r = sent.clone();
+        r.confirm_intent = Some("c-2".into());
+        assert_ne!(intents_of(&r), seen);
+        let mut seen_confirm = sent;
+        seen_confirm.confirm_intent = Some("c-1".into());
+        let mut settled = seen_confirm.clone();
+        settled.confirm_intent = None;
+        assert_ne!(intents_of(&settled), intents_of(&seen_confirm));
+    }
+
+    #[test]
     fn an_intent_is_written_once_and_counts_the_attempt() {
         let mut r = camoo_cashout();
         let now = Utc::now();
