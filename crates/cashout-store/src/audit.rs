@@ -92,6 +92,13 @@ pub fn order_problem(order: &CashoutOrder) -> Option<String> {
     }
 }
 
+/// The cashout id a key of a cashout ends with (`…:cashout:<id>`, `…:history:<id>`).
+fn id_of(key: &str) -> Option<CashoutId> {
+    key.rsplit(':')
+        .next()
+        .and_then(|s| CashoutId::parse(s).ok())
+}
+
 impl Store {
     /// Every key of this store's prefix matching `pattern` (after the partition tag).
     async fn scan_keys(&self, what: &str) -> Result<Vec<String>, StoreError> {
@@ -130,11 +137,7 @@ impl Store {
         let mut c = self.connection();
         for key in self.scan_keys("cashout").await? {
             audit.records += 1;
-            let Some(id) = key
-                .rsplit(':')
-                .next()
-                .and_then(|s| CashoutId::parse(s).ok())
-            else {
+            let Some(id) = id_of(&key) else {
                 audit.problems.push(format!("{key}: not a cashout id"));
                 continue;
             };
@@ -190,11 +193,7 @@ impl Store {
             }
         }
         for key in self.scan_keys("history").await? {
-            let Some(id) = key
-                .rsplit(':')
-                .next()
-                .and_then(|s| CashoutId::parse(s).ok())
-            else {
+            let Some(id) = id_of(&key) else {
                 audit.problems.push(format!("{key}: not a cashout id"));
                 continue;
             };

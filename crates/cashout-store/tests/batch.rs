@@ -2,53 +2,15 @@
 //! prefix of its own: many concurrent writes, several of them on one cashout, go out in shared
 //! script calls and each still behaves as its own compare-and-set.
 
-use cashout_core::{CashoutOrder, HistoryKind};
-use cashout_store::{
-    Change, Enqueued, JobQueue, Modified, Producer, QueueConfig, RedisConfig, Store,
-};
-use redis::AsyncCommands;
-use serde_json::json;
+mod common;
 
-fn config() -> RedisConfig {
-    RedisConfig {
-        url: std::env::var("CASHOUT_REDIS__URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
-        prefix: format!("batch-test-{}", uuid::Uuid::new_v4().simple()),
-        ..RedisConfig::default()
-    }
-}
-
-async fn producer(config: &RedisConfig) -> Producer {
-    let conn = cashout_store::connect(config)
-        .await
-        .expect("redis: set CASHOUT_REDIS__URL or run a Redis on 127.0.0.1:6379");
-    let store = Store::new(conn, config);
-    let queue = JobQueue::new(&store, config, QueueConfig::default()).expect("queue");
-    Producer::new(store, queue)
-}
-
-fn order(key: &str) -> CashoutOrder {
-    CashoutOrder::parse(&json!({
-        "idempotency_key": key, "provider": "camoo", "amount": 1500, "currency": "XAF",
-        "recipient": {"phone_number": "+237650000001"}
-    }))
-    .expect("a valid order")
-}
-
-async fn cleanup(store: &Store) {
-    let mut c = store.connection();
-    let keys: Vec<String> = c
-        .keys(format!("{}:*", store.keys().prefix()))
-        .await
-        .expect("redis");
-    if !keys.is_empty() {
-        let _: () = c.del(keys).await.expect("redis");
-    }
-}
+use cashout_core::HistoryKind;
+use cashout_store::{Change, Enqueued, Modified};
+use common::{cleanup, order, producer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_creates_and_writes_each_keep_their_own_compare_and_set() {
-    let config = config();
+    let config = common::config("batch-test", 0);
     let producer = producer(&config).await;
     let store = producer.store().clone();
 

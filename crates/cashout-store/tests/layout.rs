@@ -2,58 +2,35 @@
 //! under a prefix of its own: one key per cashout, history lines inside the record, retention in
 //! the record's own `SET`.
 
-use cashout_core::{CashoutOrder, Event, IdempotencyKey, ProducerName, State};
-use cashout_store::{
-    Change, Enqueued, JobQueue, Modified, Producer, QueueConfig, RecordParts, RedisConfig, Store,
-    WriteMode,
-};
+mod common;
+
+use cashout_core::{Event, IdempotencyKey, ProducerName, State};
+use cashout_store::{Change, Enqueued, Modified, RecordParts, Store, WriteMode};
 use redis::AsyncCommands;
-use serde_json::json;
 use std::time::Duration;
 
-fn config(retention_days: u64) -> RedisConfig {
-    RedisConfig {
-        url: std::env::var("CASHOUT_REDIS__URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
-        prefix: format!("layout-test-{}", uuid::Uuid::new_v4().simple()),
-        retention_days,
-        ..RedisConfig::default()
-    }
-}
+use common::{cleanup, keys, order, producer};
 
-async fn producer(config: &RedisConfig) -> Producer {
-    let conn = cashout_store::connect(config)
+/// Applies `event` through the transition table and writes it, as `mode` says.
+async fn apply(
+    store: &Store,
+    id: &cashout_core::CashoutId,
+    event: Event,
+    cause: &str,
+    mode: WriteMode,
+) {
+    let m = store
+        .modify_with(id, mode, |r, now| Change::Write {
+            entries: r
+                .apply(event, cause, now)
+                .expect("legal")
+                .into_iter()
+                .collect(),
+            value: (),
+        })
         .await
-        .expect("redis: set CASHOUT_REDIS__URL or run a Redis on 127.0.0.1:6379");
-    let store = Store::new(conn, config);
-    let queue = JobQueue::new(&store, config, QueueConfig::default()).expect("queue");
-    Producer::new(store, queue)
-}
-
-fn order(key: &str) -> CashoutOrder {
-    CashoutOrder::parse(&json!({
-        "idempotency_key": key, "provider": "camoo", "amount": 1500, "currency": "XAF",
-        "recipient": {"phone_number": "+237650000001"}
-    }))
-    .expect("a valid order")
-}
-
-async fn keys(store: &Store) -> Vec<String> {
-    let mut c = store.connection();
-    let mut keys: Vec<String> = c
-        .keys(format!("{}:*", store.keys().prefix()))
-        .await
-        .expect("redis");
-    keys.sort();
-    keys
-}
-
-async fn cleanup(store: &Store) {
-    let keys = keys(store).await;
-    if !keys.is_empty() {
-        let mut c = store.connection();
-        let _: () = c.del(keys).await.expect("redis");
-    }
+        .expect("write");
+    assert!(matches!(m, Modified::Written(..)), "{m:?}");
 }
 
 async fn raw(store: &Store, key: &str) -> Vec<u8> {
@@ -64,7 +41,7 @@ async fn raw(store: &Store, key: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn the_history_lives_in_the_record_and_retention_rides_on_its_set() {
-    let config = config(1);
+    let config = common::config("layout-test", 1);
     let producer = producer(&config).await;
     let store = producer.store().clone();
     let Enqueued::Created(c) = producer.enqueue(order("k-1"), None).await.expect("enqueue") else {
@@ -90,25 +67,11 @@ async fn the_history_lives_in_the_record_and_retention_rides_on_its_set() {
         (Event::ProviderAccepted, "sent"),
         (Event::ProviderConfirmed, "paid"),
     ] {
-        let m = store
-            .modify_with(
-                &c.id,
-                WriteMode {
-                    completes_step: true,
-                    push: false,
-                },
-                |r, now| Change::Write {
-                    entries: r
-                        .apply(event, cause, now)
-                        .expect("legal")
-                        .into_iter()
-                        .collect(),
-                    value: (),
-                },
-            )
-            .await
-            .expect("write");
-        assert!(matches!(m, Modified::Written(..)), "{m:?}");
+        let mode = WriteMode {
+            completes_step: true,
+            push: false,
+        };
+        apply(&store, &c.id, event, cause, mode).await;
     }
     let stored = raw(&store, &record).await;
     let parts = RecordParts::split(&stored).expect("a header");
@@ -147,24 +110,17 @@ async fn the_history_lives_in_the_record_and_retention_rides_on_its_set() {
 
 #[tokio::test]
 async fn a_record_without_retention_keeps_no_ttl_when_final() {
-    let config = config(0);
+    let config = common::config("layout-test", 0);
     let producer = producer(&config).await;
     let store = producer.store().clone();
     let Enqueued::Created(c) = producer.enqueue(order("k-2"), None).await.expect("enqueue") else {
         panic!("a new cashout");
     };
-    let m = store
-        .modify(&c.id, false, |r, now| Change::Write {
-            entries: r
-                .apply(Event::ProviderRefused, "refused", now)
-                .expect("legal")
-                .into_iter()
-                .collect(),
-            value: (),
-        })
-        .await
-        .expect("write");
-    assert!(matches!(m, Modified::Written(..)), "{m:?}");
+    let mode = WriteMode {
+        completes_step: false,
+        push: true,
+    };
+    apply(&store, &c.id, Event::ProviderRefused, "refused", mode).await;
     let mut conn = store.connection();
     let ttl: i64 = conn.pttl(store.keys().record(&c.id)).await.expect("redis");
     assert_eq!(ttl, -1);
@@ -173,7 +129,7 @@ async fn a_record_without_retention_keeps_no_ttl_when_final() {
 
 #[tokio::test]
 async fn the_key_derives_the_id_and_a_duplicate_answers_the_stored_record() {
-    let config = config(1);
+    let config = common::config("layout-test", 1);
     let producer = producer(&config).await;
     let store = producer.store().clone();
     let alpha = ProducerName::parse("alpha").expect("name");

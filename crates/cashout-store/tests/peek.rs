@@ -2,55 +2,21 @@
 //! lease with its first mid-step write; somebody else's lease taken in between stops it. Against
 //! a real Redis (`CASHOUT_REDIS__URL`, else 127.0.0.1:6379), under a prefix of its own.
 
-use cashout_core::{CashoutOrder, HistoryKind, Provider};
+mod common;
+
+use cashout_core::{HistoryKind, Provider};
 use cashout_store::delivery::{self, Entry};
 use cashout_store::{
-    Change, Claim, Enqueued, JobQueue, Modified, Peek, Producer, QueueConfig, RedisConfig, Store,
-    StoreError, WriteMode,
+    Change, Claim, Enqueued, Modified, Peek, Producer, Store, StoreError, WriteMode,
 };
-use redis::AsyncCommands;
-use serde_json::json;
+use common::{cleanup, order, producer};
 use std::time::Duration;
 
 const LEASE: Duration = Duration::from_secs(10);
 const EARLY: Duration = Duration::from_millis(500);
 
-fn config() -> RedisConfig {
-    RedisConfig {
-        url: std::env::var("CASHOUT_REDIS__URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
-        prefix: format!("peek-test-{}", uuid::Uuid::new_v4().simple()),
-        ..RedisConfig::default()
-    }
-}
-
-async fn producer(config: &RedisConfig) -> Producer {
-    let conn = cashout_store::connect(config)
-        .await
-        .expect("redis: set CASHOUT_REDIS__URL or run a Redis on 127.0.0.1:6379");
-    let store = Store::new(conn, config);
-    let queue = JobQueue::new(&store, config, QueueConfig::default()).expect("queue");
-    Producer::new(store, queue)
-}
-
-async fn cleanup(store: &Store) {
-    let mut c = store.connection();
-    let keys: Vec<String> = c
-        .keys(format!("{}:*", store.keys().prefix()))
-        .await
-        .expect("redis");
-    if !keys.is_empty() {
-        let _: () = c.del(keys).await.expect("redis");
-    }
-}
-
 async fn enqueue(producer: &Producer, key: &str) -> cashout_core::Cashout {
-    let order = CashoutOrder::parse(&json!({
-        "idempotency_key": key, "provider": "camoo", "amount": 1500, "currency": "XAF",
-        "recipient": {"phone_number": "+237650000001"}
-    }))
-    .expect("a valid order");
-    match producer.enqueue(order, None).await.expect("enqueue") {
+    match producer.enqueue(order(key), None).await.expect("enqueue") {
         Enqueued::Created(c) => c,
         other => panic!("a new cashout: {other:?}"),
     }
@@ -88,7 +54,7 @@ async fn intent(store: &Store, id: &cashout_core::CashoutId) -> Result<(), Store
 
 #[tokio::test]
 async fn a_first_delivery_reads_without_a_lease_and_its_intent_takes_it() {
-    let config = config();
+    let config = common::config("peek-test", 0);
     let producer = producer(&config).await;
     let store = producer.store().clone();
     let c = enqueue(&producer, "k-take").await;
@@ -130,7 +96,7 @@ async fn a_first_delivery_reads_without_a_lease_and_its_intent_takes_it() {
 
 #[tokio::test]
 async fn a_lease_taken_after_the_read_stops_the_delivery_before_its_intent() {
-    let config = config();
+    let config = common::config("peek-test", 0);
     let producer = producer(&config).await;
     let store = producer.store().clone();
     let c = enqueue(&producer, "k-stop").await;
