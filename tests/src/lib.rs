@@ -932,6 +932,15 @@ pub fn causes(view: &Value) -> Vec<String> {
 
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
+    // Below Linux's ephemeral range (32768–60999): a port the kernel hands out for `:0` can be
+    // taken by one of the many outgoing connections of the tests running beside this one before
+    // the process it is meant for binds it (a worker's /metrics then never answers).
+    for _ in 0..200 {
+        let port = rand::random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
