@@ -177,7 +177,7 @@ pub(crate) struct SaveItem {
 }
 
 /// Record writes: `save.lua`'s code per write (1 written, 0 the version changed, 2 leased by
-/// somebody else).
+/// somebody else, 3 the record's key holds another type).
 pub(crate) struct Saves;
 
 impl Kind for Saves {

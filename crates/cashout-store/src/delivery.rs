@@ -96,9 +96,10 @@ pub(crate) fn cached(id: &CashoutId) -> Option<Cashout> {
     with(|c| c.cached.as_ref().filter(|r| r.id == *id).cloned()).flatten()
 }
 
-/// The delivery read `id` without taking its lease (`rec` as read): its writes check that
-/// nobody else holds a live lease, and the first one that does not complete the step (a
-/// create's intent) takes it under `token` for `lease`.
+/// The delivery read `id` without taking its lease (`rec` as read): its first write that does
+/// not complete the step (a create's intent) checks that nobody else holds a live lease and
+/// takes it under `token` for `lease`; a completing write is not checked (its compare-and-set
+/// is enough).
 pub(crate) fn peeked(id: CashoutId, token: &str, lease: std::time::Duration, rec: &Cashout) {
     with(|c| {
         c.cashout = Some(id);

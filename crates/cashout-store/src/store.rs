@@ -608,9 +608,9 @@ impl Store {
     }
 
     /// A first delivery's read, without a script: one `GET`. When the record is due (within
-    /// `early`), leased by nobody and decodable, the delivery goes on from it without a lease;
-    /// its writes check that nobody took one meanwhile, and its first write that does not
-    /// complete the step (a create's intent) takes it under `token` for `lease` (see
+    /// `early`), leased by nobody, uncounted and decodable, the delivery goes on from it without
+    /// a lease; its first write that does not complete the step (a create's intent) checks that
+    /// nobody took one meanwhile and takes it under `token` for `lease` (see
     /// [`crate::delivery`]). Anything else is [`Peek::Claim`]: the caller takes the claim
     /// script's path. A first delivery is not counted: only a redelivery (a claim) can be a
     /// crash loop.

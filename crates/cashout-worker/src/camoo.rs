@@ -220,8 +220,17 @@ impl CamooFlow<'_> {
                 | Disposition::Locked
                 | Disposition::NeedsOperator(_) => {
                     let detail = format!("verify of the notified payment failed: {e}");
+                    let hint = rec.hinted_provider_ref.clone();
                     driver
                         .update_step(&rec.id, move |r, now| {
+                            // Read without a lease: another delivery may have adopted the
+                            // payment (or another hint arrived) since; that one decides.
+                            if r.state != State::Created
+                                || r.provider_ref.is_some()
+                                || r.hinted_provider_ref != hint
+                            {
+                                return None;
+                            }
                             Some(vec![park_entry(
                                 r,
                                 ParkReason::OutcomeUnknown,

@@ -417,7 +417,14 @@ impl Driver {
         warn!(error = %detail, ?disposition, "provider call failed");
         let shutting_down = self.is_shutting_down();
         let intent = intent.map(str::to_owned);
+        let seen = crate::flow::intents_of(rec);
         self.update_step_with(&rec.id, !shutting_down, move |r, now| {
+            if op == Operation::Read && crate::flow::intents_of(r) != seen {
+                // A read runs without the lease: another delivery wrote or settled an intent
+                // since it was sent, and schedules what follows; this failure says nothing
+                // about that call.
+                return None;
+            }
             if op == Operation::CreatePayout {
                 let ours = !r.state.is_terminal()
                     && r.submit_intent

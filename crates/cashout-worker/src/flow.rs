@@ -302,7 +302,7 @@ pub(crate) fn read_answer(
 }
 
 /// The tokens of the money calls `r` has in flight (a create's, an OMNO confirm's).
-fn intents_of(r: &Cashout) -> (Option<String>, Option<String>) {
+pub(crate) fn intents_of(r: &Cashout) -> (Option<String>, Option<String>) {
     (
         r.submit_intent.as_ref().map(|i| i.token.clone()),
         r.confirm_intent.clone(),
@@ -387,6 +387,11 @@ impl Driver {
             }
             Action::Wait => {
                 self.update_step(&rec.id, |r, _| {
+                    // Decided again on the freshest record: an approve written meanwhile (the
+                    // record was read without a lease) made a step due, and must stay so.
+                    if flow.decide(r) != Action::Wait {
+                        return None;
+                    }
                     r.next_action_at = None;
                     Some(Vec::new())
                 })

@@ -18,8 +18,9 @@ for i = 1, #KEYS - 2 do
   local created = redis.call('SET', record,
     header(tonumber(version), due, 0, 0, NO_TOKEN) .. json .. '\n' .. line, 'NX')
   if not created then
-    local v = redis.call('GET', record)
-    if not v or not valid_header(v) then
+    -- A key of another type must not abort the batch: that item alone is refused.
+    local v = redis.pcall('GET', record)
+    if type(v) ~= 'string' or not valid_header(v) then
       out[i] = {2}
     else
       out[i] = {0, json_of(v)}
