@@ -103,7 +103,11 @@ pub fn redact_url(url: &str) -> String {
 fn redact_userinfo(url: &str) -> String {
     let mut out = String::with_capacity(url.len());
     let mut rest = url;
-    while let Some(at) = rest.find('@') {
+    while let Some(first) = rest.find('@') {
+        // The userinfo ends at the last `@` of this node (up to the next seed node's comma): a
+        // password may hold a raw `@`. Later `@`s in a path or query only widen what is hidden.
+        let node_end = rest[first..].find(',').map_or(rest.len(), |i| first + i);
+        let at = rest[..node_end].rfind('@').unwrap_or(first);
         let before = &rest[..at];
         // The userinfo starts after the scheme of this node: the last `scheme://` at the start
         // or after a comma (a `://` inside a password is not one); without a scheme, after the
@@ -1192,7 +1196,7 @@ mod tests {
             (":s3cret@host:6379", ":***@host:6379"),
             ("s3cret@host:6379", "***@host:6379"),
             ("redis://s3cret@host", "redis://***@host"),
-            ("redis://u:s3c@ret@h:1", "redis://u:***@***@h:1"),
+            ("redis://u:s3c@ret@h:1", "redis://u:***@h:1"),
             ("redis://u:s3:cret@h", "redis://u:***@h"),
             ("redis://u:s3,cret@h", "redis://u:***@h"),
             ("redis://u:s3cret@[::1", "redis://u:***@[::1"),
