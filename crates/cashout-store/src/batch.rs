@@ -7,6 +7,7 @@
 //! for its own answer: nothing is acknowledged before the script that wrote it has returned.
 
 use crate::conn::RedisConn;
+use crate::keys::Keys;
 use crate::store::StoreError;
 use redis::{Script, Value};
 use std::collections::HashMap;
@@ -51,7 +52,10 @@ type Request<K> = (
     <K as Kind>::Item,
     oneshot::Sender<Result<<K as Kind>::Out, StoreError>>,
 );
-type Senders<K> = HashMap<String, mpsc::UnboundedSender<Request<K>>>;
+type Senders<K> = HashMap<Stream, mpsc::UnboundedSender<Request<K>>>;
+
+/// A stream: its provider and partition.
+pub(crate) type Stream = (cashout_core::Provider, u16);
 
 /// One batching task per stream and kind, started on its first request.
 pub(crate) struct Batcher<K: Kind> {
@@ -85,19 +89,20 @@ impl<K: Kind> Batcher<K> {
     pub(crate) async fn send(
         &self,
         conn: &RedisConn,
-        shared: &Shared,
+        keys: &Keys,
+        stream: Stream,
         item: K::Item,
     ) -> Result<K::Out, StoreError> {
         let stopped = || StoreError::Queue(format!("the {} batcher stopped", K::NAME));
         let (tx, rx) = oneshot::channel();
         let mut request = (item, tx);
         for _ in 0..2 {
-            match self.sender(conn, shared).send(request) {
+            match self.sender(conn, keys, stream).send(request) {
                 Ok(()) => return rx.await.unwrap_or_else(|_| Err(stopped())),
                 // The task is gone (the runtime it ran on ended): start another.
                 Err(mpsc::error::SendError(back)) => {
                     request = back;
-                    self.lock().remove(&shared.stream);
+                    self.lock().remove(&stream);
                 }
             }
         }
@@ -111,14 +116,26 @@ impl<K: Kind> Batcher<K> {
         }
     }
 
-    fn sender(&self, conn: &RedisConn, shared: &Shared) -> mpsc::UnboundedSender<Request<K>> {
+    /// The stream's task, started (with the stream's key names, built once) on first use.
+    fn sender(
+        &self,
+        conn: &RedisConn,
+        keys: &Keys,
+        stream: Stream,
+    ) -> mpsc::UnboundedSender<Request<K>> {
         let mut m = self.lock();
-        if let Some(tx) = m.get(&shared.stream).filter(|tx| !tx.is_closed()) {
+        if let Some(tx) = m.get(&stream).filter(|tx| !tx.is_closed()) {
             return tx.clone();
         }
+        let (provider, p) = stream;
+        let shared = Shared {
+            due: keys.due(provider, p),
+            parked: keys.parked(p),
+            stream: keys.stream(provider, p),
+        };
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run::<K>(conn.clone(), shared.clone(), rx));
-        m.insert(shared.stream.clone(), tx.clone());
+        tokio::spawn(run::<K>(conn.clone(), shared, rx));
+        m.insert(stream, tx.clone());
         tx
     }
 }

@@ -91,8 +91,9 @@ pub(crate) fn claimed(id: CashoutId, token: &str, rec: &Cashout) {
     });
 }
 
-/// The freshest known copy of `id`, if this delivery has one.
-pub(crate) fn cached(id: &CashoutId) -> Option<Cashout> {
+/// The freshest known copy of `id`, if this delivery has one (as claimed, or as its last
+/// write left it).
+pub fn cached(id: &CashoutId) -> Option<Cashout> {
     with(|c| c.cached.as_ref().filter(|r| r.id == *id).cloned()).flatten()
 }
 
@@ -139,11 +140,6 @@ pub fn lease_taken(id: &CashoutId) {
 /// the end).
 pub fn holds_lease() -> bool {
     with(|c| c.lease.is_some() && !c.released).unwrap_or(false)
-}
-
-/// The freshest copy of `id` this delivery knows (the record its last write left).
-pub fn cached_copy(id: &CashoutId) -> Option<Cashout> {
-    cached(id)
 }
 
 /// Remember (or forget, on a conflict) the freshest copy.
@@ -246,9 +242,4 @@ pub(crate) fn holds_entry(id: &CashoutId) -> bool {
 /// True inside a delivery scope.
 pub fn in_scope() -> bool {
     DELIVERY.try_with(|_| ()).is_ok()
-}
-
-/// True when a write of this delivery already gave the lease back.
-pub fn lease_released() -> bool {
-    with(|c| c.released).unwrap_or(false)
 }

@@ -419,11 +419,6 @@ impl Store {
         let provider = cashout.order.provider;
         let due = cashout.next_action_at.map_or(ms(now), ms);
         let key = self.keys.record(&cashout.id);
-        let shared = crate::batch::Shared {
-            due: self.keys.due_of(&cashout.id, provider),
-            parked: self.keys.parked_of(&cashout.id),
-            stream: self.keys.stream_of(&cashout.id, provider),
-        };
         let item = crate::batch::CreateItem {
             record: key.clone(),
             args: [
@@ -438,7 +433,12 @@ impl Store {
                 (if due <= ms(now) { "1" } else { "0" }).to_owned(),
             ],
         };
-        let reply = self.batches.creates.send(&self.conn, &shared, item).await?;
+        let stream = (provider, self.keys.partition(&cashout.id));
+        let reply = self
+            .batches
+            .creates
+            .send(&self.conn, &self.keys, stream, item)
+            .await?;
         let v: Vec<redis::Value> =
             redis::from_redis_value(reply).map_err(|e| StoreError::Corrupt {
                 key: key.clone(),
@@ -626,15 +626,15 @@ impl Store {
         lease: Duration,
         early: Duration,
     ) -> Result<Peek, StoreError> {
-        let shared = crate::batch::Shared {
-            due: self.keys.due_of(id, provider),
-            parked: self.keys.parked_of(id),
-            stream: self.keys.stream_of(id, provider),
-        };
         let stored = self
             .batches
             .reads
-            .send(&self.conn, &shared, self.keys.record(id))
+            .send(
+                &self.conn,
+                &self.keys,
+                (provider, self.keys.partition(id)),
+                self.keys.record(id),
+            )
             .await?;
         let Some(stored) = stored else {
             return Ok(Peek::Claim);
@@ -805,10 +805,6 @@ impl Store {
         } else {
             (None, None)
         };
-        let stream = entry.as_ref().map_or_else(
-            || self.keys.stream_of(&next.id, provider),
-            |e| e.stream.clone(),
-        );
         // Counted once, by the write that finishes or parks the cashout.
         let outcome = if next.state.is_terminal() && !prev.state.is_terminal() {
             format!("{provider}:{}", next.state)
@@ -851,17 +847,18 @@ impl Store {
             entries.len().to_string(),
         ];
         args.extend(entries.iter().map(|e| compact_entry(e, &trace)));
-        let shared = crate::batch::Shared {
-            due: self.keys.due_of(&next.id, provider),
-            parked: self.keys.parked_of(&next.id),
-            stream,
-        };
         let item = crate::batch::SaveItem {
             record: self.keys.record(&next.id),
             outcomes: self.keys.outcomes_of(&next.id, minute),
             args,
         };
-        let ok = self.batches.saves.send(&self.conn, &shared, item).await?;
+        // The delivery's entry is on this stream: the cashout's provider's, in its partition.
+        let stream = (provider, self.keys.partition(&next.id));
+        let ok = self
+            .batches
+            .saves
+            .send(&self.conn, &self.keys, stream, item)
+            .await?;
         if ok == 3 {
             return Err(StoreError::Corrupt {
                 key: self.keys.record(&next.id),

@@ -46,13 +46,9 @@ impl ProviderFlow for CamooFlow<'_> {
                  signed Camoo notification or an operator",
             ),
             (State::Submitted, Some(reference), _, _) => Action::Read { reference },
-            (state, reference, intent, _) => Action::park(
-                ParkReason::ProviderContract,
-                format!(
-                    "inconsistent record: state {state}, provider_ref {}, intent {intent}",
-                    reference.is_some()
-                ),
-            ),
+            (state, reference, intent, _) => {
+                Action::inconsistent(state, reference.is_some(), intent)
+            }
         }
     }
 

@@ -351,7 +351,7 @@ impl Driver {
             let Some(at) = delivery::take_continue() else {
                 return Ok(report);
             };
-            let Some(next) = delivery::cached_copy(&id) else {
+            let Some(next) = delivery::cached(&id) else {
                 // Cannot happen (the continuing write remembers its record); the pending entry
                 // brings the cashout back after the claim idle time.
                 warn!("continued delivery lost its record copy");

@@ -64,6 +64,16 @@ impl Action {
             detail: detail.into(),
         }
     }
+
+    /// Parks a record no step of its flow fits (a person must look).
+    pub(crate) fn inconsistent(state: State, has_reference: bool, intent: bool) -> Self {
+        Self::park(
+            ParkReason::ProviderContract,
+            format!(
+                "inconsistent record: state {state}, provider_ref {has_reference}, intent {intent}"
+            ),
+        )
+    }
 }
 
 /// One provider's flow: a pure decision of what the record needs next, and the steps that carry

@@ -56,13 +56,7 @@ impl ProviderFlow for OmnoFlow<'_> {
             }
             // Waiting for an operator's approve or revoke: nothing is due.
             (State::Submitted, Some(_), _) => Action::Wait,
-            (state, reference, intent) => Action::park(
-                ParkReason::ProviderContract,
-                format!(
-                    "inconsistent record: state {state}, provider_ref {}, intent {intent}",
-                    reference.is_some()
-                ),
-            ),
+            (state, reference, intent) => Action::inconsistent(state, reference.is_some(), intent),
         }
     }
 
